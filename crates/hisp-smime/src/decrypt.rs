@@ -1,0 +1,127 @@
+//! Decryption with the first configured key pair that a RecipientInfo names
+//! (RFC 5652 §6.2.1: by issuer and serial number, or by subject key identifier).
+
+use openssl::cms::CmsContentInfo;
+use openssl::x509::X509Ref;
+
+use crate::algorithms::{ContentCipher, KeyTransport};
+use crate::error::SmimeError;
+use crate::inspect::{self, RecipientId};
+use crate::keys::KeyPair;
+
+/// A decrypted content and how it was protected.
+pub(crate) struct Decrypted {
+    pub content: Vec<u8>,
+    pub cipher: ContentCipher,
+    pub key_transport: KeyTransport,
+}
+
+/// What was learnt before a failure, for the report.
+#[derive(Default)]
+pub(crate) struct Partial {
+    pub cipher: Option<ContentCipher>,
+    pub key_transport: Option<KeyTransport>,
+}
+
+/// Decrypts an (Auth)EnvelopedData ContentInfo.
+pub(crate) fn decrypt(der: &[u8], keys: &[KeyPair]) -> Result<Decrypted, (SmimeError, Partial)> {
+    let mut partial = Partial::default();
+    let head = inspect::envelope_head(der).map_err(|e| (e, Partial::default()))?;
+    // Applicability Statement 1.3 §5: AES only; 3DES, RC2 and DES are refused
+    // before any key is used.
+    let cipher = ContentCipher::from_oid(&head.cipher_oid).map_err(|e| (e, Partial::default()))?;
+    partial.cipher = Some(cipher);
+    if cipher.is_authenticated() != head.authenticated {
+        return Err((
+            SmimeError::MalformedCms {
+                what: "EnvelopedData",
+                detail: format!("cipher {cipher} does not fit the content type"),
+            },
+            partial,
+        ));
+    }
+    let matched = head.recipients.iter().find_map(|r| {
+        keys.iter()
+            .find(|k| names_cert(&r.id, &k.cert))
+            .map(|k| (r, k))
+    });
+    let Some((recipient, pair)) = matched else {
+        let named: Vec<String> = head.recipients.iter().map(|r| r.id.to_string()).collect();
+        return Err((
+            SmimeError::NotARecipient {
+                recipients: if named.is_empty() {
+                    "nobody".into()
+                } else {
+                    named.join("; ")
+                },
+            },
+            partial,
+        ));
+    };
+    let key_transport = inspect::check_recipient_supported(recipient).map_err(|e| {
+        (
+            e,
+            Partial {
+                cipher: Some(cipher),
+                key_transport: None,
+            },
+        )
+    })?;
+    partial.key_transport = Some(key_transport);
+    let cms = match CmsContentInfo::from_der(der) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err((
+                SmimeError::MalformedCms {
+                    what: "EnvelopedData",
+                    detail: e.to_string(),
+                },
+                partial,
+            ))
+        }
+    };
+    match cms.decrypt(&pair.key, &pair.cert) {
+        Ok(content) => Ok(Decrypted {
+            content,
+            cipher,
+            key_transport,
+        }),
+        Err(e) => Err((
+            SmimeError::BadCiphertext(format!(
+                "the content encrypted to {} does not decrypt ({cipher}, {key_transport}): {}",
+                recipient.id,
+                first_reason(&e)
+            )),
+            partial,
+        )),
+    }
+}
+
+/// True when a RecipientInfo identifier names this certificate.
+fn names_cert(id: &RecipientId, cert: &X509Ref) -> bool {
+    match id {
+        RecipientId::IssuerSerial { issuer, serial } => {
+            let cert_serial = cert
+                .serial_number()
+                .to_bn()
+                .map(|bn| bn.to_vec())
+                .unwrap_or_default();
+            let cert_issuer = cert.issuer_name().to_der().unwrap_or_default();
+            inspect::strip_zeros(&cert_serial) == serial.as_slice() && cert_issuer == *issuer
+        }
+        RecipientId::KeyId(kid) => cert
+            .subject_key_id()
+            .map(|ski| ski.as_slice() == kid.as_slice())
+            .unwrap_or(false),
+        RecipientId::Other(_) => false,
+    }
+}
+
+/// The most specific line of an OpenSSL error stack.
+pub(crate) fn first_reason(e: &openssl::error::ErrorStack) -> String {
+    e.errors()
+        .iter()
+        .rev()
+        .find_map(|e| e.reason().map(str::to_string))
+        .unwrap_or_else(|| "unknown error".into())
+}

@@ -1,0 +1,177 @@
+//! The few libcrypto CMS calls the `openssl` crate does not wrap, and memory
+//! BIOs to feed them.
+//!
+//! The safe `CmsContentInfo::sign` cannot choose the digest, add our own
+//! SMIMECapabilities, or set RSA-OAEP on a recipient, and the safe verify
+//! cannot judge each signer on its own; these declarations (OpenSSL 3.0, cms.h
+//! and rsa.h) fill that gap. Every `unsafe` use lives in this module's callers
+//! `sign`, `encrypt`, `decrypt` and `verify`, next to the reason it holds.
+
+#![allow(non_camel_case_types)]
+
+use std::ptr;
+
+use libc::{c_int, c_uint, c_void};
+use openssl_sys::{
+    CMS_ContentInfo, ASN1_INTEGER, ASN1_OCTET_STRING, BIO, EVP_MD, EVP_PKEY, EVP_PKEY_CTX, X509,
+    X509_ALGOR, X509_NAME,
+};
+
+/// Opaque CMS_SignerInfo.
+pub(crate) enum CMS_SignerInfo {}
+/// Opaque CMS_RecipientInfo.
+pub(crate) enum CMS_RecipientInfo {}
+/// Opaque OPENSSL_STACK as used by the sk_* functions.
+pub(crate) type Stack = openssl_sys::OPENSSL_STACK;
+
+pub(crate) const CMS_DETACHED: c_uint = 0x40;
+pub(crate) const CMS_BINARY: c_uint = 0x80;
+pub(crate) const CMS_NOSMIMECAP: c_uint = 0x200;
+pub(crate) const CMS_PARTIAL: c_uint = 0x4000;
+pub(crate) const CMS_KEY_PARAM: c_uint = 0x40000;
+pub(crate) const RSA_PKCS1_OAEP_PADDING: c_int = 4;
+
+extern "C" {
+    pub(crate) fn CMS_add1_signer(
+        cms: *mut CMS_ContentInfo,
+        signer: *mut X509,
+        pk: *mut EVP_PKEY,
+        md: *const EVP_MD,
+        flags: c_uint,
+    ) -> *mut CMS_SignerInfo;
+    pub(crate) fn CMS_final(
+        cms: *mut CMS_ContentInfo,
+        data: *mut BIO,
+        dcont: *mut BIO,
+        flags: c_uint,
+    ) -> c_int;
+    pub(crate) fn CMS_add1_cert(cms: *mut CMS_ContentInfo, cert: *mut X509) -> c_int;
+    pub(crate) fn CMS_add_smimecap(si: *mut CMS_SignerInfo, algs: *mut Stack) -> c_int;
+    pub(crate) fn CMS_add_simple_smimecap(
+        algs: *mut *mut Stack,
+        algnid: c_int,
+        keysize: c_int,
+    ) -> c_int;
+    pub(crate) fn CMS_add1_recipient_cert(
+        cms: *mut CMS_ContentInfo,
+        recip: *mut X509,
+        flags: c_uint,
+    ) -> *mut CMS_RecipientInfo;
+    pub(crate) fn CMS_RecipientInfo_get0_pkey_ctx(ri: *mut CMS_RecipientInfo) -> *mut EVP_PKEY_CTX;
+    pub(crate) fn EVP_PKEY_CTX_set_rsa_oaep_md(ctx: *mut EVP_PKEY_CTX, md: *const EVP_MD) -> c_int;
+    pub(crate) fn CMS_get0_SignerInfos(cms: *mut CMS_ContentInfo) -> *mut Stack;
+    pub(crate) fn CMS_set1_signers_certs(
+        cms: *mut CMS_ContentInfo,
+        certs: *mut Stack,
+        flags: c_uint,
+    ) -> c_int;
+    pub(crate) fn CMS_SignerInfo_get0_algs(
+        si: *mut CMS_SignerInfo,
+        pk: *mut *mut EVP_PKEY,
+        signer: *mut *mut X509,
+        pdig: *mut *mut X509_ALGOR,
+        psig: *mut *mut X509_ALGOR,
+    );
+    pub(crate) fn CMS_SignerInfo_get0_signer_id(
+        si: *mut CMS_SignerInfo,
+        keyid: *mut *mut ASN1_OCTET_STRING,
+        issuer: *mut *mut X509_NAME,
+        sno: *mut *mut ASN1_INTEGER,
+    ) -> c_int;
+    pub(crate) fn CMS_SignerInfo_verify(si: *mut CMS_SignerInfo) -> c_int;
+    pub(crate) fn CMS_SignerInfo_verify_content(si: *mut CMS_SignerInfo, chain: *mut BIO) -> c_int;
+    pub(crate) fn CMS_dataInit(cms: *mut CMS_ContentInfo, icont: *mut BIO) -> *mut BIO;
+    pub(crate) fn CMS_get1_certs(cms: *mut CMS_ContentInfo) -> *mut Stack;
+    pub(crate) fn BIO_pop(b: *mut BIO) -> *mut BIO;
+    pub(crate) fn BIO_free(b: *mut BIO) -> c_int;
+}
+
+/// A read-only memory BIO over a borrowed slice.
+pub(crate) struct MemIn<'a> {
+    bio: *mut BIO,
+    _data: std::marker::PhantomData<&'a [u8]>,
+}
+
+impl<'a> MemIn<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Result<Self, openssl::error::ErrorStack> {
+        openssl_sys::init();
+        let len = c_int::try_from(data.len()).map_err(|_| openssl::error::ErrorStack::get())?;
+        // SAFETY: the BIO reads `data` only while `self` lives, and `self`
+        // borrows `data` for 'a.
+        let bio = unsafe { openssl_sys::BIO_new_mem_buf(data.as_ptr() as *const c_void, len) };
+        if bio.is_null() {
+            return Err(openssl::error::ErrorStack::get());
+        }
+        Ok(MemIn {
+            bio,
+            _data: std::marker::PhantomData,
+        })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut BIO {
+        self.bio
+    }
+}
+
+impl Drop for MemIn<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we own the BIO.
+        unsafe { openssl_sys::BIO_free_all(self.bio) }
+    }
+}
+
+/// Reads a BIO chain to its end.
+///
+/// # Safety
+/// `bio` must be a valid BIO.
+pub(crate) unsafe fn read_to_end(bio: *mut BIO, out: &mut Vec<u8>) -> Result<(), ()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = openssl_sys::BIO_read(bio, buf.as_mut_ptr() as *mut c_void, buf.len() as c_int);
+        if n > 0 {
+            out.extend_from_slice(&buf[..n as usize]);
+        } else if n == 0 {
+            return Ok(());
+        } else {
+            // -1 with nothing retryable is EOF for mem BIOs; -2 unsupported.
+            return if openssl_sys::BIO_ctrl(bio, 2 /* BIO_CTRL_EOF */, 0, ptr::null_mut()) != 0 {
+                Ok(())
+            } else {
+                Err(())
+            };
+        }
+    }
+}
+
+/// Number of entries of a stack.
+///
+/// # Safety
+/// `sk` must be null or a valid stack.
+pub(crate) unsafe fn sk_num(sk: *mut Stack) -> usize {
+    if sk.is_null() {
+        return 0;
+    }
+    openssl_sys::OPENSSL_sk_num(sk).max(0) as usize
+}
+
+/// Entry `i` of a stack.
+///
+/// # Safety
+/// `sk` must be a valid stack with more than `i` entries.
+pub(crate) unsafe fn sk_value<T>(sk: *mut Stack, i: usize) -> *mut T {
+    openssl_sys::OPENSSL_sk_value(sk, i as c_int) as *mut T
+}
+
+/// Frees a STACK_OF(X509_ALGOR) and its entries.
+///
+/// # Safety
+/// `sk` must be null or a stack of X509_ALGOR owned by the caller.
+pub(crate) unsafe fn free_algor_stack(sk: *mut Stack) {
+    if sk.is_null() {
+        return;
+    }
+    unsafe extern "C" fn free_algor(p: *mut c_void) {
+        openssl_sys::X509_ALGOR_free(p as *mut X509_ALGOR)
+    }
+    openssl_sys::OPENSSL_sk_pop_free(sk, Some(free_algor));
+}

@@ -1,0 +1,163 @@
+//! Receiving: decrypt, verify, chain to an anchor, unwrap.
+
+use openssl::x509::X509;
+
+use crate::algorithms::{ContentCipher, Digest, KeyTransport};
+use crate::error::SmimeError;
+use crate::keys::KeyPair;
+use crate::{decrypt, mime, verify, wrap};
+
+/// What open needs: the keys to decrypt with, the anchors to trust, and the
+/// time at which certificates must be valid.
+#[derive(Clone, Copy)]
+pub struct OpenOptions<'a> {
+    /// Certificate/key pairs; the one a RecipientInfo names is used.
+    pub keys: &'a [KeyPair],
+    /// Trust anchors a signer must chain to (self-signed roots or intermediates).
+    pub anchors: &'a [X509],
+    /// Validity is checked at this time (seconds since the Unix epoch); `None` is now.
+    pub at: Option<i64>,
+}
+
+/// One signer of the message and what was found about it.
+#[derive(Debug, Clone)]
+pub struct SignerReport {
+    /// The signer's certificate.
+    pub cert: X509,
+    /// Subject, one line ("CN=..., O=...").
+    pub subject: String,
+    /// Issuer, one line.
+    pub issuer: String,
+    /// Serial number, upper-case hex.
+    pub serial: String,
+    /// End of validity, RFC 3339 UTC.
+    pub not_after: String,
+    /// subjectAltName entries ("email:a@b", "DNS:b").
+    pub sans: Vec<String>,
+    /// The digest this signer used, when it is one hisp accepts.
+    pub digest: Option<Digest>,
+    /// True when the signature and content digest verified and the signer chains to an anchor.
+    pub trusted: bool,
+    /// Why this signer was not accepted.
+    pub problem: Option<SmimeError>,
+}
+
+/// A successfully opened message.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The inner RFC 5322 message, byte for byte as the sender signed it.
+    pub message: Vec<u8>,
+    /// True when the signed content was a message/rfc822 wrapper.
+    pub wrapped: bool,
+    /// The content cipher, when the message was encrypted.
+    pub cipher: Option<ContentCipher>,
+    /// The key transport of the RecipientInfo that was used.
+    pub key_transport: Option<KeyTransport>,
+    /// The digest of the accepted signer.
+    pub digest: Digest,
+    /// Every signer, the accepted one and the others.
+    pub signers: Vec<SignerReport>,
+}
+
+/// Everything open found, whether or not it succeeded: the CLI's `--json` and
+/// the quarantine record are made from this.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// The inner message, or why there is none.
+    pub result: Option<Result<Vec<u8>, SmimeError>>,
+    /// True when the signed content was a message/rfc822 wrapper.
+    pub wrapped: bool,
+    /// The content cipher, once known.
+    pub cipher: Option<ContentCipher>,
+    /// The key transport of the matching RecipientInfo, once known.
+    pub key_transport: Option<KeyTransport>,
+    /// The digest of the accepted signer (or of the first signer when none was accepted).
+    pub digest: Option<Digest>,
+    /// Every signer seen.
+    pub signers: Vec<SignerReport>,
+}
+
+impl OpenReport {
+    /// The error, if open failed.
+    pub fn error(&self) -> Option<&SmimeError> {
+        match &self.result {
+            Some(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn fail(mut self, e: SmimeError) -> Self {
+        self.result = Some(Err(e));
+        self
+    }
+}
+
+/// Opens a sealed message: decrypts it, verifies the signature, chains the
+/// signer to an anchor and unwraps message/rfc822.
+pub fn open(sealed: &[u8], options: &OpenOptions<'_>) -> Result<Opened, SmimeError> {
+    let report = open_report(sealed, options);
+    match report.result {
+        Some(Ok(message)) => Ok(Opened {
+            message,
+            wrapped: report.wrapped,
+            cipher: report.cipher,
+            key_transport: report.key_transport,
+            digest: report.digest.unwrap_or(Digest::Sha256),
+            signers: report.signers,
+        }),
+        Some(Err(e)) => Err(e),
+        None => Err(SmimeError::NotSmime("nothing was opened".into())),
+    }
+}
+
+/// Like [`open`], but returns everything found along the way.
+pub fn open_report(sealed: &[u8], options: &OpenOptions<'_>) -> OpenReport {
+    let mut report = OpenReport::default();
+    let outer = match mime::Entity::parse(sealed) {
+        Ok(e) => e,
+        Err(e) => return report.fail(e),
+    };
+    let (signed_entity, outer_headers) = match outer.smime_kind() {
+        mime::SmimeKind::Enveloped | mime::SmimeKind::AuthEnveloped => {
+            let der = match outer.decoded_der("enveloped part") {
+                Ok(d) => d,
+                Err(e) => return report.fail(e),
+            };
+            match decrypt::decrypt(&der, options.keys) {
+                Ok(d) => {
+                    report.cipher = Some(d.cipher);
+                    report.key_transport = Some(d.key_transport);
+                    (d.content, Some(outer.header_block()))
+                }
+                Err((e, partial)) => {
+                    report.cipher = partial.cipher;
+                    report.key_transport = partial.key_transport;
+                    return report.fail(e);
+                }
+            }
+        }
+        mime::SmimeKind::Signed | mime::SmimeKind::OpaqueSigned => {
+            (sealed.to_vec(), Some(outer.header_block()))
+        }
+        mime::SmimeKind::Other(ct) => {
+            return report.fail(SmimeError::NotSmime(format!(
+                "Content-Type is {ct}, not application/pkcs7-mime or multipart/signed"
+            )))
+        }
+    };
+    let verified = verify::verify(&signed_entity, options.anchors, options.at);
+    report.signers = verified.signers;
+    report.digest = verified.digest;
+    let content = match verified.result {
+        Ok(c) => c,
+        Err(e) => return report.fail(e),
+    };
+    match wrap::unwrap(&content, outer_headers.as_deref()) {
+        Ok((message, wrapped)) => {
+            report.wrapped = wrapped;
+            report.result = Some(Ok(message));
+        }
+        Err(e) => report.result = Some(Err(e)),
+    }
+    report
+}

@@ -1,0 +1,273 @@
+//! Seal/open round trips and refusals, with certificates from hisp-ca.
+
+use hisp_ca::{issue, Binding, CaOptions, CertificateAuthority, IssueOptions, Validity};
+use openssl::x509::X509;
+
+use crate::*;
+
+struct Pki {
+    ca: CertificateAuthority,
+    alice: KeyPair,
+    bob: KeyPair,
+}
+
+fn pair(ca: &CertificateAuthority, who: &str, options: &IssueOptions) -> KeyPair {
+    let issued = issue(ca, &Binding::Address(who.into()), options).unwrap();
+    KeyPair::new(issued.cert, issued.key).unwrap()
+}
+
+fn pki() -> Pki {
+    let ca = CertificateAuthority::create("Test CA", &CaOptions::default()).unwrap();
+    let alice = pair(&ca, "alice@a.example", &IssueOptions::default());
+    let bob = pair(&ca, "bob@b.example", &IssueOptions::default());
+    Pki { ca, alice, bob }
+}
+
+const MSG: &[u8] = b"From: alice@a.example\r\nTo: bob@b.example\r\nSubject: hi\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@a.example>\r\nMIME-Version: 1.0\r\n\r\nhello bob\r\n";
+
+fn open_with(p: &Pki, sealed: &[u8], anchors: &[X509]) -> Result<Opened, SmimeError> {
+    open(
+        sealed,
+        &OpenOptions {
+            keys: std::slice::from_ref(&p.bob),
+            anchors,
+            at: None,
+        },
+    )
+}
+
+#[test]
+fn round_trip_every_cipher_and_key_transport() {
+    let p = pki();
+    let anchors = [p.ca.cert().to_owned()];
+    for cipher in [
+        ContentCipher::Aes256Cbc,
+        ContentCipher::Aes128Cbc,
+        ContentCipher::Aes256Gcm,
+    ] {
+        for kt in [
+            KeyTransport::Pkcs1,
+            KeyTransport::OaepSha1,
+            KeyTransport::OaepSha256,
+        ] {
+            let opts = SealOptions {
+                cipher,
+                key_transport: kt,
+                copy_subject: false,
+            };
+            let sealed = seal(
+                MSG,
+                &Signer::new(p.alice.clone()),
+                &[p.bob.cert.clone()],
+                &opts,
+            )
+            .unwrap();
+            let opened =
+                open_with(&p, &sealed, &anchors).unwrap_or_else(|e| panic!("{cipher} {kt}: {e}"));
+            assert_eq!(opened.message, MSG);
+            assert!(opened.wrapped);
+            assert_eq!(opened.cipher, Some(cipher));
+            assert_eq!(opened.key_transport, Some(kt));
+            assert_eq!(opened.digest, Digest::Sha256);
+            assert_eq!(opened.signers.len(), 1);
+            assert!(opened.signers[0].trusted);
+            assert_eq!(
+                opened.signers[0].sans,
+                vec!["email:alice@a.example".to_string()]
+            );
+        }
+    }
+}
+
+#[test]
+fn lf_input_is_sealed_in_canonical_crlf_form_rfc8551_3_1_1() {
+    let p = pki();
+    let lf = String::from_utf8(MSG.to_vec())
+        .unwrap()
+        .replace("\r\n", "\n");
+    let sealed = seal(
+        lf.as_bytes(),
+        &Signer::new(p.alice.clone()),
+        &[p.bob.cert.clone()],
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let opened = open_with(&p, &sealed, &[p.ca.cert().to_owned()]).unwrap();
+    assert_eq!(opened.message, MSG);
+}
+
+#[test]
+fn not_a_recipient_names_the_recipients() {
+    let p = pki();
+    let carol = pair(&p.ca, "carol@b.example", &IssueOptions::default());
+    let sealed = seal(
+        MSG,
+        &Signer::new(p.alice.clone()),
+        &[carol.cert.clone()],
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let err = open_with(&p, &sealed, &[p.ca.cert().to_owned()]).unwrap_err();
+    assert!(matches!(err, SmimeError::NotARecipient { .. }), "{err}");
+    assert!(err.to_string().contains("Test CA"), "{err}");
+}
+
+#[test]
+fn untrusted_signer_is_refused() {
+    let p = pki();
+    let other = CertificateAuthority::create("Other CA", &CaOptions::default()).unwrap();
+    let sealed = seal(
+        MSG,
+        &Signer::new(p.alice.clone()),
+        &[p.bob.cert.clone()],
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let err = open_with(&p, &sealed, &[other.cert().to_owned()]).unwrap_err();
+    assert!(matches!(err, SmimeError::UntrustedSigner { .. }), "{err}");
+    assert!(err.to_string().contains("Other CA"), "{err}");
+}
+
+#[test]
+fn expired_signer_is_refused_at_the_time_checked() {
+    let p = pki();
+    let sealed = seal(
+        MSG,
+        &Signer::new(p.alice.clone()),
+        &[p.bob.cert.clone()],
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let far_future = 4_102_444_800; // 2100-01-01
+    let err = open(
+        &sealed,
+        &OpenOptions {
+            keys: std::slice::from_ref(&p.bob),
+            anchors: &[p.ca.cert().to_owned()],
+            at: Some(far_future),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, SmimeError::ExpiredSigner { .. }), "{err}");
+    let expired = pair(
+        &p.ca,
+        "old@a.example",
+        &IssueOptions {
+            validity: Validity::expired(30),
+            ..IssueOptions::default()
+        },
+    );
+    let msg = String::from_utf8(MSG.to_vec())
+        .unwrap()
+        .replace("alice@", "old@");
+    let sealed = seal(
+        msg.as_bytes(),
+        &Signer::new(expired),
+        &[p.bob.cert.clone()],
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let err = open_with(&p, &sealed, &[p.ca.cert().to_owned()]).unwrap_err();
+    assert!(matches!(err, SmimeError::ExpiredSigner { .. }), "{err}");
+}
+
+#[test]
+fn tampered_content_is_a_digest_mismatch() {
+    let p = pki();
+    let wrapped = crate::wrap::wrap(MSG, false).unwrap();
+    let signed =
+        crate::sign::sign_detached(&wrapped.entity, &Signer::new(p.alice.clone())).unwrap();
+    let text = String::from_utf8(signed)
+        .unwrap()
+        .replace("hello bob", "hello eve");
+    let der = crate::encrypt::encrypt(
+        text.as_bytes(),
+        &[p.bob.cert.clone()],
+        ContentCipher::Aes256Cbc,
+        KeyTransport::Pkcs1,
+    )
+    .unwrap();
+    let sealed = crate::encrypt::to_mime(&wrapped.outer_headers, &der, ContentCipher::Aes256Cbc);
+    let err = open_with(&p, &sealed, &[p.ca.cert().to_owned()]).unwrap_err();
+    assert!(matches!(err, SmimeError::DigestMismatch { .. }), "{err}");
+}
+
+#[test]
+fn rsa_1024_is_refused_for_signing_and_encrypting() {
+    let p = pki();
+    let weak = pair(
+        &p.ca,
+        "weak@a.example",
+        &IssueOptions {
+            bits: 1024,
+            ..IssueOptions::default()
+        },
+    );
+    let err = seal(
+        MSG,
+        &Signer::new(weak.clone()),
+        &[p.bob.cert.clone()],
+        &SealOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmimeError::WeakKey {
+                step: Step::Sign,
+                bits: 1024,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = seal(
+        MSG,
+        &Signer::new(p.alice.clone()),
+        &[weak.cert.clone()],
+        &SealOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmimeError::WeakKey {
+                step: Step::Encrypt,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn encrypts_to_every_recipient_certificate() {
+    let p = pki();
+    let bob2 = pair(&p.ca, "bob@b.example", &IssueOptions::default());
+    let sealed = seal(
+        MSG,
+        &Signer::new(p.alice.clone()),
+        &[p.bob.cert.clone(), bob2.cert.clone()],
+        &SealOptions::default(),
+    )
+    .unwrap();
+    for keys in [&p.bob, &bob2] {
+        let opened = open(
+            &sealed,
+            &OpenOptions {
+                keys: std::slice::from_ref(keys),
+                anchors: &[p.ca.cert().to_owned()],
+                at: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(opened.message, MSG);
+    }
+}
+
+#[test]
+fn not_smime_is_refused() {
+    let p = pki();
+    let err = open_with(&p, MSG, &[p.ca.cert().to_owned()]).unwrap_err();
+    assert!(matches!(err, SmimeError::NotSmime(_)), "{err}");
+}

@@ -1,0 +1,525 @@
+//! Signature verification, signer by signer (RFC 5652 §5.6, RFC 8551 §3.5),
+//! and the chain from each signer to a caller-supplied anchor.
+//!
+//! A message is accepted when at least one signer verifies and is trusted:
+//! an expired or untrusted second signature beside a good one does not make
+//! the message bad (the DirectTrust receive cases expect this).
+
+use foreign_types::{ForeignType, ForeignTypeRef};
+use openssl::cms::CmsContentInfo;
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
+use openssl::x509::{X509Ref, X509StoreContext, X509};
+
+use crate::algorithms::Digest;
+use crate::canon;
+use crate::error::{SmimeError, Step};
+use crate::ffi;
+use crate::keys::{check_public_key, describe, name_line, serial_hex, subject_line};
+use crate::mime::{Entity, SmimeKind};
+use crate::open::SignerReport;
+
+/// What verification found.
+pub(crate) struct Verified {
+    /// The signed content (a MIME entity), or why it is not accepted.
+    pub result: Result<Vec<u8>, SmimeError>,
+    /// Every signer.
+    pub signers: Vec<SignerReport>,
+    /// The digest of the accepted signer, else of the first signer.
+    pub digest: Option<Digest>,
+}
+
+impl Verified {
+    fn failed(e: SmimeError) -> Self {
+        Verified {
+            result: Err(e),
+            signers: Vec::new(),
+            digest: None,
+        }
+    }
+}
+
+/// Verifies a signed entity: multipart/signed (detached) or
+/// application/pkcs7-mime; smime-type=signed-data (opaque).
+pub(crate) fn verify(entity: &[u8], anchors: &[X509], at: Option<i64>) -> Verified {
+    let parsed = match Entity::parse(entity) {
+        Ok(e) => e,
+        Err(e) => return Verified::failed(e),
+    };
+    match parsed.smime_kind() {
+        SmimeKind::Signed => {
+            let (content, signature) = match parsed.signed_parts() {
+                Ok(p) => p,
+                Err(e) => return Verified::failed(e),
+            };
+            match signature.decoded_der("signature part") {
+                Ok(der) => verify_der(&der, Some(content), anchors, at),
+                Err(e) => Verified::failed(e),
+            }
+        }
+        SmimeKind::OpaqueSigned | SmimeKind::Enveloped => {
+            // An x-pkcs7-mime part without smime-type may still be signed-data.
+            match parsed.decoded_der("signed-data part") {
+                Ok(der) => verify_der(&der, None, anchors, at),
+                Err(e) => Verified::failed(e),
+            }
+        }
+        SmimeKind::AuthEnveloped => Verified::failed(SmimeError::Unsigned(
+            "encrypted twice (authEnveloped-data inside the envelope)".into(),
+        )),
+        SmimeKind::Other(ct) => Verified::failed(SmimeError::Unsigned(ct)),
+    }
+}
+
+/// One signer's checks, in the order they ran.
+struct SignerCheck {
+    cert: Option<X509>,
+    id: String,
+    digest: Result<Digest, SmimeError>,
+    signature: Result<(), SmimeError>,
+    content: Result<(), SmimeError>,
+}
+
+fn malformed(detail: impl ToString) -> SmimeError {
+    SmimeError::MalformedCms {
+        what: "SignedData",
+        detail: detail.to_string(),
+    }
+}
+
+fn verify_der(der: &[u8], detached: Option<&[u8]>, anchors: &[X509], at: Option<i64>) -> Verified {
+    let cms = match CmsContentInfo::from_der(der) {
+        Ok(c) => c,
+        Err(e) => return Verified::failed(malformed(crate::decrypt::first_reason(&e))),
+    };
+    // SAFETY: `cms` owns the ContentInfo for this whole block; the SignerInfo
+    // and X509 pointers read from it are borrowed from it and not kept past
+    // it (certificates are up-referenced into owned X509 values); the
+    // certificate stack from CMS_get1_certs is owned and freed by `Stack`.
+    let (checks, content, certs) = unsafe {
+        let sinfos = ffi::CMS_get0_SignerInfos(cms.as_ptr());
+        if sinfos.is_null() {
+            openssl_sys::ERR_clear_error();
+            return Verified::failed(SmimeError::Unsigned(
+                "a pkcs7 part that is not SignedData".into(),
+            ));
+        }
+        let count = ffi::sk_num(sinfos);
+        if count == 0 {
+            return Verified::failed(SmimeError::Unsigned("SignedData without any signer".into()));
+        }
+        // Looks each signer's certificate up among the certificates in the message.
+        ffi::CMS_set1_signers_certs(cms.as_ptr(), std::ptr::null_mut(), 0);
+        openssl_sys::ERR_clear_error();
+        let certs_raw = ffi::CMS_get1_certs(cms.as_ptr());
+        let certs: Stack<X509> = if certs_raw.is_null() {
+            match Stack::new() {
+                Ok(s) => s,
+                Err(e) => return Verified::failed(SmimeError::crypto(Step::Verify, e)),
+            }
+        } else {
+            Stack::from_ptr(certs_raw as *mut _)
+        };
+
+        let mut checks = Vec::with_capacity(count);
+        for i in 0..count {
+            let si = ffi::sk_value::<ffi::CMS_SignerInfo>(sinfos, i);
+            let mut signer: *mut openssl_sys::X509 = std::ptr::null_mut();
+            let mut dig: *mut openssl_sys::X509_ALGOR = std::ptr::null_mut();
+            ffi::CMS_SignerInfo_get0_algs(
+                si,
+                std::ptr::null_mut(),
+                &mut signer,
+                &mut dig,
+                std::ptr::null_mut(),
+            );
+            let cert = if signer.is_null() {
+                None
+            } else {
+                Some(X509Ref::from_ptr(signer).to_owned())
+            };
+            let id = match &cert {
+                Some(c) => describe(c),
+                None => signer_id(si),
+            };
+            let digest = if dig.is_null() {
+                Err(malformed("SignerInfo without a digest algorithm"))
+            } else {
+                let mut obj: *const openssl_sys::ASN1_OBJECT = std::ptr::null();
+                openssl_sys::X509_ALGOR_get0(
+                    &mut obj,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    dig,
+                );
+                let nid = openssl::nid::Nid::from_raw(openssl_sys::OBJ_obj2nid(obj));
+                Digest::from_nid(nid)
+            };
+            let signature = match &cert {
+                None => Err(SmimeError::SignerCertificateMissing(format!(
+                    "the message does not include the certificate of the signer {id}"
+                ))),
+                Some(c) => check_public_key(c, Step::Verify).and_then(|()| {
+                    if ffi::CMS_SignerInfo_verify(si) == 1 {
+                        Ok(())
+                    } else {
+                        let e = openssl::error::ErrorStack::get();
+                        Err(SmimeError::BadSignature {
+                            signer: id.clone(),
+                            detail: crate::decrypt::first_reason(&e),
+                        })
+                    }
+                }),
+            };
+            checks.push(SignerCheck {
+                cert,
+                id,
+                digest,
+                signature,
+                content: Ok(()),
+            });
+        }
+
+        let content = match digest_content(&cms, sinfos, detached, &mut checks) {
+            Ok(c) => c,
+            Err(e) => return Verified::failed(e),
+        };
+        (checks, content, certs)
+    };
+
+    judge(checks, content, &certs, anchors, at)
+}
+
+/// Runs the content through the digests of every signer and records each
+/// signer's result. Returns the content as verified.
+///
+/// # Safety
+/// `cms` must be a SignedData and `sinfos` its SignerInfos.
+unsafe fn digest_content(
+    cms: &CmsContentInfo,
+    sinfos: *mut ffi::Stack,
+    detached: Option<&[u8]>,
+    checks: &mut [SignerCheck],
+) -> Result<Vec<u8>, SmimeError> {
+    let first = digest_pass(cms, sinfos, detached, checks)?;
+    // RFC 8551 §3.1.1: signers sign the canonical CRLF form. A detached part
+    // that reached us with bare LF line ends is verified in canonical form.
+    if let Some(content) = detached {
+        let mismatch = checks
+            .iter()
+            .any(|c| matches!(c.content, Err(SmimeError::DigestMismatch { .. })));
+        if mismatch && !canon::is_crlf_canonical(content) {
+            let canonical = canon::to_crlf(content).into_owned();
+            let mut retry: Vec<SignerCheck> = checks
+                .iter()
+                .map(|c| SignerCheck {
+                    cert: c.cert.clone(),
+                    id: c.id.clone(),
+                    digest: c.digest.clone(),
+                    signature: c.signature.clone(),
+                    content: Ok(()),
+                })
+                .collect();
+            let second = digest_pass(cms, sinfos, Some(&canonical), &mut retry)?;
+            if retry.iter().any(|c| c.content.is_ok()) {
+                for (c, r) in checks.iter_mut().zip(retry) {
+                    c.content = r.content;
+                }
+                return Ok(second);
+            }
+        }
+    }
+    Ok(first)
+}
+
+/// One pass of the content through the signers' digests.
+///
+/// # Safety
+/// As for [`digest_content`].
+unsafe fn digest_pass(
+    cms: &CmsContentInfo,
+    sinfos: *mut ffi::Stack,
+    detached: Option<&[u8]>,
+    checks: &mut [SignerCheck],
+) -> Result<Vec<u8>, SmimeError> {
+    let dcont = match detached {
+        Some(d) => Some(ffi::MemIn::new(d).map_err(|e| SmimeError::crypto(Step::Verify, e))?),
+        None => None,
+    };
+    let dcont_ptr = dcont
+        .as_ref()
+        .map(|d| d.as_ptr())
+        .unwrap_or(std::ptr::null_mut());
+    let chain = ffi::CMS_dataInit(cms.as_ptr(), dcont_ptr);
+    if chain.is_null() {
+        let e = openssl::error::ErrorStack::get();
+        return Err(if detached.is_none() {
+            malformed(format!(
+                "no content: a detached signature outside multipart/signed ({})",
+                crate::decrypt::first_reason(&e)
+            ))
+        } else {
+            malformed(crate::decrypt::first_reason(&e))
+        });
+    }
+    let mut content = Vec::with_capacity(detached.map(|d| d.len()).unwrap_or(0));
+    let read = ffi::read_to_end(chain, &mut content);
+    if read.is_ok() {
+        for (i, check) in checks.iter_mut().enumerate() {
+            let si = ffi::sk_value::<ffi::CMS_SignerInfo>(sinfos, i);
+            if ffi::CMS_SignerInfo_verify_content(si, chain) != 1 {
+                openssl_sys::ERR_clear_error();
+                check.content = Err(SmimeError::DigestMismatch {
+                    signer: check.id.clone(),
+                });
+            }
+        }
+    }
+    // Free the digest BIOs CMS_dataInit pushed, but not the caller's content BIO.
+    let mut bio = chain;
+    if dcont_ptr.is_null() {
+        openssl_sys::BIO_free_all(bio);
+    } else {
+        while !bio.is_null() && bio != dcont_ptr {
+            let next = ffi::BIO_pop(bio);
+            ffi::BIO_free(bio);
+            bio = next;
+        }
+    }
+    read.map_err(|()| malformed("the signed content could not be read"))?;
+    Ok(content)
+}
+
+/// Decides per signer and overall.
+fn judge(
+    checks: Vec<SignerCheck>,
+    content: Vec<u8>,
+    certs: &Stack<X509>,
+    anchors: &[X509],
+    at: Option<i64>,
+) -> Verified {
+    let mut reports = Vec::with_capacity(checks.len());
+    let mut accepted: Option<usize> = None;
+    let mut problems = Vec::new();
+    for (i, check) in checks.into_iter().enumerate() {
+        let verdict = check
+            .signature
+            .clone()
+            .and_then(|()| check.content.clone())
+            .and_then(|()| check.digest.clone().map(|_| ()))
+            .and_then(|()| match &check.cert {
+                Some(cert) => chain_to_anchor(cert, certs, anchors, at, &check.id),
+                None => Err(SmimeError::SignerCertificateMissing(check.id.clone())),
+            });
+        let trusted = verdict.is_ok();
+        if trusted && accepted.is_none() {
+            accepted = Some(i);
+        }
+        if let Err(e) = &verdict {
+            problems.push(e.clone());
+        }
+        if let Some(cert) = check.cert {
+            reports.push(report(cert, check.digest.ok(), trusted, verdict.err()));
+        }
+    }
+    let digest = accepted
+        .and_then(|i| reports.get(i))
+        .or_else(|| reports.first())
+        .and_then(|r| r.digest);
+    let result = match accepted {
+        Some(_) => Ok(content),
+        None => Err(most_telling(problems)),
+    };
+    Verified {
+        result,
+        signers: reports,
+        digest,
+    }
+}
+
+/// When no signer is accepted, the reason reported is the gravest one found:
+/// tampering first, then bad algorithms, then trust.
+fn most_telling(problems: Vec<SmimeError>) -> SmimeError {
+    fn rank(e: &SmimeError) -> u8 {
+        match e {
+            SmimeError::DigestMismatch { .. } => 0,
+            SmimeError::BadSignature { .. } => 1,
+            SmimeError::UnsupportedAlgorithm { .. } => 2,
+            SmimeError::WeakKey { .. } => 3,
+            SmimeError::ExpiredSigner { .. } => 4,
+            SmimeError::UntrustedSigner { .. } => 5,
+            _ => 6,
+        }
+    }
+    problems
+        .into_iter()
+        .min_by_key(rank)
+        .unwrap_or_else(|| SmimeError::Unsigned("no signer".into()))
+}
+
+/// Path from the signer to one of the anchors, at `at`: signatures, validity
+/// and CA constraints as libcrypto's verifier checks them. Full RFC 5280
+/// policy (key usage, revocation, binding) belongs to hisp-trust.
+fn chain_to_anchor(
+    cert: &X509,
+    certs: &Stack<X509>,
+    anchors: &[X509],
+    at: Option<i64>,
+    id: &str,
+) -> Result<(), SmimeError> {
+    let crypto = |e| SmimeError::crypto(Step::Trust, e);
+    if anchors.is_empty() {
+        return Err(SmimeError::UntrustedSigner {
+            signer: id.to_string(),
+            detail: "no trust anchor is configured".into(),
+        });
+    }
+    let mut store = X509StoreBuilder::new().map_err(crypto)?;
+    for anchor in anchors {
+        store.add_cert(anchor.clone()).map_err(crypto)?;
+    }
+    let mut param = X509VerifyParam::new().map_err(crypto)?;
+    // Direct anchors are often intermediate CAs: a path may end at any anchor.
+    param
+        .set_flags(X509VerifyFlags::PARTIAL_CHAIN)
+        .map_err(crypto)?;
+    if let Some(t) = at {
+        param.set_time(t as libc::time_t);
+    }
+    store.set_param(&param).map_err(crypto)?;
+    let store = store.build();
+    let mut untrusted = Stack::new().map_err(crypto)?;
+    for c in certs {
+        untrusted.push(c.to_owned()).map_err(crypto)?;
+    }
+    let mut ctx = X509StoreContext::new().map_err(crypto)?;
+    let (ok, error, depth, failing) = ctx
+        .init(&store, cert, &untrusted, |c| {
+            let ok = c.verify_cert()?;
+            let failing = c.current_cert().map(|x| x.to_owned());
+            Ok((ok, c.error(), c.error_depth(), failing))
+        })
+        .map_err(crypto)?;
+    if ok {
+        return Ok(());
+    }
+    let which = failing
+        .as_ref()
+        .map(|c| describe(c))
+        .unwrap_or_else(|| id.to_string());
+    if error.as_raw() == openssl_sys::X509_V_ERR_CERT_HAS_EXPIRED
+        || error.as_raw() == openssl_sys::X509_V_ERR_CERT_NOT_YET_VALID
+    {
+        let dates = failing
+            .as_ref()
+            .map(|c| {
+                format!(
+                    "valid {} to {}",
+                    rfc3339(c.not_before()),
+                    rfc3339(c.not_after())
+                )
+            })
+            .unwrap_or_default();
+        return Err(SmimeError::ExpiredSigner {
+            signer: id.to_string(),
+            detail: format!(
+                "{which} at depth {depth}: {} ({dates})",
+                error.error_string()
+            ),
+        });
+    }
+    Err(SmimeError::UntrustedSigner {
+        signer: id.to_string(),
+        detail: format!(
+            "{} (at {which}, depth {depth}); anchors: {}",
+            error.error_string(),
+            anchors
+                .iter()
+                .map(|a| format!("'{}'", subject_line(a)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+fn report(
+    cert: X509,
+    digest: Option<Digest>,
+    trusted: bool,
+    problem: Option<SmimeError>,
+) -> SignerReport {
+    let sans = cert
+        .subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| {
+                    n.email()
+                        .map(|e| format!("email:{e}"))
+                        .or_else(|| n.dnsname().map(|d| format!("DNS:{d}")))
+                        .or_else(|| n.uri().map(|u| format!("URI:{u}")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    SignerReport {
+        subject: subject_line(&cert),
+        issuer: name_line(cert.issuer_name()),
+        serial: serial_hex(&cert),
+        not_after: rfc3339(cert.not_after()),
+        sans,
+        digest,
+        trusted,
+        problem,
+        cert,
+    }
+}
+
+/// An ASN.1 time as RFC 3339 UTC.
+pub(crate) fn rfc3339(t: &openssl::asn1::Asn1TimeRef) -> String {
+    let unix = openssl::asn1::Asn1Time::from_unix(0)
+        .and_then(|epoch| epoch.diff(t))
+        .map(|d| d.days as i64 * 86_400 + d.secs as i64);
+    match unix {
+        Ok(secs) => time::OffsetDateTime::from_unix_timestamp(secs)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| t.to_string()),
+        Err(_) => t.to_string(),
+    }
+}
+
+/// A SignerInfo's identifier, for a signer whose certificate is missing.
+///
+/// # Safety
+/// `si` must be a valid SignerInfo.
+unsafe fn signer_id(si: *mut ffi::CMS_SignerInfo) -> String {
+    let mut keyid: *mut openssl_sys::ASN1_OCTET_STRING = std::ptr::null_mut();
+    let mut issuer: *mut openssl_sys::X509_NAME = std::ptr::null_mut();
+    let mut serial: *mut openssl_sys::ASN1_INTEGER = std::ptr::null_mut();
+    if ffi::CMS_SignerInfo_get0_signer_id(si, &mut keyid, &mut issuer, &mut serial) != 1 {
+        return "an unidentified signer".into();
+    }
+    if !issuer.is_null() {
+        let name = name_line(openssl::x509::X509NameRef::from_ptr(issuer));
+        let serial = if serial.is_null() {
+            "?".to_string()
+        } else {
+            openssl::asn1::Asn1IntegerRef::from_ptr(serial)
+                .to_bn()
+                .and_then(|b| b.to_hex_str().map(|s| s.to_string()))
+                .unwrap_or_else(|_| "?".into())
+        };
+        return format!("issuer '{name}' serial {serial}");
+    }
+    if !keyid.is_null() {
+        let k = openssl::asn1::Asn1StringRef::from_ptr(keyid as *mut _);
+        let hex: String = k.as_slice().iter().map(|b| format!("{b:02X}")).collect();
+        return format!("subject key id {hex}");
+    }
+    "an unidentified signer".into()
+}
