@@ -34,13 +34,14 @@ pub enum CaError {
     #[error("{} already exists; refusing to overwrite it", .0.display())]
     AlreadyExists(PathBuf),
     /// A file or directory that could not be read or written.
-    #[error("{}: {source}", .path.display())]
+    // The cause is part of the message rather than a `source()`, so that the
+    // one-line text says everything and chained printers do not repeat it.
+    #[error("{}: {cause}", .path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// What the system said.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A file that does not hold what it should.
     #[error("{}: {detail}", .path.display())]
@@ -55,18 +56,17 @@ pub enum CaError {
     #[error("unusable CA: {0}")]
     UnusableCa(String),
     /// OpenSSL failed while building or signing a certificate.
-    #[error("OpenSSL failed while {what}: {source}")]
+    #[error("OpenSSL failed while {what}: {cause}")]
     Crypto {
         /// What was being done.
         what: &'static str,
         /// OpenSSL's error stack.
-        #[source]
-        source: openssl::error::ErrorStack,
+        cause: openssl::error::ErrorStack,
     },
 }
 
 impl CaError {
     pub(crate) fn crypto(what: &'static str) -> impl FnOnce(openssl::error::ErrorStack) -> Self {
-        move |source| CaError::Crypto { what, source }
+        move |cause| CaError::Crypto { what, cause }
     }
 }

@@ -22,9 +22,9 @@ pub(crate) struct OutFile<'a> {
 /// Writes every file into `dir` (created if missing), refusing before writing
 /// anything when one of them already exists.
 pub(crate) fn write_all(dir: &Path, files: &[OutFile<'_>]) -> Result<Vec<PathBuf>, CaError> {
-    fs::create_dir_all(dir).map_err(|source| CaError::Io {
+    fs::create_dir_all(dir).map_err(|cause| CaError::Io {
         path: dir.to_path_buf(),
-        source,
+        cause,
     })?;
     let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f.name)).collect();
     if let Some(existing) = paths.iter().find(|p| p.exists()) {
@@ -40,9 +40,9 @@ pub(crate) fn write_all(dir: &Path, files: &[OutFile<'_>]) -> Result<Vec<PathBuf
 /// so a key is never readable by others, not even for a moment) and writes
 /// `bytes`. Fails if the file exists.
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CaError> {
-    let io = |source| CaError::Io {
+    let io = |cause| CaError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -62,8 +62,8 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CaError> {
 
 /// Reads a whole file, naming it in the error.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, CaError> {
-    fs::read(path).map_err(|source| CaError::Io {
+    fs::read(path).map_err(|cause| CaError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }

@@ -9,9 +9,11 @@ use crate::mime;
 /// Makes a message ready to be signed: `Content-Transfer-Encoding: binary`
 /// bodies are re-encoded as base64 (RFC 8551 §3.1.2: binary data cannot
 /// survive line-ending conversion), then every line ending becomes CRLF.
-pub(crate) fn prepare_for_signing(message: &[u8]) -> Result<Vec<u8>, SmimeError> {
-    let encoded = encode_binary_bodies(message)?;
-    Ok(to_crlf(&encoded).into_owned())
+pub(crate) fn prepare_for_signing(message: &[u8]) -> Result<Cow<'_, [u8]>, SmimeError> {
+    Ok(match encode_binary_bodies(message)? {
+        Cow::Borrowed(b) => to_crlf(b),
+        Cow::Owned(o) => Cow::Owned(to_crlf(&o).into_owned()),
+    })
 }
 
 /// Converts bare LF and bare CR to CRLF; input already canonical is borrowed.
@@ -20,34 +22,33 @@ pub(crate) fn to_crlf(data: &[u8]) -> Cow<'_, [u8]> {
         return Cow::Borrowed(data);
     }
     let mut out = Vec::with_capacity(data.len() + data.len() / 32);
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if data.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            b => out.push(b),
+    let mut start = 0;
+    let mut lf_done_at = usize::MAX;
+    for i in memchr::memchr2_iter(b'\r', b'\n', data) {
+        if i == lf_done_at {
+            start = i + 1;
+            continue;
         }
-        i += 1;
+        out.extend_from_slice(&data[start..i]);
+        out.extend_from_slice(b"\r\n");
+        start = i + 1;
+        if data[i] == b'\r' && data.get(i + 1) == Some(&b'\n') {
+            lf_done_at = i + 1;
+        }
     }
+    out.extend_from_slice(&data[start..]);
     Cow::Owned(out)
 }
 
 /// True when every CR is followed by LF and every LF preceded by CR.
 pub(crate) fn is_crlf_canonical(data: &[u8]) -> bool {
-    let mut prev = 0u8;
-    for (i, &b) in data.iter().enumerate() {
-        if b == b'\n' && prev != b'\r' {
-            return false;
+    let mut lf_expected_at = usize::MAX;
+    for i in memchr::memchr2_iter(b'\r', b'\n', data) {
+        match data[i] {
+            b'\r' if data.get(i + 1) == Some(&b'\n') => lf_expected_at = i + 1,
+            b'\n' if i == lf_expected_at => {}
+            _ => return false,
         }
-        if b == b'\r' && data.get(i + 1) != Some(&b'\n') {
-            return false;
-        }
-        prev = b;
     }
     true
 }
@@ -120,7 +121,7 @@ fn rebase64(raw: &[u8], entity: &mime::Entity<'_>) -> Vec<u8> {
         }
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&mime::encode_base64_lines(entity.body()));
+    mime::append_base64_lines(&mut out, entity.body());
     out
 }
 
@@ -159,7 +160,7 @@ mod tests {
     fn binary_body_is_base64_encoded_before_signing_rfc8551_3_1_2() {
         let msg = b"From: a@b\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\n\r\xff";
         let out = prepare_for_signing(msg).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        let text = String::from_utf8(out.into_owned()).unwrap();
         assert!(
             text.contains("Content-Transfer-Encoding: base64\r\n\r\nAAEKDf8=\r\n"),
             "{text}"
@@ -171,6 +172,7 @@ mod tests {
         let msg = b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n--x\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\n\x01\r\n--x--\r\n";
         let out = prepare_for_signing(msg).unwrap();
         let text = String::from_utf8_lossy(&out).to_string();
+        assert!(is_crlf_canonical(&out));
         assert!(
             text.contains("Content-Transfer-Encoding: base64\r\n\r\nAAoB\r\n\r\n--x--"),
             "{text}"

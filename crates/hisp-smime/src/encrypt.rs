@@ -15,7 +15,7 @@ use crate::mime;
 /// KeyTransRecipientInfo each) and returns the ContentInfo DER: EnvelopedData
 /// for CBC ciphers, AuthEnvelopedData for GCM.
 pub(crate) fn encrypt(
-    content: &[u8],
+    content: Vec<u8>,
     recipients: &[X509],
     cipher: ContentCipher,
     key_transport: KeyTransport,
@@ -41,7 +41,7 @@ pub(crate) fn encrypt(
         KeyTransport::OaepSha256 => Some(openssl::hash::MessageDigest::sha256()),
     };
     let flags = ffi::CMS_BINARY | ffi::CMS_PARTIAL;
-    let input = ffi::MemIn::new(content).map_err(crypto)?;
+    let input = ffi::MemIn::new(&content).map_err(crypto)?;
     // SAFETY: the ContentInfo is owned by `cms`; recipient certificates are
     // borrowed and up-referenced by CMS_add1_recipient_cert; the key context
     // returned by CMS_RecipientInfo_get0_pkey_ctx belongs to the RecipientInfo.
@@ -81,6 +81,9 @@ pub(crate) fn encrypt(
         if ffi::CMS_final(cms.as_ptr(), input.as_ptr(), std::ptr::null_mut(), flags) != 1 {
             return Err(crypto(openssl::error::ErrorStack::get()));
         }
+        // The plaintext is no longer needed: free it before the DER copy.
+        drop(input);
+        drop(content);
         cms.to_der().map_err(crypto)
     }
 }
@@ -94,8 +97,7 @@ pub(crate) fn to_mime(outer_headers: &[u8], der: &[u8], cipher: ContentCipher) -
     } else {
         "enveloped-data"
     };
-    let body = mime::encode_base64_lines(der);
-    let mut out = Vec::with_capacity(outer_headers.len() + body.len() + 300);
+    let mut out = Vec::with_capacity(outer_headers.len() + der.len() / 57 * 78 + 400);
     out.extend_from_slice(outer_headers);
     out.extend_from_slice(
         format!(
@@ -107,6 +109,6 @@ pub(crate) fn to_mime(outer_headers: &[u8], der: &[u8], cipher: ContentCipher) -
         )
         .as_bytes(),
     );
-    out.extend_from_slice(&body);
+    mime::append_base64_lines(&mut out, der);
     out
 }

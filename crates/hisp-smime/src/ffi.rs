@@ -30,6 +30,8 @@ pub(crate) const CMS_NOSMIMECAP: c_uint = 0x200;
 pub(crate) const CMS_PARTIAL: c_uint = 0x4000;
 pub(crate) const CMS_KEY_PARAM: c_uint = 0x40000;
 pub(crate) const RSA_PKCS1_OAEP_PADDING: c_int = 4;
+pub(crate) const BIO_TYPE_CIPHER: c_int = 10 | 0x0200;
+pub(crate) const BIO_C_GET_CIPHER_STATUS: c_int = 113;
 
 extern "C" {
     pub(crate) fn CMS_add1_signer(
@@ -79,10 +81,17 @@ extern "C" {
         sno: *mut *mut ASN1_INTEGER,
     ) -> c_int;
     pub(crate) fn CMS_SignerInfo_verify(si: *mut CMS_SignerInfo) -> c_int;
+    pub(crate) fn CMS_signed_get_attr_count(si: *const CMS_SignerInfo) -> c_int;
     pub(crate) fn CMS_SignerInfo_verify_content(si: *mut CMS_SignerInfo, chain: *mut BIO) -> c_int;
     pub(crate) fn CMS_dataInit(cms: *mut CMS_ContentInfo, icont: *mut BIO) -> *mut BIO;
     pub(crate) fn CMS_get1_certs(cms: *mut CMS_ContentInfo) -> *mut Stack;
     pub(crate) fn BIO_pop(b: *mut BIO) -> *mut BIO;
+    pub(crate) fn BIO_method_type(b: *const BIO) -> c_int;
+    pub(crate) fn CMS_decrypt_set1_pkey(
+        cms: *mut CMS_ContentInfo,
+        pk: *mut EVP_PKEY,
+        cert: *mut X509,
+    ) -> c_int;
     pub(crate) fn BIO_free(b: *mut BIO) -> c_int;
 }
 
@@ -125,21 +134,45 @@ impl Drop for MemIn<'_> {
 /// # Safety
 /// `bio` must be a valid BIO.
 pub(crate) unsafe fn read_to_end(bio: *mut BIO, out: &mut Vec<u8>) -> Result<(), ()> {
+    loop {
+        if out.capacity() - out.len() < 16 * 1024 {
+            out.reserve(out.capacity().max(64 * 1024));
+        }
+        let spare = (out.capacity() - out.len()).min(c_int::MAX as usize);
+        // Reads straight into the vector's spare capacity: no scratch copy.
+        let n = openssl_sys::BIO_read(
+            bio,
+            out.as_mut_ptr().add(out.len()) as *mut c_void,
+            spare as c_int,
+        );
+        if n > 0 {
+            out.set_len(out.len() + n as usize);
+        } else if n == 0
+            || openssl_sys::BIO_ctrl(bio, 2 /* BIO_CTRL_EOF */, 0, ptr::null_mut()) != 0
+        {
+            return Ok(());
+        } else {
+            return Err(());
+        }
+    }
+}
+
+/// Reads a BIO chain to its end, discarding what it reads (the digest BIOs
+/// in the chain see every byte).
+///
+/// # Safety
+/// `bio` must be a valid BIO.
+pub(crate) unsafe fn drain(bio: *mut BIO) -> Result<(), ()> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = openssl_sys::BIO_read(bio, buf.as_mut_ptr() as *mut c_void, buf.len() as c_int);
         if n > 0 {
-            out.extend_from_slice(&buf[..n as usize]);
-        } else if n == 0 {
-            return Ok(());
-        } else {
-            // -1 with nothing retryable is EOF for mem BIOs; -2 unsupported.
-            return if openssl_sys::BIO_ctrl(bio, 2 /* BIO_CTRL_EOF */, 0, ptr::null_mut()) != 0 {
-                Ok(())
-            } else {
-                Err(())
-            };
+            continue;
         }
+        if n == 0 || openssl_sys::BIO_ctrl(bio, 2 /* BIO_CTRL_EOF */, 0, ptr::null_mut()) != 0 {
+            return Ok(());
+        }
+        return Err(());
     }
 }
 

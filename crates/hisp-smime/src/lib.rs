@@ -26,6 +26,9 @@ mod wrap;
 #[cfg(test)]
 mod roundtrip_tests;
 
+#[cfg(test)]
+mod random_input_tests;
+
 pub use algorithms::{ContentCipher, Digest, KeyTransport};
 pub use error::{SmimeError, Step};
 pub use keys::{KeyPair, Signer, MIN_RSA_BITS};

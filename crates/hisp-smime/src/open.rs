@@ -117,17 +117,19 @@ pub fn open_report(sealed: &[u8], options: &OpenOptions<'_>) -> OpenReport {
         Ok(e) => e,
         Err(e) => return report.fail(e),
     };
-    let (signed_entity, outer_headers) = match outer.smime_kind() {
+    let decrypted;
+    let (signed_entity, outer_headers): (&[u8], _) = match outer.smime_kind() {
         mime::SmimeKind::Enveloped | mime::SmimeKind::AuthEnveloped => {
             let der = match outer.decoded_der("enveloped part") {
                 Ok(d) => d,
                 Err(e) => return report.fail(e),
             };
-            match decrypt::decrypt(&der, options.keys) {
+            match decrypt::decrypt(der, options.keys) {
                 Ok(d) => {
                     report.cipher = Some(d.cipher);
                     report.key_transport = Some(d.key_transport);
-                    (d.content, Some(outer.header_block()))
+                    decrypted = d.content;
+                    (decrypted.as_slice(), Some(outer.header_block()))
                 }
                 Err((e, partial)) => {
                     report.cipher = partial.cipher;
@@ -137,7 +139,7 @@ pub fn open_report(sealed: &[u8], options: &OpenOptions<'_>) -> OpenReport {
             }
         }
         mime::SmimeKind::Signed | mime::SmimeKind::OpaqueSigned => {
-            (sealed.to_vec(), Some(outer.header_block()))
+            (sealed, Some(outer.header_block()))
         }
         mime::SmimeKind::Other(ct) => {
             return report.fail(SmimeError::NotSmime(format!(
@@ -145,7 +147,7 @@ pub fn open_report(sealed: &[u8], options: &OpenOptions<'_>) -> OpenReport {
             )))
         }
     };
-    let verified = verify::verify(&signed_entity, options.anchors, options.at);
+    let verified = verify::verify(signed_entity, options.anchors, options.at);
     report.signers = verified.signers;
     report.digest = verified.digest;
     let content = match verified.result {

@@ -175,13 +175,16 @@ fn expired_signer_is_refused_at_the_time_checked() {
 fn tampered_content_is_a_digest_mismatch() {
     let p = pki();
     let wrapped = crate::wrap::wrap(MSG, false).unwrap();
-    let signed =
-        crate::sign::sign_detached(&wrapped.entity, &Signer::new(p.alice.clone())).unwrap();
+    let signed = crate::sign::sign_detached(
+        &[&wrapped.entity_header, MSG],
+        &Signer::new(p.alice.clone()),
+    )
+    .unwrap();
     let text = String::from_utf8(signed)
         .unwrap()
         .replace("hello bob", "hello eve");
     let der = crate::encrypt::encrypt(
-        text.as_bytes(),
+        text.into_bytes(),
         &[p.bob.cert.clone()],
         ContentCipher::Aes256Cbc,
         KeyTransport::Pkcs1,

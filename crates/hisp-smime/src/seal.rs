@@ -33,8 +33,12 @@ pub fn seal(
     }
     let message = canon::prepare_for_signing(message)?;
     let wrapped = wrap::wrap(&message, options.copy_subject)?;
-    let signed = sign::sign_detached(&wrapped.entity, signer)?;
-    let enveloped = encrypt::encrypt(&signed, recipients, options.cipher, options.key_transport)?;
+    // The message is copied once, into the multipart/signed entity, and each
+    // large intermediate is dropped as soon as the next exists: a large
+    // message costs a small multiple of its size.
+    let signed = sign::sign_detached(&[&wrapped.entity_header, &message], signer)?;
+    drop(message);
+    let enveloped = encrypt::encrypt(signed, recipients, options.cipher, options.key_transport)?;
     Ok(encrypt::to_mime(
         &wrapped.outer_headers,
         &enveloped,

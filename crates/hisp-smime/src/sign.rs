@@ -15,9 +15,34 @@ const CAPABILITIES: [Nid; 3] = [Nid::AES_256_GCM, Nid::AES_256_CBC, Nid::AES_128
 /// Signs `content` (a canonical MIME entity) and returns the multipart/signed
 /// entity: the content unchanged as the first part, the detached SignedData
 /// as the second.
-pub(crate) fn sign_detached(content: &[u8], signer: &Signer) -> Result<Vec<u8>, SmimeError> {
-    let der = signed_data(content, signer)?;
-    Ok(multipart_signed(content, &der))
+pub(crate) fn sign_detached(content: &[&[u8]], signer: &Signer) -> Result<Vec<u8>, SmimeError> {
+    let boundary = boundary_not_in(content);
+    let len: usize = content.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(len + 4096);
+    // RFC 8551 §3.5.3: protocol is quoted, micalg names the digest used.
+    out.extend_from_slice(
+        format!(
+            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n\
+             \tmicalg=sha-256; boundary=\"{boundary}\"\r\n\r\n\
+             This is an S/MIME signed message\r\n\r\n--{boundary}\r\n"
+        )
+        .as_bytes(),
+    );
+    let start = out.len();
+    for part in content {
+        out.extend_from_slice(part);
+    }
+    let der = signed_data(&out[start..], signer)?;
+    out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+    out.extend_from_slice(
+        b"Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
+          Content-Transfer-Encoding: base64\r\n\
+          Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\
+          Content-Description: S/MIME Cryptographic Signature\r\n\r\n",
+    );
+    mime::append_base64_lines(&mut out, &der);
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok(out)
 }
 
 /// A detached SignedData over `content`: one SignerInfo, SHA-256 chosen
@@ -80,40 +105,13 @@ pub(crate) fn signed_data(content: &[u8], signer: &Signer) -> Result<Vec<u8>, Sm
     }
 }
 
-/// Builds the multipart/signed entity (RFC 1847 §2.1, RFC 8551 §3.5.3).
-///
-/// Written by hand rather than with a MIME builder: the first part must be the
-/// signed bytes exactly, and the parameters must read exactly as receivers
-/// and the Edge Testing Tool expect them.
-fn multipart_signed(content: &[u8], signature: &[u8]) -> Vec<u8> {
-    let boundary = boundary_not_in(content);
-    let sig = mime::encode_base64_lines(signature);
-    let mut out = Vec::with_capacity(content.len() + sig.len() + 512);
-    // RFC 8551 §3.5.3: protocol is quoted, micalg names the digest used.
-    out.extend_from_slice(
-        format!(
-            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n\
-             \tmicalg=sha-256; boundary=\"{boundary}\"\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(b"This is an S/MIME signed message\r\n");
-    out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-    out.extend_from_slice(content);
-    out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-    out.extend_from_slice(
-        b"Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
-          Content-Transfer-Encoding: base64\r\n\
-          Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\
-          Content-Description: S/MIME Cryptographic Signature\r\n\r\n",
-    );
-    out.extend_from_slice(&sig);
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    out
-}
+// The multipart/signed entity (RFC 1847 §2.1) is written by hand rather than
+// with a MIME builder: the first part must be the signed bytes exactly, and
+// the parameters must read exactly as receivers and the Edge Testing Tool
+// expect them.
 
 /// A random boundary that does not occur in the content.
-pub(crate) fn boundary_not_in(content: &[u8]) -> String {
+pub(crate) fn boundary_not_in(content: &[&[u8]]) -> String {
     loop {
         let mut rnd = [0u8; 12];
         if openssl::rand::rand_bytes(&mut rnd).is_err() {
@@ -126,10 +124,8 @@ pub(crate) fn boundary_not_in(content: &[u8]) -> String {
         }
         let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
         let boundary = format!("----hisp-{hex}");
-        if !content
-            .windows(boundary.len())
-            .any(|w| w == boundary.as_bytes())
-        {
+        let finder = memchr::memmem::Finder::new(boundary.as_bytes());
+        if content.iter().all(|part| finder.find(part).is_none()) {
             return boundary;
         }
     }

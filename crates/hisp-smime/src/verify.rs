@@ -5,6 +5,8 @@
 //! an expired or untrusted second signature beside a good one does not make
 //! the message bad (the DirectTrust receive cases expect this).
 
+use std::borrow::Cow;
+
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::cms::CmsContentInfo;
 use openssl::stack::Stack;
@@ -21,16 +23,16 @@ use crate::mime::{Entity, SmimeKind};
 use crate::open::SignerReport;
 
 /// What verification found.
-pub(crate) struct Verified {
+pub(crate) struct Verified<'a> {
     /// The signed content (a MIME entity), or why it is not accepted.
-    pub result: Result<Vec<u8>, SmimeError>,
+    pub result: Result<Cow<'a, [u8]>, SmimeError>,
     /// Every signer.
     pub signers: Vec<SignerReport>,
     /// The digest of the accepted signer, else of the first signer.
     pub digest: Option<Digest>,
 }
 
-impl Verified {
+impl Verified<'_> {
     fn failed(e: SmimeError) -> Self {
         Verified {
             result: Err(e),
@@ -42,7 +44,7 @@ impl Verified {
 
 /// Verifies a signed entity: multipart/signed (detached) or
 /// application/pkcs7-mime; smime-type=signed-data (opaque).
-pub(crate) fn verify(entity: &[u8], anchors: &[X509], at: Option<i64>) -> Verified {
+pub(crate) fn verify<'a>(entity: &'a [u8], anchors: &[X509], at: Option<i64>) -> Verified<'a> {
     let parsed = match Entity::parse(entity) {
         Ok(e) => e,
         Err(e) => return Verified::failed(e),
@@ -88,7 +90,12 @@ fn malformed(detail: impl ToString) -> SmimeError {
     }
 }
 
-fn verify_der(der: &[u8], detached: Option<&[u8]>, anchors: &[X509], at: Option<i64>) -> Verified {
+fn verify_der<'a>(
+    der: &[u8],
+    detached: Option<&'a [u8]>,
+    anchors: &[X509],
+    at: Option<i64>,
+) -> Verified<'a> {
     let cms = match CmsContentInfo::from_der(der) {
         Ok(c) => c,
         Err(e) => return Verified::failed(malformed(crate::decrypt::first_reason(&e))),
@@ -161,7 +168,11 @@ fn verify_der(der: &[u8], detached: Option<&[u8]>, anchors: &[X509], at: Option<
                     "the message does not include the certificate of the signer {id}"
                 ))),
                 Some(c) => check_public_key(c, Step::Verify).and_then(|()| {
-                    if ffi::CMS_SignerInfo_verify(si) == 1 {
+                    // RFC 5652 §5.4: without signed attributes the signature
+                    // covers the content digest itself, and is checked with
+                    // the content below (CMS_SignerInfo_verify_content).
+                    if ffi::CMS_signed_get_attr_count(si) < 0 || ffi::CMS_SignerInfo_verify(si) == 1
+                    {
                         Ok(())
                     } else {
                         let e = openssl::error::ErrorStack::get();
@@ -196,41 +207,42 @@ fn verify_der(der: &[u8], detached: Option<&[u8]>, anchors: &[X509], at: Option<
 ///
 /// # Safety
 /// `cms` must be a SignedData and `sinfos` its SignerInfos.
-unsafe fn digest_content(
+unsafe fn digest_content<'a>(
     cms: &CmsContentInfo,
     sinfos: *mut ffi::Stack,
-    detached: Option<&[u8]>,
+    detached: Option<&'a [u8]>,
     checks: &mut [SignerCheck],
-) -> Result<Vec<u8>, SmimeError> {
-    let first = digest_pass(cms, sinfos, detached, checks)?;
+) -> Result<Cow<'a, [u8]>, SmimeError> {
+    let embedded = digest_pass(cms, sinfos, detached, checks)?;
+    let Some(content) = detached else {
+        return Ok(Cow::Owned(embedded.unwrap_or_default()));
+    };
     // RFC 8551 §3.1.1: signers sign the canonical CRLF form. A detached part
     // that reached us with bare LF line ends is verified in canonical form.
-    if let Some(content) = detached {
-        let mismatch = checks
+    let mismatch = checks
+        .iter()
+        .any(|c| matches!(c.content, Err(SmimeError::DigestMismatch { .. })));
+    if mismatch && !canon::is_crlf_canonical(content) {
+        let canonical = canon::to_crlf(content).into_owned();
+        let mut retry: Vec<SignerCheck> = checks
             .iter()
-            .any(|c| matches!(c.content, Err(SmimeError::DigestMismatch { .. })));
-        if mismatch && !canon::is_crlf_canonical(content) {
-            let canonical = canon::to_crlf(content).into_owned();
-            let mut retry: Vec<SignerCheck> = checks
-                .iter()
-                .map(|c| SignerCheck {
-                    cert: c.cert.clone(),
-                    id: c.id.clone(),
-                    digest: c.digest.clone(),
-                    signature: c.signature.clone(),
-                    content: Ok(()),
-                })
-                .collect();
-            let second = digest_pass(cms, sinfos, Some(&canonical), &mut retry)?;
-            if retry.iter().any(|c| c.content.is_ok()) {
-                for (c, r) in checks.iter_mut().zip(retry) {
-                    c.content = r.content;
-                }
-                return Ok(second);
+            .map(|c| SignerCheck {
+                cert: c.cert.clone(),
+                id: c.id.clone(),
+                digest: c.digest.clone(),
+                signature: c.signature.clone(),
+                content: Ok(()),
+            })
+            .collect();
+        digest_pass(cms, sinfos, Some(&canonical), &mut retry)?;
+        if retry.iter().any(|c| c.content.is_ok()) {
+            for (c, r) in checks.iter_mut().zip(retry) {
+                c.content = r.content;
             }
+            return Ok(Cow::Owned(canonical));
         }
     }
-    Ok(first)
+    Ok(Cow::Borrowed(content))
 }
 
 /// One pass of the content through the signers' digests.
@@ -242,7 +254,7 @@ unsafe fn digest_pass(
     sinfos: *mut ffi::Stack,
     detached: Option<&[u8]>,
     checks: &mut [SignerCheck],
-) -> Result<Vec<u8>, SmimeError> {
+) -> Result<Option<Vec<u8>>, SmimeError> {
     let dcont = match detached {
         Some(d) => Some(ffi::MemIn::new(d).map_err(|e| SmimeError::crypto(Step::Verify, e))?),
         None => None,
@@ -263,8 +275,13 @@ unsafe fn digest_pass(
             malformed(crate::decrypt::first_reason(&e))
         });
     }
-    let mut content = Vec::with_capacity(detached.map(|d| d.len()).unwrap_or(0));
-    let read = ffi::read_to_end(chain, &mut content);
+    // Detached content is already in hand: it only needs to pass through the
+    // digests. Embedded content is collected.
+    let mut embedded = detached.is_none().then(Vec::new);
+    let read = match embedded.as_mut() {
+        Some(buf) => ffi::read_to_end(chain, buf),
+        None => ffi::drain(chain),
+    };
     if read.is_ok() {
         for (i, check) in checks.iter_mut().enumerate() {
             let si = ffi::sk_value::<ffi::CMS_SignerInfo>(sinfos, i);
@@ -288,17 +305,17 @@ unsafe fn digest_pass(
         }
     }
     read.map_err(|()| malformed("the signed content could not be read"))?;
-    Ok(content)
+    Ok(embedded)
 }
 
 /// Decides per signer and overall.
-fn judge(
+fn judge<'a>(
     checks: Vec<SignerCheck>,
-    content: Vec<u8>,
+    content: Cow<'a, [u8]>,
     certs: &Stack<X509>,
     anchors: &[X509],
     at: Option<i64>,
-) -> Verified {
+) -> Verified<'a> {
     let mut reports = Vec::with_capacity(checks.len());
     let mut accepted: Option<usize> = None;
     let mut problems = Vec::new();

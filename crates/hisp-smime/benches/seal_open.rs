@@ -1,0 +1,210 @@
+//! Seal+open throughput against the raw crypto cost of the same bytes, and
+//! peak memory for a 25 MiB message.
+//!
+//! Run with `cargo bench -p hisp-smime`. The raw bound is measured in the same
+//! run through libcrypto directly: RSA sign (SHA-256), AES-256-CBC encrypt,
+//! RSA key transport, RSA decrypt, AES decrypt, RSA verify (SHA-256). Targets
+//! (issue 3): seal+open >= 60% of the raw bound at 4 KiB, >= 50% at 1 MiB;
+//! peak memory for a 25 MiB message under 4x its size.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use hisp_ca::{issue, Binding, CaOptions, CertificateAuthority, IssueOptions};
+use hisp_smime::{open, seal, KeyPair, OpenOptions, SealOptions, Signer};
+use openssl::encrypt::{Decrypter, Encrypter};
+use openssl::hash::MessageDigest;
+use openssl::rsa::Padding;
+use openssl::symm::{decrypt, encrypt, Cipher};
+use openssl::x509::X509;
+
+struct Pki {
+    ca: X509,
+    alice: KeyPair,
+    bob: KeyPair,
+}
+
+fn pki() -> Pki {
+    let ca = CertificateAuthority::create("Bench CA", &CaOptions::default()).expect("CA");
+    let leaf = |who: &str| {
+        let i = issue(&ca, &Binding::Address(who.into()), &IssueOptions::default()).expect("leaf");
+        KeyPair::new(i.cert, i.key).expect("pair")
+    };
+    Pki {
+        alice: leaf("alice@a.example"),
+        bob: leaf("bob@b.example"),
+        ca: ca.cert().to_owned(),
+    }
+}
+
+/// A message of about `size` bytes: headers and a text body of 76-column lines.
+fn message(size: usize) -> Vec<u8> {
+    let mut m = b"From: alice@a.example\r\nTo: bob@b.example\r\nSubject: bench\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <bench@a.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    let line = b"The quick brown fox jumps over the lazy dog while the HISP seals the mail.\r\n";
+    while m.len() < size {
+        m.extend_from_slice(line);
+    }
+    m.truncate(size);
+    m
+}
+
+fn seal_open(p: &Pki, msg: &[u8]) -> usize {
+    let sealed = seal(
+        msg,
+        &Signer::new(p.alice.clone()),
+        &[p.bob.cert.clone()],
+        &SealOptions::default(),
+    )
+    .expect("seal");
+    let opened = open(
+        &sealed,
+        &OpenOptions {
+            keys: std::slice::from_ref(&p.bob),
+            anchors: std::slice::from_ref(&p.ca),
+            at: None,
+        },
+    )
+    .expect("open");
+    opened.message.len()
+}
+
+/// The same cryptographic work with no MIME, CMS or checks around it.
+fn raw(p: &Pki, msg: &[u8]) -> usize {
+    let mut signer =
+        openssl::sign::Signer::new(MessageDigest::sha256(), &p.alice.key).expect("signer");
+    signer.update(msg).expect("update");
+    let signature = signer.sign_to_vec().expect("sign");
+
+    let mut key = [0u8; 32];
+    let mut iv = [0u8; 16];
+    openssl::rand::rand_bytes(&mut key).expect("rand");
+    openssl::rand::rand_bytes(&mut iv).expect("rand");
+    let ciphertext = encrypt(Cipher::aes_256_cbc(), &key, Some(&iv), msg).expect("aes");
+
+    let bob_public = p.bob.cert.public_key().expect("public key");
+    let mut enc = Encrypter::new(&bob_public).expect("encrypter");
+    enc.set_rsa_padding(Padding::PKCS1).expect("padding");
+    let mut wrapped = vec![0u8; enc.encrypt_len(&key).expect("len")];
+    let n = enc.encrypt(&key, &mut wrapped).expect("rsa encrypt");
+    wrapped.truncate(n);
+
+    let mut dec = Decrypter::new(&p.bob.key).expect("decrypter");
+    dec.set_rsa_padding(Padding::PKCS1).expect("padding");
+    let mut unwrapped = vec![0u8; dec.decrypt_len(&wrapped).expect("len")];
+    let n = dec.decrypt(&wrapped, &mut unwrapped).expect("rsa decrypt");
+    unwrapped.truncate(n);
+
+    let plain = decrypt(Cipher::aes_256_cbc(), &unwrapped, Some(&iv), &ciphertext).expect("aes");
+    let alice_public = p.alice.cert.public_key().expect("public key");
+    let mut verifier =
+        openssl::sign::Verifier::new(MessageDigest::sha256(), &alice_public).expect("verifier");
+    verifier.update(&plain).expect("update");
+    assert!(verifier.verify(&signature).expect("verify"));
+    plain.len()
+}
+
+/// Runs `f` repeatedly for about `budget`, returns seconds per call.
+fn per_call(budget: Duration, mut f: impl FnMut() -> usize) -> f64 {
+    // Warm up, then time whole batches.
+    black_box(f());
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed() < budget || calls < 5 {
+        black_box(f());
+        calls += 1;
+    }
+    start.elapsed().as_secs_f64() / calls as f64
+}
+
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// In a child process: seal and open one message of `size` bytes and print
+/// the resident-set growth over the message itself.
+fn memory_child(size: usize) {
+    let p = pki();
+    let msg = message(size);
+    // Touch a seal+open of a small message first so libraries are loaded.
+    seal_open(&p, &message(4096));
+    let before = rss_kib("VmRSS:");
+    let out = seal_open(&p, &msg);
+    let peak = rss_kib("VmHWM:");
+    println!("{before} {peak} {out}");
+}
+
+fn main() {
+    if let Ok(size) = std::env::var("HISP_BENCH_MEMORY_CHILD") {
+        memory_child(size.parse().expect("size"));
+        return;
+    }
+    if let Ok(size) = std::env::var("HISP_BENCH_PROFILE") {
+        // Only hisp's seal+open at one size, for a profiler.
+        let p = pki();
+        let msg = message(size.parse().expect("size"));
+        per_call(Duration::from_secs(5), || seal_open(&p, &msg));
+        return;
+    }
+    let quick = std::env::args().any(|a| a == "--quick");
+    let budget = Duration::from_millis(if quick { 200 } else { 2000 });
+    let p = pki();
+    println!("seal+open (AES-256-CBC, RSA PKCS#1 v1.5 key transport, SHA-256) vs raw libcrypto on the same bytes");
+    println!(
+        "{:>8} {:>14} {:>14} {:>8} {:>8}",
+        "size", "hisp msg/s", "raw msg/s", "ratio", "target"
+    );
+    for (size, target) in [(4 * 1024, 0.60), (100 * 1024, 0.0), (1024 * 1024, 0.50)] {
+        let msg = message(size);
+        let hisp = per_call(budget, || seal_open(&p, &msg));
+        let raw = per_call(budget, || raw(&p, &msg));
+        let ratio = raw / hisp;
+        let target_text = if target > 0.0 {
+            format!(
+                ">= {:.0}% {}",
+                target * 100.0,
+                if ratio >= target { "ok" } else { "MISSED" }
+            )
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:>7}K {:>14.1} {:>14.1} {:>7.1}% {}",
+            size / 1024,
+            1.0 / hisp,
+            1.0 / raw,
+            ratio * 100.0,
+            target_text
+        );
+    }
+    let size = 25 * 1024 * 1024;
+    let exe = std::env::current_exe().expect("current exe");
+    let out = std::process::Command::new(exe)
+        .env("HISP_BENCH_MEMORY_CHILD", size.to_string())
+        .output()
+        .expect("memory child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    if let [before, peak, opened] = fields[..] {
+        let grown = (peak.saturating_sub(before) * 1024) as f64;
+        let ratio = grown / size as f64;
+        println!(
+            "peak memory, 25 MiB message: {:.1} MiB over the message ({ratio:.2}x its size; target < 4x {}), {opened} bytes opened",
+            grown / 1048576.0,
+            if ratio < 4.0 { "ok" } else { "MISSED" }
+        );
+    } else {
+        println!(
+            "peak memory: the child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! `hisp.toml`: the one configuration file. Every key is documented in
+//! docs/configuration.md; an unknown key is an error naming its line.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::Context;
+use hisp_smime::{ContentCipher, KeyTransport};
+use serde::{Deserialize, Deserializer};
+
+/// The whole configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory for hisp's state. A relative path is taken relative to the
+    /// directory of the config file. The CA of `hisp cert` lives in `<data_dir>/ca`.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// `[log]`
+    #[serde(default)]
+    pub log: LogConfig,
+    /// `[smime]`
+    #[serde(default)]
+    pub smime: SmimeConfig,
+}
+
+/// `[log]`: logging to stderr.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Least severe level written; RUST_LOG, when set, overrides it.
+    #[serde(default, deserialize_with = "from_str")]
+    pub level: LogLevel,
+}
+
+/// A log level.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings (the default: the CLI is quiet).
+    #[default]
+    Warn,
+    /// Also what was done.
+    Info,
+    /// Also details for debugging.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        })
+    }
+}
+
+impl FromStr for LogLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "error" => Ok(LogLevel::Error),
+            "warn" => Ok(LogLevel::Warn),
+            "info" => Ok(LogLevel::Info),
+            "debug" => Ok(LogLevel::Debug),
+            "trace" => Ok(LogLevel::Trace),
+            other => Err(format!(
+                "unknown log level '{other}': use error, warn, info, debug or trace"
+            )),
+        }
+    }
+}
+
+/// `[smime]`: defaults for sealing outgoing messages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmimeConfig {
+    /// Content cipher when `--cipher` is not given.
+    #[serde(default, deserialize_with = "from_str")]
+    pub cipher: ContentCipher,
+    /// Key transport when `--key-transport` is not given.
+    #[serde(default, deserialize_with = "from_str")]
+    pub key_transport: KeyTransport,
+    /// Copy the Subject to the outer headers (also turned on by `--copy-subject`).
+    #[serde(default)]
+    pub copy_subject: bool,
+}
+
+/// Deserialises a string through `FromStr`, so the config and the command line
+/// accept the same names and give the same error.
+fn from_str<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let s = String::deserialize(deserializer)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
+
+impl Config {
+    /// Reads and checks the file at `path`. A missing or unreadable file, bad
+    /// TOML, an unknown key or a bad value is an error naming the file (and,
+    /// from the TOML parser, the line).
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let mut config =
+            Config::parse(&text).with_context(|| format!("bad config file {}", path.display()))?;
+        if let Some(dir) = &config.data_dir {
+            if dir.is_relative() {
+                let base = path.parent().unwrap_or(Path::new("."));
+                config.data_dir = Some(base.join(dir));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses config text.
+    pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// `<data_dir>/ca`, when a data directory is configured.
+    pub fn ca_dir(&self) -> Option<PathBuf> {
+        self.data_dir.as_ref().map(|d| d.join("ca"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.log.level, LogLevel::Warn);
+        assert_eq!(c.smime.cipher, ContentCipher::Aes256Cbc);
+        assert_eq!(c.smime.key_transport, KeyTransport::Pkcs1);
+        assert!(!c.smime.copy_subject);
+        assert!(c.data_dir.is_none());
+    }
+
+    #[test]
+    fn shipped_config_parses() {
+        let text = include_str!("../../../config/hisp.toml");
+        let c = Config::parse(text).unwrap();
+        assert!(c.data_dir.is_some());
+    }
+
+    #[test]
+    fn smime_names_are_the_cli_names() {
+        let c = Config::parse(
+            "[smime]\ncipher = \"aes256-gcm\"\nkey_transport = \"oaep-sha256\"\ncopy_subject = true\n",
+        )
+        .unwrap();
+        assert_eq!(c.smime.cipher, ContentCipher::Aes256Gcm);
+        assert_eq!(c.smime.key_transport, KeyTransport::OaepSha256);
+        assert!(c.smime.copy_subject);
+    }
+}

@@ -1,0 +1,234 @@
+//! A catalogue of bad configuration files, each with the exact error it must
+//! give, run through the real binary. Every error names the file, and the
+//! parser's part names the line and column.
+
+mod common;
+
+use common::*;
+
+/// (case, file contents, expected stderr with `{path}` for the file's path).
+const BAD_CONFIGS: &[(&str, &str, &str)] = &[
+    (
+        "unknown top-level key",
+        "copy_subject = true\n",
+        "hisp: bad config file {path}: TOML parse error at line 1, column 1
+  |
+1 | copy_subject = true
+  | ^^^^^^^^^^^^
+unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`",
+    ),
+    (
+        "misspelt key in [smime]",
+        "data_dir = \"x\"\n[smime]\nciper = \"aes256-cbc\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 3, column 1
+  |
+3 | ciper = \"aes256-cbc\"
+  | ^^^^^
+unknown field `ciper`, expected one of `cipher`, `key_transport`, `copy_subject`",
+    ),
+    (
+        "unknown table",
+        "[smtp]\nport = 25\n",
+        "hisp: bad config file {path}: TOML parse error at line 1, column 2
+  |
+1 | [smtp]
+  |  ^^^^
+unknown field `smtp`, expected one of `data_dir`, `log`, `smime`",
+    ),
+    (
+        "bad cipher name",
+        "[smime]\ncipher = \"des3\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 10
+  |
+2 | cipher = \"des3\"
+  |          ^^^^^^
+unknown cipher 'des3': use aes256-cbc, aes128-cbc or aes256-gcm",
+    ),
+    (
+        "receive-only cipher is not a sending default",
+        "[smime]\ncipher = \"aes192-cbc\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 10
+  |
+2 | cipher = \"aes192-cbc\"
+  |          ^^^^^^^^^^^^
+unknown cipher 'aes192-cbc': use aes256-cbc, aes128-cbc or aes256-gcm",
+    ),
+    (
+        "bad key transport",
+        "[smime]\nkey_transport = \"rsa\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 17
+  |
+2 | key_transport = \"rsa\"
+  |                 ^^^^^
+unknown key transport 'rsa': use pkcs1, oaep-sha1 or oaep-sha256",
+    ),
+    (
+        "wrong type for a boolean",
+        "[smime]\ncopy_subject = \"yes\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 16
+  |
+2 | copy_subject = \"yes\"
+  |                ^^^^^
+invalid type: string \"yes\", expected a boolean",
+    ),
+    (
+        "wrong type for a log level",
+        "[log]\nlevel = 3\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 9
+  |
+2 | level = 3
+  |         ^
+invalid type: integer `3`, expected a string",
+    ),
+    (
+        "unknown log level",
+        "[log]\nlevel = \"loud\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 9
+  |
+2 | level = \"loud\"
+  |         ^^^^^^
+unknown log level 'loud': use error, warn, info, debug or trace",
+    ),
+    (
+        "wrong type for data_dir",
+        "data_dir = 7\n",
+        "hisp: bad config file {path}: TOML parse error at line 1, column 12
+  |
+1 | data_dir = 7
+  |            ^
+invalid type: integer `7`, expected path string",
+    ),
+    (
+        "table where a value belongs",
+        "[smime.cipher]\nname = \"aes256-cbc\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 1, column 1
+  |
+1 | [smime.cipher]
+  | ^^^^^^^^^^^^^^
+invalid type: map, expected a string",
+    ),
+    (
+        "TOML syntax error",
+        "[smime\n",
+        "hisp: bad config file {path}: TOML parse error at line 1, column 7
+  |
+1 | [smime
+  |       ^
+invalid table header
+expected `.`, `]`",
+    ),
+];
+
+fn write_config(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    s(&path)
+}
+
+#[test]
+fn bad_configs_are_refused_with_file_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = s(&dir.path().join("never-written"));
+    let mut failures = Vec::new();
+    for (i, (case, text, expected)) in BAD_CONFIGS.iter().enumerate() {
+        let path = write_config(&dir, &format!("bad-{i}.toml"), text);
+        let run = hisp(
+            ["--config", &path, "cert", "ca", "--cn", "x", "--out", &out],
+            b"",
+        );
+        let expected = expected.replace("{path}", &path);
+        if run.code != 1 || run.stderr.trim_end() != expected {
+            failures.push(format!(
+                "{case}: exit {}\n--- expected\n{expected}\n--- got\n{}",
+                run.code, run.stderr
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(!dir.path().join("never-written").exists());
+}
+
+#[test]
+fn hisp_config_environment_variable_is_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, "bad.toml", "[smime]\ncipher = \"rc2\"\n");
+    let run = hisp_cmd(["cert", "ca", "--cn", "x"])
+        .env("HISP_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "hisp: bad config file {path}: TOML parse error at line 2"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_flag_wins_over_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_config(&dir, "bad.toml", "nonsense = 1\n");
+    let good = write_config(&dir, "good.toml", "[log]\nlevel = \"error\"\n");
+    let out = s(&dir.path().join("ca"));
+    let run = hisp_cmd(["--config", &good, "cert", "ca", "--cn", "x", "--out", &out])
+        .env("HISP_CONFIG", &bad)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn missing_config_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = s(&dir.path().join("absent.toml"));
+    let run = hisp(
+        [
+            "--config",
+            &path,
+            "cert",
+            "ca",
+            "--cn",
+            "x",
+            "--out",
+            "/nonexistent/x",
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!("hisp: cannot read config file {path}: No such file or directory (os error 2)")
+    );
+}
+
+#[test]
+fn shipped_config_is_accepted() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/hisp.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = s(&dir.path().join("ca"));
+    hisp(
+        [
+            "--config", shipped, "cert", "ca", "--cn", "x", "--out", &out,
+        ],
+        b"",
+    )
+    .ok();
+}
+
+#[test]
+fn empty_config_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, "empty.toml", "");
+    let out = s(&dir.path().join("ca"));
+    hisp(
+        ["--config", &path, "cert", "ca", "--cn", "x", "--out", &out],
+        b"",
+    )
+    .ok();
+}
