@@ -52,7 +52,7 @@ fn seal_open(p: &Pki, msg: &[u8]) -> usize {
     let sealed = seal(
         msg,
         &Signer::new(p.alice.clone()),
-        &[p.bob.cert.clone()],
+        std::slice::from_ref(&p.bob.cert),
         &SealOptions::default(),
     )
     .expect("seal");

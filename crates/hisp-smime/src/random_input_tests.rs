@@ -68,7 +68,15 @@ fn open_never_panics_and_never_returns_altered_content() {
             cipher,
             ..SealOptions::default()
         };
-        seeds.push(seal(MSG, &Signer::new(alice.clone()), &[bob.cert.clone()], &opts).unwrap());
+        seeds.push(
+            seal(
+                MSG,
+                &Signer::new(alice.clone()),
+                std::slice::from_ref(&bob.cert),
+                &opts,
+            )
+            .unwrap(),
+        );
     }
     // A signed-only message exercises the verifier without the envelope.
     let wrapped = crate::wrap::wrap(MSG, false).unwrap();

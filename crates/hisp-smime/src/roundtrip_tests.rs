@@ -58,7 +58,7 @@ fn round_trip_every_cipher_and_key_transport() {
             let sealed = seal(
                 MSG,
                 &Signer::new(p.alice.clone()),
-                &[p.bob.cert.clone()],
+                std::slice::from_ref(&p.bob.cert),
                 &opts,
             )
             .unwrap();
@@ -88,7 +88,7 @@ fn lf_input_is_sealed_in_canonical_crlf_form_rfc8551_3_1_1() {
     let sealed = seal(
         lf.as_bytes(),
         &Signer::new(p.alice.clone()),
-        &[p.bob.cert.clone()],
+        std::slice::from_ref(&p.bob.cert),
         &SealOptions::default(),
     )
     .unwrap();
@@ -103,7 +103,7 @@ fn not_a_recipient_names_the_recipients() {
     let sealed = seal(
         MSG,
         &Signer::new(p.alice.clone()),
-        &[carol.cert.clone()],
+        std::slice::from_ref(&carol.cert),
         &SealOptions::default(),
     )
     .unwrap();
@@ -119,7 +119,7 @@ fn untrusted_signer_is_refused() {
     let sealed = seal(
         MSG,
         &Signer::new(p.alice.clone()),
-        &[p.bob.cert.clone()],
+        std::slice::from_ref(&p.bob.cert),
         &SealOptions::default(),
     )
     .unwrap();
@@ -134,7 +134,7 @@ fn expired_signer_is_refused_at_the_time_checked() {
     let sealed = seal(
         MSG,
         &Signer::new(p.alice.clone()),
-        &[p.bob.cert.clone()],
+        std::slice::from_ref(&p.bob.cert),
         &SealOptions::default(),
     )
     .unwrap();
@@ -163,7 +163,7 @@ fn expired_signer_is_refused_at_the_time_checked() {
     let sealed = seal(
         msg.as_bytes(),
         &Signer::new(expired),
-        &[p.bob.cert.clone()],
+        std::slice::from_ref(&p.bob.cert),
         &SealOptions::default(),
     )
     .unwrap();
@@ -185,7 +185,7 @@ fn tampered_content_is_a_digest_mismatch() {
         .replace("hello bob", "hello eve");
     let der = crate::encrypt::encrypt(
         text.into_bytes(),
-        &[p.bob.cert.clone()],
+        std::slice::from_ref(&p.bob.cert),
         ContentCipher::Aes256Cbc,
         KeyTransport::Pkcs1,
     )
@@ -209,7 +209,7 @@ fn rsa_1024_is_refused_for_signing_and_encrypting() {
     let err = seal(
         MSG,
         &Signer::new(weak.clone()),
-        &[p.bob.cert.clone()],
+        std::slice::from_ref(&p.bob.cert),
         &SealOptions::default(),
     )
     .unwrap_err();
@@ -227,7 +227,7 @@ fn rsa_1024_is_refused_for_signing_and_encrypting() {
     let err = seal(
         MSG,
         &Signer::new(p.alice.clone()),
-        &[weak.cert.clone()],
+        std::slice::from_ref(&weak.cert),
         &SealOptions::default(),
     )
     .unwrap_err();
