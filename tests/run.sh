@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite of hisp, from a fresh Debian machine:
+#   1. installs what the tests need (as root, with apt-get),
+#   2. checks formatting and lints (cargo fmt, clippy -D warnings),
+#   3. runs every test of the workspace.
+# Benchmarks and fuzzing are separate commands (see README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: openssl is the independent S/MIME peer of the tests;
+# libssl-dev and pkg-config build the openssl crate.
+packages=(openssl libssl-dev pkg-config ca-certificates)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing test dependencies: ${packages[*]}"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
+else
+    for p in "${packages[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || { echo "missing Debian package $p: run as root to install it" >&2; exit 1; }
+    done
+fi
+if command -v rustup >/dev/null; then
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
