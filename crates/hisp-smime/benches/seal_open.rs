@@ -133,9 +133,31 @@ fn memory_child(size: usize) {
     let msg = message(size);
     // Touch a seal+open of a small message first so libraries are loaded.
     seal_open(&p, &message(4096));
+    if std::env::var("HISP_BENCH_MALLOPT").is_ok() {
+        // SAFETY: plain allocator tuning call.
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024) };
+    }
     let before = rss_kib("VmRSS:");
-    let out = seal_open(&p, &msg);
+    let sealed = seal(
+        &msg,
+        &Signer::new(p.alice.clone()),
+        std::slice::from_ref(&p.bob.cert),
+        &SealOptions::default(),
+    )
+    .expect("seal");
+    let after_seal = rss_kib("VmHWM:");
+    let opened = open(
+        &sealed,
+        &OpenOptions {
+            keys: std::slice::from_ref(&p.bob),
+            anchors: std::slice::from_ref(&p.ca),
+            at: None,
+        },
+    )
+    .expect("open");
     let peak = rss_kib("VmHWM:");
+    eprintln!("debug: before {before} after_seal {after_seal} peak {peak} KiB");
+    let out = opened.message.len();
     println!("{before} {peak} {out}");
 }
 
