@@ -42,15 +42,16 @@ pub(crate) fn to_crlf(data: &[u8]) -> Cow<'_, [u8]> {
 
 /// True when every CR is followed by LF and every LF preceded by CR.
 pub(crate) fn is_crlf_canonical(data: &[u8]) -> bool {
-    let mut lf_expected_at = usize::MAX;
-    for i in memchr::memchr2_iter(b'\r', b'\n', data) {
-        match data[i] {
-            b'\r' if data.get(i + 1) == Some(&b'\n') => lf_expected_at = i + 1,
-            b'\n' if i == lf_expected_at => {}
-            _ => return false,
+    // Every LF follows a CR, and there are as many CRs as LFs: then every CR
+    // is also followed by an LF. Two SIMD passes, no per-byte branching.
+    let mut lf = 0usize;
+    for i in memchr::memchr_iter(b'\n', data) {
+        if i == 0 || data[i - 1] != b'\r' {
+            return false;
         }
+        lf += 1;
     }
-    true
+    memchr::memchr_iter(b'\r', data).count() == lf
 }
 
 /// A single-part message or leaf parts declared `binary` get base64 bodies.

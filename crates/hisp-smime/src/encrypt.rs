@@ -41,7 +41,6 @@ pub(crate) fn encrypt(
         KeyTransport::OaepSha256 => Some(openssl::hash::MessageDigest::sha256()),
     };
     let flags = ffi::CMS_BINARY | ffi::CMS_PARTIAL;
-    let input = ffi::MemIn::new(&content).map_err(crypto)?;
     // SAFETY: the ContentInfo is owned by `cms`; recipient certificates are
     // borrowed and up-referenced by CMS_add1_recipient_cert; the key context
     // returned by CMS_RecipientInfo_get0_pkey_ctx belongs to the RecipientInfo.
@@ -78,11 +77,10 @@ pub(crate) fn encrypt(
                 }
             }
         }
-        if ffi::CMS_final(cms.as_ptr(), input.as_ptr(), std::ptr::null_mut(), flags) != 1 {
+        if ffi::finish_with_content(cms.as_ptr(), &content, Some(content.len() + 32)).is_err() {
             return Err(crypto(openssl::error::ErrorStack::get()));
         }
         // The plaintext is no longer needed: free it before the DER copy.
-        drop(input);
         drop(content);
         cms.to_der().map_err(crypto)
     }

@@ -212,44 +212,43 @@ fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
 
 /// Like [`split_multipart`], as (start, end) offsets into `body`.
 pub(crate) fn split_multipart_spans(body: &[u8], boundary: &[u8]) -> Vec<(usize, usize)> {
+    let mut dashes = Vec::with_capacity(boundary.len() + 2);
+    dashes.extend_from_slice(b"--");
+    dashes.extend_from_slice(boundary);
     let mut parts = Vec::new();
     let mut start: Option<usize> = None;
-    let mut line_start = 0;
-    while line_start <= body.len() {
-        let line_end = memchr(b'\n', &body[line_start..])
-            .map(|i| line_start + i + 1)
+    // Candidates are found with one SIMD search, then checked to start a line.
+    for at in memchr::memmem::find_iter(body, &dashes) {
+        if at != 0 && body[at - 1] != b'\n' {
+            continue;
+        }
+        let line_end = memchr(b'\n', &body[at..])
+            .map(|i| at + i + 1)
             .unwrap_or(body.len());
-        let line = &body[line_start..line_end];
-        if let Some(rest) = line.strip_prefix(b"--") {
-            if let Some(after) = rest.strip_prefix(boundary) {
-                let closing = after.starts_with(b"--");
-                let tail = if closing { &after[2..] } else { after };
-                if tail
-                    .iter()
-                    .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-                {
-                    if let Some(s) = start {
-                        // Drop the line break that precedes the delimiter.
-                        let mut end = line_start;
-                        if end > s && body[end - 1] == b'\n' {
-                            end -= 1;
-                            if end > s && body[end - 1] == b'\r' {
-                                end -= 1;
-                            }
-                        }
-                        parts.push((s, end.max(s)));
-                    }
-                    if closing {
-                        return parts;
-                    }
-                    start = Some(line_end);
+        let after = &body[at + dashes.len()..line_end];
+        let closing = after.starts_with(b"--");
+        let tail = if closing { &after[2..] } else { after };
+        if !tail
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        {
+            continue;
+        }
+        if let Some(s) = start {
+            // Drop the line break that precedes the delimiter.
+            let mut end = at;
+            if end > s && body[end - 1] == b'\n' {
+                end -= 1;
+                if end > s && body[end - 1] == b'\r' {
+                    end -= 1;
                 }
             }
+            parts.push((s, end.max(s)));
         }
-        if line_end == body.len() {
-            break;
+        if closing {
+            return parts;
         }
-        line_start = line_end;
+        start = Some(line_end);
     }
     // No closing delimiter: the message was cut short.
     Vec::new()
@@ -268,9 +267,15 @@ pub(crate) fn decode_base64(text: &[u8], part: &'static str) -> Result<Vec<u8>, 
     let mut seen = 0usize;
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len())) {
-        let line = text[start..end.min(text.len())].trim_ascii();
+        let mut line = &text[start..end.min(text.len())];
         start = end + 1;
-        if line.iter().any(|b| b.is_ascii_whitespace()) {
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        // Inner or trailing blanks are rare: such a line is filtered.
+        if matches!(line.first(), Some(b' ' | b'\t')) || matches!(line.last(), Some(b' ' | b'\t'))
+            || memchr::memchr2(b' ', b'\t', line).is_some()
+        {
             pending.extend(line.iter().copied().filter(|b| !b.is_ascii_whitespace()));
         } else {
             pending.extend_from_slice(line);

@@ -54,9 +54,9 @@ pub(crate) fn signed_data(content: &[u8], signer: &Signer) -> Result<Vec<u8>, Sm
     check_public_key(&signer.pair.cert, Step::Sign)?;
     let crypto = |e| SmimeError::crypto(Step::Sign, e);
     // CMS_BINARY: the content is already canonical, so no translation;
-    // CMS_PARTIAL: the signer is finished by CMS_final after our attributes.
+    // CMS_PARTIAL: the signer is finished after our attributes are added,
+    // when the content has been digested (ffi::finish_with_content).
     let flags = ffi::CMS_DETACHED | ffi::CMS_BINARY | ffi::CMS_PARTIAL;
-    let input = ffi::MemIn::new(content).map_err(crypto)?;
     // SAFETY: every pointer handed to libcrypto is valid for the call: the
     // ContentInfo is owned by `cms` (freed on drop), certificates and key are
     // borrowed from `signer` and up-referenced by CMS_add1_* where kept, and
@@ -98,7 +98,7 @@ pub(crate) fn signed_data(content: &[u8], signer: &Signer) -> Result<Vec<u8>, Sm
                 return Err(crypto(openssl::error::ErrorStack::get()));
             }
         }
-        if ffi::CMS_final(cms.as_ptr(), input.as_ptr(), std::ptr::null_mut(), flags) != 1 {
+        if ffi::finish_with_content(cms.as_ptr(), content, None).is_err() {
             return Err(crypto(openssl::error::ErrorStack::get()));
         }
         cms.to_der().map_err(crypto)
