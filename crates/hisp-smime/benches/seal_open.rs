@@ -105,15 +105,31 @@ fn raw(p: &Pki, msg: &[u8]) -> usize {
 
 /// Runs `f` repeatedly for about `budget`, returns seconds per call.
 fn per_call(budget: Duration, mut f: impl FnMut() -> usize) -> f64 {
-    // Warm up, then time whole batches.
     black_box(f());
     let start = Instant::now();
     let mut calls = 0u64;
-    while start.elapsed() < budget || calls < 5 {
+    while start.elapsed() < budget || calls < 3 {
         black_box(f());
         calls += 1;
     }
     start.elapsed().as_secs_f64() / calls as f64
+}
+
+/// Measures `a` and `b` in alternating batches and keeps each one's fastest
+/// batch, so that noise from other work on the machine (which only ever
+/// slows a batch down) affects both sides alike.
+fn paired(
+    rounds: usize,
+    batch: Duration,
+    mut a: impl FnMut() -> usize,
+    mut b: impl FnMut() -> usize,
+) -> (f64, f64) {
+    let mut best = (f64::MAX, f64::MAX);
+    for _ in 0..rounds {
+        best.0 = best.0.min(per_call(batch, &mut a));
+        best.1 = best.1.min(per_call(batch, &mut b));
+    }
+    best
 }
 
 fn rss_kib(field: &str) -> u64 {
@@ -174,7 +190,11 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
-    let budget = Duration::from_millis(if quick { 200 } else { 2000 });
+    let (rounds, batch) = if quick {
+        (3, Duration::from_millis(60))
+    } else {
+        (9, Duration::from_millis(200))
+    };
     let p = pki();
     println!("seal+open (AES-256-CBC, RSA PKCS#1 v1.5 key transport, SHA-256) vs raw libcrypto on the same bytes");
     println!(
@@ -183,8 +203,7 @@ fn main() {
     );
     for (size, target) in [(4 * 1024, 0.60), (100 * 1024, 0.0), (1024 * 1024, 0.50)] {
         let msg = message(size);
-        let hisp = per_call(budget, || seal_open(&p, &msg));
-        let raw = per_call(budget, || raw(&p, &msg));
+        let (hisp, raw) = paired(rounds, batch, || seal_open(&p, &msg), || raw(&p, &msg));
         let ratio = raw / hisp;
         let target_text = if target > 0.0 {
             format!(

@@ -15,7 +15,7 @@ use crate::mime;
 /// KeyTransRecipientInfo each) and returns the ContentInfo DER: EnvelopedData
 /// for CBC ciphers, AuthEnvelopedData for GCM.
 pub(crate) fn encrypt(
-    content: Vec<u8>,
+    content: &[&[u8]],
     recipients: &[X509],
     cipher: ContentCipher,
     key_transport: KeyTransport,
@@ -77,11 +77,15 @@ pub(crate) fn encrypt(
                 }
             }
         }
-        if ffi::finish_with_content(cms.as_ptr(), &content, Some(content.len() + 32)).is_err() {
+        if ffi::finish_with_content(
+            cms.as_ptr(),
+            content,
+            Some(content.iter().map(|c| c.len()).sum::<usize>() + 32),
+        )
+        .is_err()
+        {
             return Err(crypto(openssl::error::ErrorStack::get()));
         }
-        // The plaintext is no longer needed: free it before the DER copy.
-        drop(content);
         cms.to_der().map_err(crypto)
     }
 }

@@ -88,6 +88,12 @@ extern "C" {
     ) -> c_int;
     pub(crate) fn CMS_SignerInfo_verify(si: *mut CMS_SignerInfo) -> c_int;
     pub(crate) fn CMS_signed_get_attr_count(si: *const CMS_SignerInfo) -> c_int;
+    pub(crate) fn CMS_signed_get0_data_by_OBJ(
+        si: *const CMS_SignerInfo,
+        oid: *const openssl_sys::ASN1_OBJECT,
+        lastpos: c_int,
+        type_: c_int,
+    ) -> *mut c_void;
     pub(crate) fn CMS_SignerInfo_verify_content(si: *mut CMS_SignerInfo, chain: *mut BIO) -> c_int;
     pub(crate) fn CMS_dataInit(cms: *mut CMS_ContentInfo, icont: *mut BIO) -> *mut BIO;
     pub(crate) fn CMS_get1_certs(cms: *mut CMS_ContentInfo) -> *mut Stack;
@@ -143,7 +149,7 @@ impl Drop for MemIn<'_> {
 /// `cms` must be a valid, partial ContentInfo ready for its content.
 pub(crate) unsafe fn finish_with_content(
     cms: *mut CMS_ContentInfo,
-    content: &[u8],
+    content: &[&[u8]],
     output_hint: Option<usize>,
 ) -> Result<(), ()> {
     // For an envelope, the ciphertext is collected in a memory BIO; one
@@ -160,7 +166,7 @@ pub(crate) unsafe fn finish_with_content(
         return Err(());
     }
     let mut ok = true;
-    for piece in content.chunks(1 << 30) {
+    for piece in content.iter().flat_map(|c| c.chunks(1 << 30)) {
         let mut written = 0;
         while ok && written < piece.len() {
             let n = openssl_sys::BIO_write(
@@ -213,8 +219,10 @@ unsafe fn presized_mem_bio(capacity: usize) -> *mut BIO {
 /// `bio` must be a valid BIO.
 pub(crate) unsafe fn read_to_end(bio: *mut BIO, out: &mut Vec<u8>) -> Result<(), ()> {
     loop {
-        if out.capacity() - out.len() < 16 * 1024 {
-            out.reserve(out.capacity().max(64 * 1024));
+        if out.capacity() - out.len() < 4096 {
+            // Callers size the vector for the expected content; past that,
+            // grow in modest steps rather than doubling a large buffer.
+            out.reserve_exact(64 * 1024);
         }
         let spare = (out.capacity() - out.len()).min(c_int::MAX as usize);
         // Reads straight into the vector's spare capacity: no scratch copy.

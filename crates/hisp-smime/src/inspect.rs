@@ -7,7 +7,7 @@
 
 use cms::enveloped_data::{RecipientIdentifier, RecipientInfo, RecipientInfos};
 use der::asn1::ObjectIdentifier;
-use der::{Decode, Encode, Header, Reader, SliceReader, Tag, TagNumber};
+use der::{Decode, Encode, Header, Reader, SliceReader, Tag, TagNumber, Tagged};
 use spki::AlgorithmIdentifierOwned;
 
 use crate::algorithms::KeyTransport;
@@ -221,4 +221,98 @@ impl std::fmt::Display for RecipientId {
             RecipientId::Other(kind) => write!(f, "a {kind} recipient"),
         }
     }
+}
+
+/// A SignedData ContentInfo split in two: the same structure without its
+/// `certificates` field, and the DER of each certificate that was in it.
+pub(crate) struct SplitSignedData {
+    pub without_certs: Vec<u8>,
+    pub certs: Vec<Vec<u8>>,
+}
+
+/// Splits the certificates out of a DER SignedData ContentInfo (RFC 5652
+/// §5.1), so they can be decoded once and cached. Returns `None` for
+/// anything unusual (BER, other certificate choices, not SignedData): the
+/// caller then hands the structure to libcrypto whole.
+pub(crate) fn split_signed_data(der: &[u8]) -> Option<SplitSignedData> {
+    let mut outer = SliceReader::new(der).ok()?;
+    let ci = Header::decode(&mut outer).ok()?;
+    if ci.tag != Tag::Sequence || u32::from(ci.length) as usize + header_len(&ci)? != der.len() {
+        return None;
+    }
+    let oid_start = der.len() - u32::from(outer.remaining_len()) as usize;
+    let oid = ObjectIdentifier::decode(&mut outer).ok()?;
+    if oid.to_string() != ID_SIGNED_DATA {
+        return None;
+    }
+    let oid_end = der.len() - u32::from(outer.remaining_len()) as usize;
+    let explicit = Header::decode(&mut outer).ok()?;
+    if explicit.tag
+        != (Tag::ContextSpecific {
+            constructed: true,
+            number: TagNumber::N0,
+        })
+    {
+        return None;
+    }
+    let sd = Header::decode(&mut outer).ok()?;
+    if sd.tag != Tag::Sequence {
+        return None;
+    }
+    let body = outer.read_slice(sd.length).ok()?;
+    let mut r = SliceReader::new(body).ok()?;
+    let offset = |r: &SliceReader<'_>| body.len() - u32::from(r.remaining_len()) as usize;
+    // version, digestAlgorithms, encapContentInfo
+    for _ in 0..3 {
+        der::Any::decode(&mut r).ok()?;
+    }
+    let certs_start = offset(&r);
+    let certs_header = Header::decode(&mut r).ok()?;
+    if certs_header.tag
+        != (Tag::ContextSpecific {
+            constructed: true,
+            number: TagNumber::N0,
+        })
+    {
+        return None;
+    }
+    let certs_body = r.read_slice(certs_header.length).ok()?;
+    let certs_end = offset(&r);
+    let mut certs = Vec::new();
+    let mut cr = SliceReader::new(certs_body).ok()?;
+    while !cr.is_finished() {
+        let cert = der::Any::decode(&mut cr).ok()?;
+        if cert.tag() != Tag::Sequence {
+            return None; // an attribute certificate or other choice
+        }
+        certs.push(cert.to_der().ok()?);
+    }
+    let mut new_body = Vec::with_capacity(body.len());
+    new_body.extend_from_slice(&body[..certs_start]);
+    new_body.extend_from_slice(&body[certs_end..]);
+    let sd_tlv = tlv(Tag::Sequence, &new_body)?;
+    let explicit_tlv = tlv(
+        Tag::ContextSpecific {
+            constructed: true,
+            number: TagNumber::N0,
+        },
+        &sd_tlv,
+    )?;
+    let mut ci_body = der[oid_start..oid_end].to_vec();
+    ci_body.extend_from_slice(&explicit_tlv);
+    Some(SplitSignedData {
+        without_certs: tlv(Tag::Sequence, &ci_body)?,
+        certs,
+    })
+}
+
+fn header_len(h: &Header) -> Option<usize> {
+    h.encoded_len().ok().map(|l| u32::from(l) as usize)
+}
+
+fn tlv(tag: Tag, value: &[u8]) -> Option<Vec<u8>> {
+    let header = Header::new(tag, value.len()).ok()?;
+    let mut out = header.to_der().ok()?;
+    out.extend_from_slice(value);
+    Some(out)
 }

@@ -10,6 +10,7 @@
 
 mod algorithms;
 mod canon;
+mod certcache;
 mod decrypt;
 mod encrypt;
 mod error;

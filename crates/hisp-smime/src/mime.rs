@@ -273,7 +273,8 @@ pub(crate) fn decode_base64(text: &[u8], part: &'static str) -> Result<Vec<u8>, 
             line = rest;
         }
         // Inner or trailing blanks are rare: such a line is filtered.
-        if matches!(line.first(), Some(b' ' | b'\t')) || matches!(line.last(), Some(b' ' | b'\t'))
+        if matches!(line.first(), Some(b' ' | b'\t'))
+            || matches!(line.last(), Some(b' ' | b'\t'))
             || memchr::memchr2(b' ', b'\t', line).is_some()
         {
             pending.extend(line.iter().copied().filter(|b| !b.is_ascii_whitespace()));
@@ -312,7 +313,7 @@ pub(crate) fn decode_base64(text: &[u8], part: &'static str) -> Result<Vec<u8>, 
 /// Appends base64 in 76-character lines with CRLF (RFC 2045 §6.8).
 pub(crate) fn append_base64_lines(out: &mut Vec<u8>, data: &[u8]) {
     const BLOCK: usize = 57 * 1024; // 57 bytes make one 76-character line
-    out.reserve(data.len().div_ceil(57) * 78);
+    out.reserve_exact(data.len().div_ceil(57) * 78);
     let mut encoded = Vec::with_capacity(BLOCK / 57 * 76);
     for block in data.chunks(BLOCK) {
         encoded.clear();

@@ -83,7 +83,8 @@ fn open_never_panics_and_never_returns_altered_content() {
     let mut signed = wrapped.outer_headers.clone();
     signed.extend_from_slice(
         &crate::sign::sign_detached(&[&wrapped.entity_header, MSG], &Signer::new(alice.clone()))
-            .unwrap(),
+            .unwrap()
+            .to_vec(),
     );
     seeds.push(signed);
 

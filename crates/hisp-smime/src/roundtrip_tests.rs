@@ -180,11 +180,11 @@ fn tampered_content_is_a_digest_mismatch() {
         &Signer::new(p.alice.clone()),
     )
     .unwrap();
-    let text = String::from_utf8(signed)
+    let text = String::from_utf8(signed.to_vec())
         .unwrap()
         .replace("hello bob", "hello eve");
     let der = crate::encrypt::encrypt(
-        text.into_bytes(),
+        &[text.as_bytes()],
         std::slice::from_ref(&p.bob.cert),
         ContentCipher::Aes256Cbc,
         KeyTransport::Pkcs1,

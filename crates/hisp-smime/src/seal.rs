@@ -33,12 +33,17 @@ pub fn seal(
     }
     let message = canon::prepare_for_signing(message)?;
     let wrapped = wrap::wrap(&message, options.copy_subject)?;
-    // The message is copied once, into the multipart/signed entity, and each
-    // large intermediate is dropped as soon as the next exists: a large
-    // message costs a small multiple of its size.
+    // The message is never copied on its way in: it is signed and encrypted
+    // as a sequence of pieces (headers, the message, the signature part).
     let signed = sign::sign_detached(&[&wrapped.entity_header, &message], signer)?;
+    let enveloped = encrypt::encrypt(
+        &signed.pieces(),
+        recipients,
+        options.cipher,
+        options.key_transport,
+    )?;
+    drop(signed);
     drop(message);
-    let enveloped = encrypt::encrypt(signed, recipients, options.cipher, options.key_transport)?;
     Ok(encrypt::to_mime(
         &wrapped.outer_headers,
         &enveloped,

@@ -15,41 +15,65 @@ const CAPABILITIES: [Nid; 3] = [Nid::AES_256_GCM, Nid::AES_256_CBC, Nid::AES_128
 /// Signs `content` (a canonical MIME entity) and returns the multipart/signed
 /// entity: the content unchanged as the first part, the detached SignedData
 /// as the second.
-pub(crate) fn sign_detached(content: &[&[u8]], signer: &Signer) -> Result<Vec<u8>, SmimeError> {
+pub(crate) fn sign_detached<'a>(
+    content: &[&'a [u8]],
+    signer: &Signer,
+) -> Result<SignedEntity<'a>, SmimeError> {
     let boundary = boundary_not_in(content);
-    let len: usize = content.iter().map(|p| p.len()).sum();
-    let mut out = Vec::with_capacity(len + 4096);
+    let der = signed_data(content, signer)?;
     // RFC 8551 §3.5.3: protocol is quoted, micalg names the digest used.
-    out.extend_from_slice(
-        format!(
-            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n\
-             \tmicalg=sha-256; boundary=\"{boundary}\"\r\n\r\n\
-             This is an S/MIME signed message\r\n\r\n--{boundary}\r\n"
-        )
-        .as_bytes(),
-    );
-    let start = out.len();
-    for part in content {
-        out.extend_from_slice(part);
-    }
-    let der = signed_data(&out[start..], signer)?;
-    out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-    out.extend_from_slice(
+    let head = format!(
+        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n\
+         \tmicalg=sha-256; boundary=\"{boundary}\"\r\n\r\n\
+         This is an S/MIME signed message\r\n\r\n--{boundary}\r\n"
+    )
+    .into_bytes();
+    let mut tail = format!("\r\n--{boundary}\r\n").into_bytes();
+    tail.extend_from_slice(
         b"Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
           Content-Transfer-Encoding: base64\r\n\
           Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\
           Content-Description: S/MIME Cryptographic Signature\r\n\r\n",
     );
-    mime::append_base64_lines(&mut out, &der);
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    Ok(out)
+    mime::append_base64_lines(&mut tail, &der);
+    tail.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok(SignedEntity {
+        head,
+        content: content.to_vec(),
+        tail,
+    })
+}
+
+/// A multipart/signed entity kept in pieces: the signed content is borrowed,
+/// never copied, and the pieces are fed to the encryption one after another.
+pub(crate) struct SignedEntity<'a> {
+    head: Vec<u8>,
+    content: Vec<&'a [u8]>,
+    tail: Vec<u8>,
+}
+
+impl SignedEntity<'_> {
+    /// The entity's bytes, in order.
+    pub(crate) fn pieces(&self) -> Vec<&[u8]> {
+        let mut pieces = Vec::with_capacity(self.content.len() + 2);
+        pieces.push(self.head.as_slice());
+        pieces.extend(self.content.iter().copied());
+        pieces.push(self.tail.as_slice());
+        pieces
+    }
+
+    /// The entity as one buffer (tests and small messages).
+    #[cfg(test)]
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        self.pieces().concat()
+    }
 }
 
 /// A detached SignedData over `content`: one SignerInfo, SHA-256 chosen
 /// explicitly (not a library default), RSA PKCS#1 v1.5, signed attributes
 /// with content-type, message-digest, signing-time and SMIMECapabilities, and
 /// the signer certificate (plus any intermediates) included.
-pub(crate) fn signed_data(content: &[u8], signer: &Signer) -> Result<Vec<u8>, SmimeError> {
+pub(crate) fn signed_data(content: &[&[u8]], signer: &Signer) -> Result<Vec<u8>, SmimeError> {
     // Applicability Statement 1.3 §5: RSA keys of at least 2048 bits.
     check_public_key(&signer.pair.cert, Step::Sign)?;
     let crypto = |e| SmimeError::crypto(Step::Sign, e);

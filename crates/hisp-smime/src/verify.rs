@@ -9,18 +9,19 @@ use std::borrow::Cow;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::cms::CmsContentInfo;
+use openssl::hash::MessageDigest;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
 use openssl::x509::{X509Ref, X509StoreContext, X509};
 
 use crate::algorithms::Digest;
-use crate::canon;
 use crate::error::{SmimeError, Step};
 use crate::ffi;
 use crate::keys::{check_public_key, describe, name_line, serial_hex, subject_line};
 use crate::mime::{Entity, SmimeKind};
 use crate::open::SignerReport;
+use crate::{canon, certcache, inspect};
 
 /// What verification found.
 pub(crate) struct Verified<'a> {
@@ -96,9 +97,40 @@ fn verify_der<'a>(
     anchors: &[X509],
     at: Option<i64>,
 ) -> Verified<'a> {
-    let cms = match CmsContentInfo::from_der(der) {
+    // The certificates are decoded through the cache (certcache.rs) and
+    // handed to libcrypto beside the SignedData rather than inside it.
+    let split = inspect::split_signed_data(der);
+    let parsed = match &split {
+        Some(s) => CmsContentInfo::from_der(&s.without_certs),
+        None => CmsContentInfo::from_der(der),
+    };
+    let cms = match parsed {
         Ok(c) => c,
         Err(e) => return Verified::failed(malformed(crate::decrypt::first_reason(&e))),
+    };
+    let supplied = match &split {
+        Some(s) => {
+            let mut stack = match Stack::new() {
+                Ok(st) => st,
+                Err(e) => return Verified::failed(SmimeError::crypto(Step::Verify, e)),
+            };
+            for cert_der in &s.certs {
+                match certcache::decode(cert_der).and_then(|c| stack.push(c)) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        return Verified::failed(SmimeError::MalformedCms {
+                            what: "SignedData",
+                            detail: format!(
+                                "a certificate in the message does not decode: {}",
+                                crate::decrypt::first_reason(&e)
+                            ),
+                        })
+                    }
+                }
+            }
+            Some(stack)
+        }
+        None => None,
     };
     // SAFETY: `cms` owns the ContentInfo for this whole block; the SignerInfo
     // and X509 pointers read from it are borrowed from it and not kept past
@@ -117,16 +149,25 @@ fn verify_der<'a>(
             return Verified::failed(SmimeError::Unsigned("SignedData without any signer".into()));
         }
         // Looks each signer's certificate up among the certificates in the message.
-        ffi::CMS_set1_signers_certs(cms.as_ptr(), std::ptr::null_mut(), 0);
+        let supplied_ptr = supplied
+            .as_ref()
+            .map(|s| s.as_ptr() as *mut ffi::Stack)
+            .unwrap_or(std::ptr::null_mut());
+        ffi::CMS_set1_signers_certs(cms.as_ptr(), supplied_ptr, 0);
         openssl_sys::ERR_clear_error();
-        let certs_raw = ffi::CMS_get1_certs(cms.as_ptr());
-        let certs: Stack<X509> = if certs_raw.is_null() {
-            match Stack::new() {
-                Ok(s) => s,
-                Err(e) => return Verified::failed(SmimeError::crypto(Step::Verify, e)),
+        let certs: Stack<X509> = match supplied {
+            Some(s) => s,
+            None => {
+                let certs_raw = ffi::CMS_get1_certs(cms.as_ptr());
+                if certs_raw.is_null() {
+                    match Stack::new() {
+                        Ok(s) => s,
+                        Err(e) => return Verified::failed(SmimeError::crypto(Step::Verify, e)),
+                    }
+                } else {
+                    Stack::from_ptr(certs_raw as *mut _)
+                }
             }
-        } else {
-            Stack::from_ptr(certs_raw as *mut _)
         };
 
         let mut checks = Vec::with_capacity(count);
@@ -255,6 +296,11 @@ unsafe fn digest_pass(
     detached: Option<&[u8]>,
     checks: &mut [SignerCheck],
 ) -> Result<Option<Vec<u8>>, SmimeError> {
+    if let Some(content) = detached {
+        if digest_directly(sinfos, content, checks) {
+            return Ok(None);
+        }
+    }
     let dcont = match detached {
         Some(d) => Some(ffi::MemIn::new(d).map_err(|e| SmimeError::crypto(Step::Verify, e))?),
         None => None,
@@ -306,6 +352,72 @@ unsafe fn digest_pass(
     }
     read.map_err(|()| malformed("the signed content could not be read"))?;
     Ok(embedded)
+}
+
+/// RFC 5652 §5.4 and §5.6: with signed attributes, the message-digest
+/// attribute must equal the digest of the content. Hashing the detached
+/// content in place (once per algorithm) spares the copy through libcrypto's
+/// BIO chain. Returns false, having decided nothing, when a signer has no
+/// signed attributes or an algorithm hisp refuses: the BIO path handles those.
+///
+/// # Safety
+/// `sinfos` must be the SignerInfos that `checks` describe, in order.
+unsafe fn digest_directly(
+    sinfos: *mut ffi::Stack,
+    content: &[u8],
+    checks: &mut [SignerCheck],
+) -> bool {
+    let mut expected = Vec::with_capacity(checks.len());
+    for (i, check) in checks.iter().enumerate() {
+        let si = ffi::sk_value::<ffi::CMS_SignerInfo>(sinfos, i);
+        let Ok(digest) = check.digest else {
+            return false;
+        };
+        if ffi::CMS_signed_get_attr_count(si) < 0 {
+            return false;
+        }
+        let value = ffi::CMS_signed_get0_data_by_OBJ(
+            si,
+            openssl_sys::OBJ_nid2obj(openssl_sys::NID_pkcs9_messageDigest),
+            -3,
+            openssl_sys::V_ASN1_OCTET_STRING,
+        );
+        let value = if value.is_null() {
+            None
+        } else {
+            Some(
+                openssl::asn1::Asn1StringRef::from_ptr(value as *mut openssl_sys::ASN1_STRING)
+                    .as_slice()
+                    .to_vec(),
+            )
+        };
+        expected.push((digest, value));
+    }
+    openssl_sys::ERR_clear_error();
+    let mut computed: Vec<(Digest, Vec<u8>)> = Vec::new();
+    for (check, (digest, value)) in checks.iter_mut().zip(expected) {
+        let actual = match computed.iter().find(|(d, _)| *d == digest) {
+            Some((_, v)) => v.clone(),
+            None => {
+                let md = match digest {
+                    Digest::Sha256 => MessageDigest::sha256(),
+                    Digest::Sha384 => MessageDigest::sha384(),
+                    Digest::Sha512 => MessageDigest::sha512(),
+                };
+                let Ok(v) = openssl::hash::hash(md, content) else {
+                    return false;
+                };
+                computed.push((digest, v.to_vec()));
+                v.to_vec()
+            }
+        };
+        if value.as_deref() != Some(actual.as_slice()) {
+            check.content = Err(SmimeError::DigestMismatch {
+                signer: check.id.clone(),
+            });
+        }
+    }
+    true
 }
 
 /// Decides per signer and overall.
