@@ -1,0 +1,1 @@
+//! The store: a trait and its SQLite implementation.

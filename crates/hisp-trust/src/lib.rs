@@ -1,0 +1,1 @@
+//! Trust anchors and bundles, RFC 5280 path validation, revocation and address binding.
