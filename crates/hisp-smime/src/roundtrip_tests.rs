@@ -274,3 +274,17 @@ fn not_smime_is_refused() {
     let err = open_with(&p, MSG, &[p.ca.cert().to_owned()]).unwrap_err();
     assert!(matches!(err, SmimeError::NotSmime(_)), "{err}");
 }
+
+#[test]
+fn certificates_split_out_of_our_signed_data_rfc5652_5_1() {
+    let p = pki();
+    let der = crate::sign::signed_data(&[MSG], &Signer::new(p.alice.clone())).unwrap();
+    let split = crate::inspect::split_signed_data(&der).expect("a DER SignedData splits");
+    assert_eq!(split.certs.len(), 1);
+    assert_eq!(split.certs[0], p.alice.cert.to_der().unwrap());
+    // What is left is still a SignedData libcrypto reads, now without certificates.
+    let rest = openssl::cms::CmsContentInfo::from_der(&split.without_certs).unwrap();
+    assert!(rest.to_der().unwrap().len() + split.certs[0].len() <= der.len() + 8);
+    // Something that is not a SignedData is left alone.
+    assert!(crate::inspect::split_signed_data(b"\x30\x03\x02\x01\x00").is_none());
+}

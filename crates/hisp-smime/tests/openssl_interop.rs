@@ -841,6 +841,79 @@ fn hisp_opens_openssl_aes256_gcm_rfc5084() {
     hisp_opens_openssl("-aes-256-gcm", ContentCipher::Aes256Gcm);
 }
 
+/// Streaming senders write BER with indefinite lengths (`openssl cms -stream`);
+/// CMS is BER-encoded (RFC 5652 §1.2), so hisp must read it, detached and
+/// opaque, enveloped and signed.
+#[test]
+fn hisp_opens_streamed_ber_from_openssl_rfc5652_1_2() {
+    let dir = TempDir::new("openssl-ber");
+    let keys = [key_pair("bob")];
+    let anchors = [cert("ca")];
+    let options = OpenOptions {
+        keys: &keys,
+        anchors: &anchors,
+        at: Some(AT),
+    };
+    let original = crlf(&message(Body::Text, 20 * KIB, 77));
+    let mut wrapper = b"Content-Type: message/rfc822\r\n\r\n".to_vec();
+    wrapper.extend_from_slice(&original);
+    let wrapper_path = dir.write("wrapper.eml", &wrapper);
+    for (n, opaque) in [false, true].into_iter().enumerate() {
+        let signed_path = dir.join(&format!("signed-{n}.eml"));
+        let mut sign: Vec<std::ffi::OsString> = vec![
+            "cms".into(),
+            "-sign".into(),
+            "-stream".into(),
+            "-md".into(),
+            "sha256".into(),
+            "-crlfeol".into(),
+            "-signer".into(),
+            cert_path("alice").into(),
+            "-inkey".into(),
+            key_path("alice").into(),
+            "-in".into(),
+            wrapper_path.clone().into(),
+            "-out".into(),
+            signed_path.clone().into(),
+        ];
+        if opaque {
+            sign.push("-nodetach".into());
+        }
+        openssl_ok(&sign);
+        let sealed_path = dir.join(&format!("sealed-{n}.eml"));
+        openssl_ok([
+            "cms".as_ref(),
+            "-encrypt".as_ref(),
+            "-stream".as_ref(),
+            "-aes256".as_ref(),
+            "-crlfeol".as_ref(),
+            "-in".as_ref(),
+            signed_path.as_os_str(),
+            "-out".as_ref(),
+            sealed_path.as_os_str(),
+            cert_path("bob").as_os_str(),
+        ]);
+        // The envelope really is BER: its ContentInfo has an indefinite length.
+        let sealed = std::fs::read(&sealed_path).unwrap();
+        let body_path = dir.write(&format!("body-{n}.b64"), split_entity(&sealed).1);
+        let der = openssl_ok([
+            "base64".as_ref(),
+            "-d".as_ref(),
+            "-in".as_ref(),
+            body_path.as_os_str(),
+        ]);
+        assert_eq!(
+            &der[..2],
+            &[0x30, 0x80],
+            "openssl -stream wrote definite lengths"
+        );
+        let opened =
+            open(&sealed, &options).unwrap_or_else(|e| panic!("streamed (opaque: {opaque}): {e}"));
+        assert_bytes_eq(&opened.message, &original, "streamed BER inner message");
+        assert_eq!(opened.cipher, Some(ContentCipher::Aes256Cbc));
+    }
+}
+
 /// The test's own base64 encoder (for the PDF attachments) agrees with openssl's decoder.
 #[test]
 fn test_base64_encoder_agrees_with_openssl() {
