@@ -149,10 +149,6 @@ fn memory_child(size: usize) {
     let msg = message(size);
     // Touch a seal+open of a small message first so libraries are loaded.
     seal_open(&p, &message(4096));
-    if std::env::var("HISP_BENCH_MALLOPT").is_ok() {
-        // SAFETY: plain allocator tuning call.
-        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024) };
-    }
     let before = rss_kib("VmRSS:");
     let sealed = seal(
         &msg,
@@ -161,7 +157,6 @@ fn memory_child(size: usize) {
         &SealOptions::default(),
     )
     .expect("seal");
-    let after_seal = rss_kib("VmHWM:");
     let opened = open(
         &sealed,
         &OpenOptions {
@@ -172,12 +167,32 @@ fn memory_child(size: usize) {
     )
     .expect("open");
     let peak = rss_kib("VmHWM:");
-    eprintln!("debug: before {before} after_seal {after_seal} peak {peak} KiB");
     let out = opened.message.len();
     println!("{before} {peak} {out}");
 }
 
+/// The allocator policy of the `hisp` binary (crates/hisp/src/memory.rs):
+/// buffers under 4 MiB are reused from the heap (up to 32 MiB of free heap is
+/// kept for reuse), larger ones are mapped on their own and returned to the
+/// system when freed. Under glibc's dynamic default the mapping threshold
+/// rises after the first large free, freed message buffers stay resident, and
+/// medium buffers are mapped and faulted in afresh for every message. Both
+/// sides of every ratio run under the same policy; HISP_BENCH_GLIBC_DEFAULT=1
+/// leaves glibc's default in place instead.
+fn allocator_policy() -> &'static str {
+    if std::env::var("HISP_BENCH_GLIBC_DEFAULT").is_ok() {
+        return "glibc default (dynamic mmap threshold)";
+    }
+    // SAFETY: mallopt only sets tunables of the allocator.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+    }
+    "hisp's (M_MMAP_THRESHOLD 4 MiB, M_TRIM_THRESHOLD 32 MiB)"
+}
+
 fn main() {
+    let policy = allocator_policy();
     if let Ok(size) = std::env::var("HISP_BENCH_MEMORY_CHILD") {
         memory_child(size.parse().expect("size"));
         return;
@@ -197,6 +212,7 @@ fn main() {
     };
     let p = pki();
     println!("seal+open (AES-256-CBC, RSA PKCS#1 v1.5 key transport, SHA-256) vs raw libcrypto on the same bytes");
+    println!("allocator policy: {policy}");
     println!(
         "{:>8} {:>14} {:>14} {:>8} {:>8}",
         "size", "hisp msg/s", "raw msg/s", "ratio", "target"

@@ -56,12 +56,15 @@ pub(crate) fn is_crlf_canonical(data: &[u8]) -> bool {
 
 /// A single-part message or leaf parts declared `binary` get base64 bodies.
 /// Only the top-level entity and the direct children of a top-level multipart
-/// are rewritten; deeper binary parts are rare enough to be refused clearly.
+/// are rewritten; binary parts nested deeper are rare and are left as they are.
 fn encode_binary_bodies(message: &[u8]) -> Result<Cow<'_, [u8]>, SmimeError> {
-    if !declares_binary(message) {
+    // Only header blocks are looked at: the message's own, and for a
+    // multipart the headers of its parts. A message that declares nothing
+    // binary is passed on untouched.
+    let Ok(entity) = mime::Entity::parse(message) else {
+        // wrap() reports what is wrong with such a message.
         return Ok(Cow::Borrowed(message));
-    }
-    let entity = mime::Entity::parse(message)?;
+    };
     if entity.transfer_encoding() == Some("binary") {
         return Ok(Cow::Owned(rebase64(message, &entity)));
     }
@@ -73,20 +76,26 @@ fn encode_binary_bodies(message: &[u8]) -> Result<Cow<'_, [u8]>, SmimeError> {
     };
     let boundary = boundary.to_string();
     let body_start = message.len() - entity.body().len();
-    let mut out = message[..body_start].to_vec();
     let body = entity.body();
     let parts = mime::split_multipart_spans(body, boundary.as_bytes());
-    if parts.is_empty() {
-        return Err(SmimeError::MalformedMime(
-            "multipart body without a closing delimiter".into(),
-        ));
+    // A part whose header block does not parse (a part with no header
+    // fields is legal and means text/plain) is not binary.
+    let children: Vec<_> = parts
+        .iter()
+        .map(|&(start, end)| mime::Entity::parse(&body[start..end]).ok())
+        .collect();
+    let is_binary = |c: &Option<mime::Entity<'_>>| {
+        c.as_ref().and_then(|c| c.transfer_encoding()) == Some("binary")
+    };
+    if !children.iter().any(is_binary) {
+        return Ok(Cow::Borrowed(message));
     }
+    let mut out = message[..body_start].to_vec();
     let mut cursor = 0;
-    for (start, end) in parts {
+    for ((start, end), child) in parts.into_iter().zip(children) {
         out.extend_from_slice(&body[cursor..start]);
         let part = &body[start..end];
-        let child = mime::Entity::parse(part)?;
-        if child.transfer_encoding() == Some("binary") {
+        if let Some(child) = child.filter(|c| c.transfer_encoding() == Some("binary")) {
             out.extend_from_slice(&rebase64(part, &child));
         } else {
             out.extend_from_slice(part);
@@ -95,14 +104,6 @@ fn encode_binary_bodies(message: &[u8]) -> Result<Cow<'_, [u8]>, SmimeError> {
     }
     out.extend_from_slice(&body[cursor..]);
     Ok(Cow::Owned(out))
-}
-
-/// A fast, conservative pre-check: only messages that mention "binary"
-/// anywhere are parsed for binary parts.
-fn declares_binary(message: &[u8]) -> bool {
-    memchr::memmem::find_iter(message, b"inary")
-        .chain(memchr::memmem::find_iter(message, b"INARY"))
-        .any(|i| i > 0 && matches!(message[i - 1], b'b' | b'B'))
 }
 
 /// The entity with its body base64-encoded and its Content-Transfer-Encoding

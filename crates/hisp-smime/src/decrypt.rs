@@ -92,9 +92,10 @@ pub(crate) fn decrypt(der: Vec<u8>, keys: &[KeyPair]) -> Result<Decrypted, (Smim
             ))
         }
     };
-    // libcrypto holds its own copy now.
-    let capacity = der.len();
-    drop(der);
+    // libcrypto holds its own copy now: the DER buffer, already in memory
+    // and as large as the plaintext will be, receives the plaintext.
+    let mut content = der;
+    content.clear();
     let fail = |detail: String, partial: Partial| {
         (
             SmimeError::BadCiphertext(format!(
@@ -118,7 +119,6 @@ pub(crate) fn decrypt(der: Vec<u8>, keys: &[KeyPair]) -> Result<Decrypted, (Smim
             let e = openssl::error::ErrorStack::get();
             return Err(fail(first_reason(&e), partial));
         }
-        let mut content = Vec::with_capacity(capacity);
         let read = ffi::read_to_end(chain, &mut content);
         // CBC padding and the GCM tag are checked when the cipher BIO ends.
         let finished = ffi::BIO_method_type(chain) != ffi::BIO_TYPE_CIPHER

@@ -312,7 +312,8 @@ pub(crate) fn decode_base64(text: &[u8], part: &'static str) -> Result<Vec<u8>, 
 
 /// Appends base64 in 76-character lines with CRLF (RFC 2045 §6.8).
 pub(crate) fn append_base64_lines(out: &mut Vec<u8>, data: &[u8]) {
-    const BLOCK: usize = 57 * 1024; // 57 bytes make one 76-character line
+    // 57 bytes make one 76-character line; a block's encoding stays in L1.
+    const BLOCK: usize = 57 * 64;
     out.reserve_exact(data.len().div_ceil(57) * 78);
     let mut encoded = Vec::with_capacity(BLOCK / 57 * 76);
     for block in data.chunks(BLOCK) {

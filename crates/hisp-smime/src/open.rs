@@ -117,7 +117,7 @@ pub fn open_report(sealed: &[u8], options: &OpenOptions<'_>) -> OpenReport {
         Ok(e) => e,
         Err(e) => return report.fail(e),
     };
-    let decrypted;
+    let mut decrypted: Option<Vec<u8>> = None;
     let (signed_entity, outer_headers): (&[u8], _) = match outer.smime_kind() {
         mime::SmimeKind::Enveloped | mime::SmimeKind::AuthEnveloped => {
             let der = match outer.decoded_der("enveloped part") {
@@ -128,8 +128,11 @@ pub fn open_report(sealed: &[u8], options: &OpenOptions<'_>) -> OpenReport {
                 Ok(d) => {
                     report.cipher = Some(d.cipher);
                     report.key_transport = Some(d.key_transport);
-                    decrypted = d.content;
-                    (decrypted.as_slice(), Some(outer.header_block()))
+                    decrypted = Some(d.content);
+                    (
+                        decrypted.as_deref().unwrap_or_default(),
+                        Some(outer.header_block()),
+                    )
                 }
                 Err((e, partial)) => {
                     report.cipher = partial.cipher;
@@ -154,12 +157,42 @@ pub fn open_report(sealed: &[u8], options: &OpenOptions<'_>) -> OpenReport {
         Ok(c) => c,
         Err(e) => return report.fail(e),
     };
-    match wrap::unwrap(&content, outer_headers.as_deref()) {
-        Ok((message, wrapped)) => {
-            report.wrapped = wrapped;
-            report.result = Some(Ok(message));
+    let unwrapped = match wrap::unwrap(&content, outer_headers.as_deref()) {
+        Ok(u) => u,
+        Err(e) => return report.fail(e),
+    };
+    report.wrapped = unwrapped.wrapped();
+    // The inner message of an envelope is cut out of the decrypted buffer in
+    // place: no second buffer the size of the message.
+    let (in_place, copied) = match unwrapped {
+        wrap::Unwrapped::Inner(inner) => {
+            match decrypted.as_deref().and_then(|d| range_within(d, inner)) {
+                Some(range) => (Some(range), None),
+                None => (None, Some(inner.to_vec())),
+            }
         }
-        Err(e) => report.result = Some(Err(e)),
-    }
+        wrap::Unwrapped::Rebuilt(message) => (None, Some(message)),
+    };
+    let message = match (in_place, copied, decrypted) {
+        (Some(range), _, Some(mut buffer)) => {
+            buffer.truncate(range.end);
+            buffer.drain(..range.start);
+            buffer
+        }
+        (_, Some(message), _) => message,
+        // A range is only found inside `decrypted`, and every other case
+        // carries its message.
+        (Some(_), None, None) | (None, None, _) => {
+            unreachable!("an unwrapped message is either in place or copied")
+        }
+    };
+    report.result = Some(Ok(message));
     report
+}
+
+/// Where `part` lies within `whole`, when it is a subslice of it.
+fn range_within(whole: &[u8], part: &[u8]) -> Option<std::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some(start..end)
 }

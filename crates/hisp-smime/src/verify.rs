@@ -297,7 +297,8 @@ unsafe fn digest_pass(
     checks: &mut [SignerCheck],
 ) -> Result<Option<Vec<u8>>, SmimeError> {
     if let Some(content) = detached {
-        if digest_directly(sinfos, content, checks) {
+        let fast = digest_directly(sinfos, content, checks);
+        if fast {
             return Ok(None);
         }
     }

@@ -141,13 +141,13 @@ fn encode_word(text: &str) -> String {
 /// Unwraps the verified content: the body of a message/rfc822 wrapper byte for
 /// byte, or, for senders that do not wrap, the outer headers (less the MIME
 /// ones, which describe the envelope) followed by the signed entity.
-pub(crate) fn unwrap(
-    content: &[u8],
+pub(crate) fn unwrap<'a>(
+    content: &'a [u8],
     outer_headers: Option<&[u8]>,
-) -> Result<(Vec<u8>, bool), SmimeError> {
+) -> Result<Unwrapped<'a>, SmimeError> {
     let entity = Entity::parse(content)?;
     if entity.mime_type == "message/rfc822" {
-        return Ok((entity.body().to_vec(), true));
+        return Ok(Unwrapped::Inner(entity.body()));
     }
     let mut message = Vec::with_capacity(content.len() + 1024);
     if let Some(outer) = outer_headers {
@@ -161,7 +161,30 @@ pub(crate) fn unwrap(
     }
     message.extend_from_slice(b"MIME-Version: 1.0\r\n");
     message.extend_from_slice(content);
-    Ok((message, false))
+    Ok(Unwrapped::Rebuilt(message))
+}
+
+/// The message recovered from verified content.
+pub(crate) enum Unwrapped<'a> {
+    /// The body of a message/rfc822 wrapper: the sender's message as signed.
+    Inner(&'a [u8]),
+    /// An unwrapped sender's entity with the outer headers put back in front.
+    Rebuilt(Vec<u8>),
+}
+
+impl Unwrapped<'_> {
+    /// True for a message/rfc822 wrapper.
+    pub(crate) fn wrapped(&self) -> bool {
+        matches!(self, Unwrapped::Inner(_))
+    }
+
+    #[cfg(test)]
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Unwrapped::Inner(s) => s.to_vec(),
+            Unwrapped::Rebuilt(v) => v,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -210,19 +233,18 @@ mod tests {
     fn unwrap_returns_the_inner_message_byte_for_byte() {
         let w = wrap(MSG, false).unwrap();
         let entity = [w.entity_header.as_slice(), MSG].concat();
-        let (inner, wrapped) = unwrap(&entity, None).unwrap();
-        assert!(wrapped);
-        assert_eq!(inner, MSG);
+        let unwrapped = unwrap(&entity, None).unwrap();
+        assert!(unwrapped.wrapped());
+        assert_eq!(unwrapped.into_vec(), MSG);
     }
 
     #[test]
     fn unwrapped_content_gets_the_outer_headers() {
         let outer = b"From: a@b\r\nContent-Type: application/pkcs7-mime\r\nMIME-Version: 1.0\r\nTo: c@d\r\n";
-        let (msg, wrapped) =
-            unwrap(b"Content-Type: text/plain\r\n\r\nhi\r\n", Some(outer)).unwrap();
-        assert!(!wrapped);
+        let unwrapped = unwrap(b"Content-Type: text/plain\r\n\r\nhi\r\n", Some(outer)).unwrap();
+        assert!(!unwrapped.wrapped());
         assert_eq!(
-            msg,
+            unwrapped.into_vec(),
             b"From: a@b\r\nTo: c@d\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
         );
     }
