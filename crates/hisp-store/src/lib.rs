@@ -1,1 +1,36 @@
-//! The store: a trait and its SQLite implementation.
+//! The store of hisp: local domains, addresses and their certificates and
+//! keys, trust anchors and bundles (and, as hisp grows, the queue, tracking,
+//! mailboxes and the audit log).
+//!
+//! [`Store`] is the interface; [`SqliteStore`] is the embedded implementation
+//! (one file, `<data_dir>/hisp.db`). Names are parsed at the edge into
+//! [`Domain`] and [`DirectAddress`]; certificates into [`NewCertificate`] and
+//! [`NewAnchor`], which read subject, serial and fingerprint once.
+//!
+//! Nothing is cached: every call reads the database, so an anchor removed by
+//! the CLI is gone for a running daemon on its next read.
+//!
+//! Calls are synchronous. [`SqliteStore`] is `Send + Sync` (one connection
+//! behind a mutex), so it can be shared as `Arc<dyn Store>`; async code calls
+//! it from `spawn_blocking` or a worker thread. Writes take SQLite's write
+//! lock up front and wait up to 10 s for another process holding it.
+
+mod address;
+mod anchor;
+mod bundle;
+mod cert;
+mod directory;
+mod domain;
+mod error;
+mod sqlite;
+mod store;
+
+pub use address::DirectAddress;
+pub use anchor::{AnchorId, AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
+pub use bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle, MIN_REFRESH_SECS};
+pub use cert::{CertInfo, CertUsage, Fingerprint, NewCertificate, PrivateKeyPem, Serial};
+pub use directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecord, Owner};
+pub use domain::Domain;
+pub use error::{Entity, StoreError};
+pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};
+pub use store::Store;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hisp_smime::{ContentCipher, KeyTransport};
+use hisp_store::{AnchorSelector, DirectAddress, Direction, Domain, MIN_REFRESH_SECS};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -31,6 +32,77 @@ pub enum Command {
     /// Seal (wrap, sign, encrypt) and open (decrypt, verify, unwrap) Direct messages.
     #[command(subcommand)]
     Smime(SmimeCommand),
+    /// Local domains: the domains this HISP serves (kept in <data_dir>/hisp.db).
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Local Direct addresses and their certificates and keys.
+    #[command(subcommand)]
+    Address(AddressCommand),
+    /// Trust anchors of local domains: whose mail is trusted, in and out.
+    #[command(subcommand)]
+    Anchor(AnchorCommand),
+    /// Trust bundles (PKCS#7) attached to local domains.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Find and judge the certificates of a Direct address (DNS CERT, then
+    /// LDAP). Exit 0: a usable, trusted certificate exists; 2: none; 3:
+    /// temporary failure.
+    Discover(DiscoverArgs),
+    /// Publish the local certificates in DNS: zone-file lines, or a built-in responder.
+    #[command(subcommand)]
+    Dns(DnsCommand),
+}
+
+/// `hisp discover`
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// The Direct address (user@domain).
+    pub address: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// A name server to ask (IP:PORT). Repeatable. Default: [discovery]
+    /// nameservers in the config, else the system's.
+    #[arg(long = "nameserver", value_name = "IP:PORT")]
+    pub nameservers: Vec<std::net::SocketAddr>,
+    /// A trust anchor (PEM or DER; a PEM file may hold several). Repeatable.
+    /// Default: the outgoing anchors of the local domains in the store.
+    #[arg(long = "anchor", value_name = "FILE")]
+    pub anchors: Vec<PathBuf>,
+    /// Judge validity at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub at: Option<OffsetDateTime>,
+}
+
+/// `hisp dns ...`
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Print CERT records (RFC 4398) for the local addresses and domains, as
+    /// zone-file lines that BIND 9 loads unchanged.
+    Export(DnsExportArgs),
+    /// Answer CERT queries for the local certificates on an address, until Ctrl-C.
+    Serve(DnsServeArgs),
+}
+
+/// `hisp dns export`
+#[derive(Debug, Args)]
+pub struct DnsExportArgs {
+    /// Also print an A record with this address and an MX record for each
+    /// local domain (a demo's mail routing). Default: [dns_responder] mail_ip.
+    #[arg(long, value_name = "IPV4")]
+    pub mail_ip: Option<std::net::Ipv4Addr>,
+}
+
+/// `hisp dns serve`
+#[derive(Debug, Args)]
+pub struct DnsServeArgs {
+    /// Address to answer on (UDP and TCP). Default: [dns_responder] listen.
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Also answer A and MX for each local domain with this address.
+    /// Default: [dns_responder] mail_ip.
+    #[arg(long, value_name = "IPV4")]
+    pub mail_ip: Option<std::net::Ipv4Addr>,
 }
 
 /// `hisp cert ...`
@@ -169,6 +241,230 @@ pub struct OpenArgs {
     /// Write a JSON report to stdout instead of the inner message.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `hisp domain ...`
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add a local domain, optionally with a domain-bound certificate and key.
+    Add(DomainAddArgs),
+    /// List the local domains.
+    List(ListArgs),
+    /// Remove a local domain with its anchors, bundles and domain
+    /// certificates. Refused while it has addresses.
+    Remove(DomainArgs),
+}
+
+/// `hisp domain add`
+#[derive(Debug, Args)]
+pub struct DomainAddArgs {
+    /// The domain, e.g. direct.example.org (stored lower-case).
+    #[arg(value_name = "DOMAIN", value_parser = parse_domain)]
+    pub domain: Domain,
+    /// Where its domain-bound certificate comes from, if it has one.
+    #[command(flatten)]
+    pub cert: CertSourceArgs,
+}
+
+/// A single domain argument.
+#[derive(Debug, Args)]
+pub struct DomainArgs {
+    /// The domain.
+    #[arg(value_name = "DOMAIN", value_parser = parse_domain)]
+    pub domain: Domain,
+}
+
+/// `--json` for list commands.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON (shapes in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where a certificate and its private key come from.
+#[derive(Debug, Args)]
+pub struct CertSourceArgs {
+    /// Issue a new certificate (and key) from the CA in this directory
+    /// (ca.pem and ca.key, as made by `hisp cert ca`).
+    #[arg(long, value_name = "CA_DIR", conflicts_with_all = ["cert", "key"])]
+    pub cert_from: Option<PathBuf>,
+    /// Import this certificate (PEM or DER) ...
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// ... with this private key (PEM or DER, unencrypted). It is stored in
+    /// the database, which is kept at mode 0600.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+/// `hisp address ...`
+#[derive(Debug, Subcommand)]
+pub enum AddressCommand {
+    /// Add a Direct address of a local domain, optionally with an
+    /// address-bound certificate and key.
+    Add(AddressAddArgs),
+    /// List the local addresses with their certificates.
+    List(ListArgs),
+    /// Remove a local address with its certificates and keys.
+    Remove(AddressArgs),
+}
+
+/// `hisp address add`
+#[derive(Debug, Args)]
+pub struct AddressAddArgs {
+    /// The address, user@domain; its domain must be local.
+    #[arg(value_name = "USER@DOMAIN", value_parser = parse_address)]
+    pub address: DirectAddress,
+    /// Where its address-bound certificate comes from, if it has one.
+    #[command(flatten)]
+    pub cert: CertSourceArgs,
+}
+
+/// A single address argument.
+#[derive(Debug, Args)]
+pub struct AddressArgs {
+    /// The address (its local part is matched without regard to case).
+    #[arg(value_name = "USER@DOMAIN", value_parser = parse_address)]
+    pub address: DirectAddress,
+}
+
+/// Which mail an anchor or bundle is trusted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DirectionArg {
+    /// Signers of incoming mail.
+    In,
+    /// Recipients of outgoing mail.
+    Out,
+    /// Both.
+    Both,
+}
+
+impl From<DirectionArg> for Direction {
+    fn from(d: DirectionArg) -> Direction {
+        match d {
+            DirectionArg::In => Direction::Incoming,
+            DirectionArg::Out => Direction::Outgoing,
+            DirectionArg::Both => Direction::Both,
+        }
+    }
+}
+
+/// `hisp anchor ...`
+#[derive(Debug, Subcommand)]
+pub enum AnchorCommand {
+    /// Add the certificates in FILE (PEM, possibly several, or DER) as trust
+    /// anchors of a local domain. In force for the next message.
+    Add(AnchorAddArgs),
+    /// List trust anchors.
+    List(AnchorListArgs),
+    /// Remove a trust anchor of a domain, named by its SHA-256 fingerprint
+    /// or its serial number. In force for the next message.
+    Remove(AnchorRemoveArgs),
+}
+
+/// `hisp anchor add`
+#[derive(Debug, Args)]
+pub struct AnchorAddArgs {
+    /// The local domain.
+    #[arg(value_name = "DOMAIN", value_parser = parse_domain)]
+    pub domain: Domain,
+    /// The certificate file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Which mail the anchors are trusted for.
+    #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
+    pub direction: DirectionArg,
+}
+
+/// `hisp anchor list`
+#[derive(Debug, Args)]
+pub struct AnchorListArgs {
+    /// Only the anchors of this domain.
+    #[arg(long, value_name = "DOMAIN", value_parser = parse_domain)]
+    pub domain: Option<Domain>,
+    /// Print JSON (shapes in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hisp anchor remove`
+#[derive(Debug, Args)]
+pub struct AnchorRemoveArgs {
+    /// The local domain.
+    #[arg(value_name = "DOMAIN", value_parser = parse_domain)]
+    pub domain: Domain,
+    /// SHA-256 fingerprint (64 hex digits, colons allowed) or serial number (hex).
+    #[arg(value_name = "FINGERPRINT|SERIAL", value_parser = parse_selector)]
+    pub anchor: AnchorSelector,
+}
+
+/// `hisp bundle ...`
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Attach a trust bundle (PKCS#7 certs-only, DER or PEM) from an
+    /// http(s) URL or a file to a local domain.
+    Add(BundleAddArgs),
+    /// List trust bundles with the state of their last fetch.
+    List(BundleListArgs),
+    /// Detach a trust bundle from a domain.
+    Remove(BundleRemoveArgs),
+}
+
+/// `hisp bundle add`
+#[derive(Debug, Args)]
+pub struct BundleAddArgs {
+    /// The local domain.
+    #[arg(value_name = "DOMAIN", value_parser = parse_domain)]
+    pub domain: Domain,
+    /// An http:// or https:// URL, or a file (which must exist).
+    #[arg(value_name = "URL|FILE")]
+    pub source: String,
+    /// Which mail the bundle's anchors are trusted for.
+    #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
+    pub direction: DirectionArg,
+    /// Seconds between refreshes.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3600,
+        value_parser = clap::value_parser!(u32).range(i64::from(MIN_REFRESH_SECS)..)
+    )]
+    pub refresh: u32,
+}
+
+/// `hisp bundle list`
+#[derive(Debug, Args)]
+pub struct BundleListArgs {
+    /// Only the bundles of this domain.
+    #[arg(long, value_name = "DOMAIN", value_parser = parse_domain)]
+    pub domain: Option<Domain>,
+    /// Print JSON (shapes in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hisp bundle remove`
+#[derive(Debug, Args)]
+pub struct BundleRemoveArgs {
+    /// The local domain.
+    #[arg(value_name = "DOMAIN", value_parser = parse_domain)]
+    pub domain: Domain,
+    /// The URL or file, as listed by `hisp bundle list`.
+    #[arg(value_name = "URL|FILE")]
+    pub source: String,
+}
+
+fn parse_domain(s: &str) -> Result<Domain, String> {
+    Domain::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_address(s: &str) -> Result<DirectAddress, String> {
+    DirectAddress::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_selector(s: &str) -> Result<AnchorSelector, String> {
+    AnchorSelector::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_bits(s: &str) -> Result<u32, String> {

@@ -23,6 +23,48 @@ pub struct Config {
     /// `[smime]`
     #[serde(default)]
     pub smime: SmimeConfig,
+    /// `[discovery]`
+    #[serde(default)]
+    pub discovery: DiscoveryConfig,
+    /// `[trust]`
+    #[serde(default)]
+    pub trust: TrustConfig,
+    /// `[dns_responder]`
+    #[serde(default)]
+    pub dns_responder: DnsResponderConfig,
+}
+
+/// `[discovery]`: finding recipients' certificates in DNS and LDAP.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryConfig {
+    /// Name servers (`IP:PORT`) asked for CERT and SRV records; empty means
+    /// the system's (/etc/resolv.conf). `--nameserver` wins.
+    #[serde(default)]
+    pub nameservers: Vec<std::net::SocketAddr>,
+}
+
+/// `[trust]`: how certificates are judged.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// `"hard-fail"` (default): a CRL that cannot be had is a temporary
+    /// failure. `"soft-fail"`: it is logged and the certificate accepted.
+    #[serde(default, deserialize_with = "from_str")]
+    pub revocation: hisp_trust::RevocationMode,
+}
+
+/// `[dns_responder]`: the built-in DNS responder for the local certificates.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsResponderConfig {
+    /// Where `hisp dns serve` answers (UDP and TCP), e.g. "127.0.0.1:5353".
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// When set, each local domain gets an A record with this address and an
+    /// MX record naming itself, so a demo needs no other DNS.
+    #[serde(default)]
+    pub mail_ip: Option<std::net::Ipv4Addr>,
 }
 
 /// `[log]`: logging to stderr.

@@ -4,16 +4,22 @@ mod cli;
 mod cmd;
 mod config;
 mod input;
+mod memory;
+mod store;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{CertCommand, Cli, Command, SmimeCommand};
+use crate::cli::{
+    AddressCommand, AnchorCommand, BundleCommand, CertCommand, Cli, Command, DnsCommand,
+    DomainCommand, SmimeCommand,
+};
 use crate::config::Config;
 
 fn main() -> ExitCode {
+    memory::set_allocator_policy();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -38,6 +44,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cert(CertCommand::Issue(args)) => cmd::cert::issue(&args, &config),
         Command::Smime(SmimeCommand::Seal(args)) => cmd::smime::seal(&args, &config),
         Command::Smime(SmimeCommand::Open(args)) => cmd::smime::open(&args),
+        Command::Domain(DomainCommand::Add(args)) => cmd::domain::add(&args, &config),
+        Command::Domain(DomainCommand::List(args)) => cmd::domain::list(&args, &config),
+        Command::Domain(DomainCommand::Remove(args)) => cmd::domain::remove(&args, &config),
+        Command::Address(AddressCommand::Add(args)) => cmd::address::add(&args, &config),
+        Command::Address(AddressCommand::List(args)) => cmd::address::list(&args, &config),
+        Command::Address(AddressCommand::Remove(args)) => cmd::address::remove(&args, &config),
+        Command::Anchor(AnchorCommand::Add(args)) => cmd::anchor::add(&args, &config),
+        Command::Anchor(AnchorCommand::List(args)) => cmd::anchor::list(&args, &config),
+        Command::Anchor(AnchorCommand::Remove(args)) => cmd::anchor::remove(&args, &config),
+        Command::Bundle(BundleCommand::Add(args)) => cmd::bundle::add(&args, &config),
+        Command::Bundle(BundleCommand::List(args)) => cmd::bundle::list(&args, &config),
+        Command::Bundle(BundleCommand::Remove(args)) => cmd::bundle::remove(&args, &config),
+        Command::Discover(args) => cmd::discover::discover(&args, &config),
+        Command::Dns(DnsCommand::Export(args)) => cmd::dns::export(&args, &config),
+        Command::Dns(DnsCommand::Serve(args)) => cmd::dns::serve(&args, &config),
     }
 }
 

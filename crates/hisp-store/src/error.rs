@@ -1,0 +1,133 @@
+//! The errors of the store, by cause.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// The kinds of thing the store holds, for naming them in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    /// A local domain.
+    Domain,
+    /// A local Direct address.
+    Address,
+    /// A certificate of a local address or domain.
+    Certificate,
+    /// A trust anchor of a local domain.
+    Anchor,
+    /// A trust bundle of a local domain.
+    Bundle,
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Entity::Domain => "domain",
+            Entity::Address => "address",
+            Entity::Certificate => "certificate",
+            Entity::Anchor => "anchor",
+            Entity::Bundle => "bundle",
+        })
+    }
+}
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing is not in the store.
+    #[error("{entity} {name} not found")]
+    NotFound {
+        /// What was looked for.
+        entity: Entity,
+        /// How it was named (domain, address, fingerprint, ...).
+        name: String,
+    },
+    /// The thing is already in the store.
+    #[error("{entity} {name} already exists")]
+    Duplicate {
+        /// What was added.
+        entity: Entity,
+        /// How it is named.
+        name: String,
+    },
+    /// A value given to the store is not acceptable (bad syntax, a certificate
+    /// that does not parse, a key that does not match its certificate).
+    #[error("invalid {what} '{value}': {reason}")]
+    Invalid {
+        /// What kind of value it is ("domain", "address", "certificate", ...).
+        what: &'static str,
+        /// The value, or a description of it; never key material.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The thing cannot be removed while others depend on it.
+    #[error("{entity} {name} is still in use: {reason}")]
+    InUse {
+        /// What was to be removed.
+        entity: Entity,
+        /// How it is named.
+        name: String,
+        /// What still depends on it, and what to do.
+        reason: String,
+    },
+    /// A selector matched more than one thing where one was meant.
+    #[error("{entity} {name} is ambiguous: it matches {}", candidates.join(", "))]
+    Ambiguous {
+        /// What was selected.
+        entity: Entity,
+        /// The selector as given.
+        name: String,
+        /// What it matched (for anchors: their fingerprints).
+        candidates: Vec<String>,
+    },
+    /// The database was written by a newer hisp.
+    #[error(
+        "the database {} has schema version {found}, but this hisp knows versions up to {known}: use a newer hisp",
+        path.display()
+    )]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The version found in it.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// A file or directory of the store could not be created or read.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("create the directory", ...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("database error while {context}: {source}")]
+    Sqlite {
+        /// What the store was doing.
+        context: &'static str,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl StoreError {
+    /// A closure wrapping a rusqlite error with what the store was doing, for `map_err`.
+    pub(crate) fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+        move |source| StoreError::Sqlite { context, source }
+    }
+
+    /// Whether this error says the thing was not found.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. })
+    }
+
+    /// Whether this error says the thing already exists.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, StoreError::Duplicate { .. })
+    }
+}

@@ -1,0 +1,253 @@
+//! The embedded store: one SQLite file, `<data_dir>/hisp.db`, in WAL mode.
+//!
+//! Every call runs SQL against the file; nothing is cached in memory, so what
+//! one process writes (the CLI) the next read of another (the daemon) sees.
+//! The file holds private keys: it is created with mode 0600 (SQLite gives its
+//! `-wal` and `-shm` files the same mode), and a wider mode found on an
+//! existing file is narrowed.
+
+mod anchors;
+mod bundles;
+mod directory;
+mod files;
+mod migrations;
+mod rows;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::address::DirectAddress;
+use crate::anchor::{AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
+use crate::bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle};
+use crate::cert::NewCertificate;
+use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
+use crate::domain::Domain;
+use crate::error::StoreError;
+use crate::store::Store;
+
+pub use migrations::SCHEMA_VERSION;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "hisp.db";
+
+/// How long a call waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The SQLite store. Cheap to share behind an `Arc`: one connection, used by
+/// one call at a time.
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `<data_dir>/hisp.db`; the data directory is
+    /// created with mode 0700 if missing.
+    pub fn open_in(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open(&data_dir.join(DB_FILE))
+    }
+
+    /// Opens (creating if needed) the database file at `path` and brings its
+    /// schema up to date. Sets `journal_mode=WAL`, `synchronous=FULL` and
+    /// `foreign_keys=ON`. A database from a newer hisp is refused.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        files::prepare(path)?;
+        // No SQLITE_OPEN_URI: a data_dir named `file:...` is a path, not a URI.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(path, flags).map_err(StoreError::sqlite("opening"))?;
+        configure(&conn)?;
+        migrations::migrate(&mut conn, path)?;
+        files::narrow_sidecars(path)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn()
+            .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+            .map_err(StoreError::sqlite("reading schema_version"))
+    }
+
+    /// The journal mode in force (`wal`).
+    pub fn journal_mode(&self) -> Result<String, StoreError> {
+        self.conn()
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .map_err(StoreError::sqlite("reading journal_mode"))
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable: an
+        // open transaction was rolled back when its guard dropped.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction (the write lock taken up front, so
+    /// concurrent writers wait instead of failing midway) and commits.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::sqlite("starting a transaction"))?;
+        let value = f(&tx)?;
+        tx.commit()
+            .map_err(StoreError::sqlite("committing a transaction"))?;
+        Ok(value)
+    }
+
+    /// Runs `f` in a read transaction, so multi-query reads see one snapshot.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(StoreError::sqlite("starting a transaction"))?;
+        let value = f(&tx)?;
+        tx.commit()
+            .map_err(StoreError::sqlite("ending a transaction"))?;
+        Ok(value)
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(StoreError::sqlite("setting busy_timeout"))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(StoreError::sqlite("setting journal_mode=WAL"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Sqlite {
+            context: "setting journal_mode=WAL",
+            source: rusqlite::Error::InvalidParameterName(format!("journal_mode is {mode}")),
+        });
+    }
+    // FULL: a committed transaction survives power loss, which the queue
+    // (committed before the SMTP 250) depends on.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(StoreError::sqlite("setting synchronous=FULL"))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(StoreError::sqlite("setting foreign_keys=ON"))?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn add_domain(
+        &self,
+        domain: &Domain,
+        certificates: &[NewCertificate],
+    ) -> Result<DomainRecord, StoreError> {
+        self.write(|tx| directory::add_domain(tx, domain, certificates))
+    }
+
+    fn domain(&self, domain: &Domain) -> Result<DomainRecord, StoreError> {
+        self.read(|tx| directory::domain(tx, domain))
+    }
+
+    fn domains(&self) -> Result<Vec<DomainRecord>, StoreError> {
+        self.read(directory::domains)
+    }
+
+    fn remove_domain(&self, domain: &Domain) -> Result<(), StoreError> {
+        self.write(|tx| directory::remove_domain(tx, domain))
+    }
+
+    fn add_address(
+        &self,
+        address: &DirectAddress,
+        certificates: &[NewCertificate],
+    ) -> Result<AddressRecord, StoreError> {
+        self.write(|tx| directory::add_address(tx, address, certificates))
+    }
+
+    fn address(&self, address: &DirectAddress) -> Result<AddressRecord, StoreError> {
+        self.read(|tx| directory::address(tx, address))
+    }
+
+    fn addresses(&self, domain: Option<&Domain>) -> Result<Vec<AddressRecord>, StoreError> {
+        self.read(|tx| directory::addresses(tx, domain))
+    }
+
+    fn remove_address(&self, address: &DirectAddress) -> Result<(), StoreError> {
+        self.write(|tx| directory::remove_address(tx, address))
+    }
+
+    fn add_certificate(
+        &self,
+        owner: &Owner,
+        certificate: &NewCertificate,
+    ) -> Result<CertificateRecord, StoreError> {
+        self.write(|tx| directory::add_certificate(tx, owner, certificate))
+    }
+
+    fn certificates(&self, owner: Option<&Owner>) -> Result<Vec<CertificateRecord>, StoreError> {
+        self.read(|tx| directory::certificates(tx, owner))
+    }
+
+    fn add_anchors(
+        &self,
+        domain: &Domain,
+        direction: Direction,
+        anchors: &[NewAnchor],
+    ) -> Result<Vec<AnchorRecord>, StoreError> {
+        self.write(|tx| anchors::add(tx, domain, direction, anchors))
+    }
+
+    fn anchors(&self, domain: Option<&Domain>) -> Result<Vec<AnchorRecord>, StoreError> {
+        self.read(|tx| anchors::list(tx, domain, None))
+    }
+
+    fn anchors_for(&self, domain: &Domain, flow: Flow) -> Result<Vec<AnchorRecord>, StoreError> {
+        self.read(|tx| anchors::list(tx, Some(domain), Some(flow)))
+    }
+
+    fn remove_anchor(
+        &self,
+        domain: &Domain,
+        selector: &AnchorSelector,
+    ) -> Result<AnchorRecord, StoreError> {
+        self.write(|tx| anchors::remove(tx, domain, selector))
+    }
+
+    fn add_bundle(&self, bundle: &NewBundle) -> Result<BundleRecord, StoreError> {
+        self.write(|tx| bundles::add(tx, bundle))
+    }
+
+    fn bundles(&self, domain: Option<&Domain>) -> Result<Vec<BundleRecord>, StoreError> {
+        self.read(|tx| bundles::list(tx, domain))
+    }
+
+    fn remove_bundle(&self, domain: &Domain, source: &BundleSource) -> Result<(), StoreError> {
+        self.write(|tx| bundles::remove(tx, domain, source))
+    }
+
+    fn record_bundle_fetch(&self, id: BundleId, fetch: &BundleFetch) -> Result<(), StoreError> {
+        self.write(|tx| bundles::record_fetch(tx, id, fetch))
+    }
+}
