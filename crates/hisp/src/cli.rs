@@ -409,6 +409,17 @@ pub enum BundleCommand {
     List(BundleListArgs),
     /// Detach a trust bundle from a domain.
     Remove(BundleRemoveArgs),
+    /// Fetch every bundle (of one domain, or all) now. A failed fetch keeps
+    /// the last good copy and is reported; the exit status is 1 if any failed.
+    Refresh(BundleRefreshArgs),
+}
+
+/// `hisp bundle refresh`
+#[derive(Debug, Args)]
+pub struct BundleRefreshArgs {
+    /// Only the bundles of this domain.
+    #[arg(long, value_name = "DOMAIN", value_parser = parse_domain)]
+    pub domain: Option<Domain>,
 }
 
 /// `hisp bundle add`

@@ -56,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bundle(BundleCommand::Add(args)) => cmd::bundle::add(&args, &config),
         Command::Bundle(BundleCommand::List(args)) => cmd::bundle::list(&args, &config),
         Command::Bundle(BundleCommand::Remove(args)) => cmd::bundle::remove(&args, &config),
+        Command::Bundle(BundleCommand::Refresh(args)) => cmd::bundle::refresh(&args, &config),
         Command::Discover(args) => cmd::discover::discover(&args, &config),
         Command::Dns(DnsCommand::Export(args)) => cmd::dns::export(&args, &config),
         Command::Dns(DnsCommand::Serve(args)) => cmd::dns::serve(&args, &config),

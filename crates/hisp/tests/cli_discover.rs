@@ -287,3 +287,61 @@ fn discover_flags_work_without_a_config_file() {
         run.stdout_text()
     );
 }
+
+#[test]
+fn bundle_refresh_puts_its_anchors_in_force_and_a_failed_refresh_keeps_the_last_good() {
+    let site = Site::new();
+    let named = site.named_with_export();
+    // Trust B's CA through a bundle instead of a direct anchor.
+    let anchors: Value =
+        serde_json::from_slice(&site.run(&["anchor", "list", "--json"]).ok().stdout).unwrap();
+    let fingerprint = anchors[0]["fingerprint"].as_str().unwrap().to_string();
+    site.run(&["anchor", "remove", "a.example", &fingerprint])
+        .ok();
+    let bundle = site.path("b.p7b");
+    common::openssl(
+        [
+            "crl2pkcs7",
+            "-nocrl",
+            "-certfile",
+            &s(&site.path("caB/ca.pem")),
+            "-outform",
+            "DER",
+            "-out",
+            &s(&bundle),
+        ],
+        b"",
+    )
+    .ok();
+    site.run(&[
+        "bundle",
+        "add",
+        "a.example",
+        &s(&bundle),
+        "--direction",
+        "out",
+    ])
+    .ok();
+    // Added but never fetched: not in force yet.
+    assert_eq!(site.discover("bob@b.example", named.addr()).0.code, 2);
+    let refreshed = site.run(&["bundle", "refresh"]).ok();
+    assert!(
+        refreshed.stdout_text().contains("1 certificate(s)"),
+        "{}",
+        refreshed.stdout_text()
+    );
+    assert_eq!(site.discover("bob@b.example", named.addr()).0.code, 0);
+    // A broken bundle is refused; the last good copy stays in force.
+    std::fs::write(&bundle, b"not a bundle").unwrap();
+    let failed = site.run(&["bundle", "refresh"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("the last good copy stays in force"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(site.discover("bob@b.example", named.addr()).0.code, 0);
+    let list: Value =
+        serde_json::from_slice(&site.run(&["bundle", "list", "--json"]).ok().stdout).unwrap();
+    assert!(!list[0]["last_error"].is_null(), "{list}");
+}

@@ -1,5 +1,5 @@
-//! `hisp bundle add|list|remove`. The store keeps the bundles; fetching and
-//! refreshing them is hisp-trust's work.
+//! `hisp bundle add|list|remove|refresh`. The store keeps the bundles;
+//! hisp-trust reads and parses them.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::domain::require_local;
 use super::{print_json, print_table, rfc3339, say};
-use crate::cli::{BundleAddArgs, BundleListArgs, BundleRemoveArgs};
+use crate::cli::{BundleAddArgs, BundleListArgs, BundleRefreshArgs, BundleRemoveArgs};
 use crate::config::Config;
 use crate::store;
 
@@ -127,4 +127,85 @@ fn bundle_json(b: &BundleRecord) -> Value {
         "last_error": b.last_error,
         "added_at": rfc3339(b.added_at),
     })
+}
+
+/// Fetches and parses every bundle (of one domain, or all) and records the
+/// outcome in the store: a good copy replaces the last good one; a failure
+/// is recorded beside it, and the last good copy stays in force.
+pub fn refresh(args: &BundleRefreshArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let store = store::open(config)?;
+    if let Some(d) = &args.domain {
+        require_local(&store, d)?;
+    }
+    let fetcher = hisp_trust::HttpFetcher::new(std::time::Duration::from_secs(30), 32 << 20);
+    let mut failed = 0;
+    for bundle in store.bundles(args.domain.as_ref())? {
+        let source = hisp_trust::BundleSource::parse(&bundle.source.to_string());
+        let now = time::OffsetDateTime::now_utc();
+        let outcome = source.read(&fetcher).and_then(|bytes| {
+            hisp_trust::parse_bundle(&bytes, &bundle.source.to_string()).map(|c| (bytes, c.len()))
+        });
+        match outcome {
+            Ok((bytes, count)) => {
+                store.record_bundle_fetch(
+                    bundle.id,
+                    &hisp_store::BundleFetch::Good { bytes, at: now },
+                )?;
+                say(&format!(
+                    "refreshed bundle {} of {}: {count} certificate(s)",
+                    bundle.source, bundle.domain
+                ))?;
+            }
+            Err(e) => {
+                failed += 1;
+                tracing::warn!(domain = %bundle.domain, source = %bundle.source, error = %e, "bundle refresh failed; the last good copy stays");
+                store.record_bundle_fetch(
+                    bundle.id,
+                    &hisp_store::BundleFetch::Failed {
+                        error: e.to_string(),
+                        at: now,
+                    },
+                )?;
+                eprintln!(
+                    "hisp: bundle {} of {} not refreshed ({e}); {}",
+                    bundle.source,
+                    bundle.domain,
+                    if bundle.last_good.is_some() {
+                        "the last good copy stays in force"
+                    } else {
+                        "there is no good copy yet"
+                    }
+                );
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The certificates of the last good copy of every bundle of `domain` that
+/// covers `flow`, as anchors.
+pub fn bundle_anchors(
+    store: &dyn Store,
+    domain: &hisp_store::Domain,
+    flow: hisp_store::Flow,
+) -> anyhow::Result<Vec<openssl::x509::X509>> {
+    let mut anchors = Vec::new();
+    for bundle in store.bundles(Some(domain))? {
+        if !bundle.direction.covers(flow) {
+            continue;
+        }
+        if let Some(bytes) = &bundle.last_good {
+            match hisp_trust::parse_bundle(bytes, &bundle.source.to_string()) {
+                Ok(certs) => anchors.extend(certs),
+                Err(e) => {
+                    tracing::warn!(source = %bundle.source, error = %e, "stored bundle does not parse")
+                }
+            }
+        }
+    }
+    Ok(anchors)
 }

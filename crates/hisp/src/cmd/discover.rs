@@ -97,7 +97,8 @@ fn anchors(args: &DiscoverArgs, config: &Config) -> anyhow::Result<Vec<X509>> {
 }
 
 /// The outgoing anchors of every local domain (a recipient certificate must
-/// chain to one of them), read from the store afresh. Without a store there
+/// chain to one of them), with the certificates of the last good copy of
+/// each outgoing bundle, read from the store afresh. Without a store there
 /// are none, and every certificate is reported untrusted.
 fn outgoing_anchors(config: &Config) -> anyhow::Result<Vec<X509>> {
     use hisp_store::{Flow, Store};
@@ -113,6 +114,11 @@ fn outgoing_anchors(config: &Config) -> anyhow::Result<Vec<X509>> {
                     .with_context(|| format!("anchor {} in the store", record.info.subject))?,
             );
         }
+        anchors.extend(crate::cmd::bundle::bundle_anchors(
+            &store,
+            &domain.domain,
+            Flow::Outgoing,
+        )?);
     }
     Ok(anchors)
 }
