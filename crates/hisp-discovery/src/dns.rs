@@ -40,7 +40,7 @@ pub use owner::{owner_name_for_address, owner_name_for_domain, OwnerNameError};
 
 use crate::types::{FoundCert, Query, Source, SourceResult};
 use answer::{Answer, CertRecord};
-use cache::AnswerCache;
+pub(crate) use cache::AnswerCache;
 use resolver::Timing;
 
 /// Why a [`DnsDiscovery`] could not be built.

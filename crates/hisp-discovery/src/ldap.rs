@@ -66,6 +66,9 @@ impl Default for LdapSettings {
 pub struct LdapDiscovery {
     resolver: TokioResolver,
     settings: LdapSettings,
+    /// Answers for LDAP_CERT_TTL (negative ones for a minute), like DNS.
+    cache: std::sync::Arc<crate::dns::AnswerCache>,
+    clock: std::sync::Arc<dyn crate::dns::Clock>,
 }
 
 impl std::fmt::Debug for LdapDiscovery {
@@ -81,14 +84,27 @@ impl LdapDiscovery {
     /// only when the system resolver configuration is asked for and unreadable.
     pub fn new(settings: LdapSettings) -> Result<Self, LdapError> {
         let resolver = locate::build_resolver(&settings)?;
-        Ok(LdapDiscovery { resolver, settings })
+        Ok(LdapDiscovery::with_resolver(resolver, settings))
     }
 
     /// Makes the source around an existing resolver (for example one shared
     /// with DNS CERT discovery); `settings.name_servers` and the DNS timeouts
     /// are then not used.
     pub fn with_resolver(resolver: TokioResolver, settings: LdapSettings) -> Self {
-        LdapDiscovery { resolver, settings }
+        LdapDiscovery {
+            resolver,
+            settings,
+            cache: std::sync::Arc::new(crate::dns::AnswerCache::new(
+                std::time::Duration::from_secs(60),
+            )),
+            clock: std::sync::Arc::new(crate::dns::SystemClock),
+        }
+    }
+
+    /// The same source with another clock for its answer cache (tests).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::dns::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Looks up the certificates published in LDAP for `mail` in the
@@ -102,8 +118,16 @@ impl LdapDiscovery {
     /// `Temporary`: the SRV lookup failed, or no server could be asked.
     pub async fn lookup(&self, domain: &str, mail: &str) -> SourceResult {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        // Certificate Discovery for Direct: answers are cached; temporary
+        // failures never are (AnswerCache::put).
+        let key = format!("ldap {domain} {}", mail.to_ascii_lowercase());
+        if let Some(cached) = self.cache.get(&key, self.clock.now()) {
+            return cached;
+        }
         let span = tracing::info_span!("ldap_lookup", %domain, %mail);
-        self.lookup_in(&domain, mail).instrument(span).await
+        let result = self.lookup_in(&domain, mail).instrument(span).await;
+        self.cache.put(&key, &result, self.clock.now());
+        result
     }
 
     async fn lookup_in(&self, domain: &str, mail: &str) -> SourceResult {

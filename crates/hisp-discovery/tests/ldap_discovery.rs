@@ -378,3 +378,42 @@ async fn domain_that_is_not_a_dns_name_is_not_found() {
         SourceResult::NotFound
     );
 }
+
+/// A clock the test moves by hand.
+#[derive(Debug)]
+struct TestClock(std::sync::Mutex<std::time::Instant>);
+
+impl hisp_discovery::dns::Clock for TestClock {
+    fn now(&self) -> std::time::Instant {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn ldap_answers_are_cached_for_their_ttl_and_then_asked_again() {
+    let ca = ca();
+    let der = address_cert(&ca, ALICE);
+    let ldap = Slapd::start(
+        "dc=example,dc=test",
+        &[Entry::with_certs("alice", ALICE, vec![der.clone()])],
+    );
+    let dns = SrvDns::start(DOMAIN, &[Srv::new(0, 0, ldap.port(), "ldap")]);
+    let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(std::time::Instant::now())));
+    let source = discovery(&dns).with_clock(clock.clone());
+    assert_eq!(
+        ders(&found(source.lookup(DOMAIN, ALICE).await)),
+        [der.clone()]
+    );
+    drop(ldap);
+    // The directory is gone, but the answer is still fresh.
+    assert_eq!(ders(&found(source.lookup(DOMAIN, ALICE).await)), [der]);
+    // Past its TTL the directory is asked again, and cannot answer.
+    *clock.0.lock().unwrap() += Duration::from_secs(u64::from(LDAP_CERT_TTL) + 1);
+    assert!(
+        matches!(
+            source.lookup(DOMAIN, ALICE).await,
+            SourceResult::Temporary(_)
+        ),
+        "an expired cache entry must not be served"
+    );
+}
