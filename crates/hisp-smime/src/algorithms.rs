@@ -16,11 +16,11 @@ pub enum ContentCipher {
     Aes256Cbc,
     /// AES-128 in CBC mode, EnvelopedData.
     Aes128Cbc,
-    /// AES-192 in CBC mode, EnvelopedData (accepted on receipt, never sent).
+    /// AES-192 in CBC mode, EnvelopedData (read on receipt; the CLI does not offer it).
     Aes192Cbc,
     /// AES-256 in GCM mode, AuthEnvelopedData (RFC 5083, RFC 5084).
     Aes256Gcm,
-    /// AES-128 in GCM mode, AuthEnvelopedData (accepted on receipt, never sent).
+    /// AES-128 in GCM mode, AuthEnvelopedData (read on receipt; the CLI does not offer it).
     Aes128Gcm,
 }
 

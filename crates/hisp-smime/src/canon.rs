@@ -10,10 +10,22 @@ use crate::mime;
 /// bodies are re-encoded as base64 (RFC 8551 §3.1.2: binary data cannot
 /// survive line-ending conversion), then every line ending becomes CRLF.
 pub(crate) fn prepare_for_signing(message: &[u8]) -> Result<Cow<'_, [u8]>, SmimeError> {
-    Ok(match encode_binary_bodies(message)? {
+    let canonical = match encode_binary_bodies(message)? {
         Cow::Borrowed(b) => to_crlf(b),
         Cow::Owned(o) => Cow::Owned(to_crlf(&o).into_owned()),
-    })
+    };
+    // RFC 5322 §2.1: a message is a header block, an empty line, a body. A
+    // message of header fields only gets its empty line, so that the last
+    // field ends in CRLF and the message stays well formed when wrapped.
+    if canonical.starts_with(b"\r\n") || memchr::memmem::find(&canonical, b"\r\n\r\n").is_some() {
+        return Ok(canonical);
+    }
+    let mut owned = canonical.into_owned();
+    if !owned.ends_with(b"\r\n") {
+        owned.extend_from_slice(b"\r\n");
+    }
+    owned.extend_from_slice(b"\r\n");
+    Ok(Cow::Owned(owned))
 }
 
 /// Converts bare LF and bare CR to CRLF; input already canonical is borrowed.
@@ -54,74 +66,117 @@ pub(crate) fn is_crlf_canonical(data: &[u8]) -> bool {
     memchr::memchr_iter(b'\r', data).count() == lf
 }
 
-/// A single-part message or leaf parts declared `binary` get base64 bodies.
-/// Only the top-level entity and the direct children of a top-level multipart
-/// are rewritten; binary parts nested deeper are rare and are left as they are.
+/// How deep multiparts may nest before a message is refused.
+const MAX_DEPTH: usize = 16;
+
+/// Every leaf part declared `Content-Transfer-Encoding: binary`, at any depth,
+/// gets a base64 body; a multipart or message/rfc822 declared `binary`
+/// becomes `8bit` once nothing binary is left inside it (RFC 2045 §6.4: a
+/// composite type may only be 7bit, 8bit or binary). Only header blocks are
+/// read; a message that declares nothing binary is passed on untouched.
 fn encode_binary_bodies(message: &[u8]) -> Result<Cow<'_, [u8]>, SmimeError> {
-    // Only header blocks are looked at: the message's own, and for a
-    // multipart the headers of its parts. A message that declares nothing
-    // binary is passed on untouched.
-    let Ok(entity) = mime::Entity::parse(message) else {
-        // wrap() reports what is wrong with such a message.
-        return Ok(Cow::Borrowed(message));
-    };
-    if entity.transfer_encoding() == Some("binary") {
-        return Ok(Cow::Owned(rebase64(message, &entity)));
-    }
-    let Some(boundary) = entity
-        .param("boundary")
-        .filter(|_| entity.mime_type.starts_with("multipart/"))
-    else {
-        return Ok(Cow::Borrowed(message));
-    };
-    let boundary = boundary.to_string();
-    let body_start = message.len() - entity.body().len();
-    let body = entity.body();
-    let parts = mime::split_multipart_spans(body, boundary.as_bytes());
-    // A part whose header block does not parse (a part with no header
-    // fields is legal and means text/plain) is not binary.
-    let children: Vec<_> = parts
-        .iter()
-        .map(|&(start, end)| mime::Entity::parse(&body[start..end]).ok())
-        .collect();
-    let is_binary = |c: &Option<mime::Entity<'_>>| {
-        c.as_ref().and_then(|c| c.transfer_encoding()) == Some("binary")
-    };
-    if !children.iter().any(is_binary) {
-        return Ok(Cow::Borrowed(message));
-    }
-    let mut out = message[..body_start].to_vec();
-    let mut cursor = 0;
-    for ((start, end), child) in parts.into_iter().zip(children) {
-        out.extend_from_slice(&body[cursor..start]);
-        let part = &body[start..end];
-        if let Some(child) = child.filter(|c| c.transfer_encoding() == Some("binary")) {
-            out.extend_from_slice(&rebase64(part, &child));
-        } else {
-            out.extend_from_slice(part);
-        }
-        cursor = end;
-    }
-    out.extend_from_slice(&body[cursor..]);
-    Ok(Cow::Owned(out))
+    encode_entity(message, 0)
 }
 
-/// The entity with its body base64-encoded and its Content-Transfer-Encoding
-/// header changed accordingly.
-fn rebase64(raw: &[u8], entity: &mime::Entity<'_>) -> Vec<u8> {
-    let header = entity.header_block();
-    let mut out = Vec::with_capacity(raw.len() * 4 / 3 + header.len() + 64);
-    for field in header_fields(&header) {
+fn encode_entity(raw: &[u8], depth: usize) -> Result<Cow<'_, [u8]>, SmimeError> {
+    // A part whose header block does not parse (a part with no header
+    // fields is legal and means text/plain) has nothing declared binary;
+    // wrap() reports what is wrong with a whole message that does not parse.
+    let Ok(entity) = mime::Entity::parse(raw) else {
+        return Ok(Cow::Borrowed(raw));
+    };
+    let binary = entity.transfer_encoding() == Some("binary");
+    let body = entity.body();
+    let body_start = raw.len() - body.len();
+    if entity.mime_type.starts_with("multipart/") {
+        let Some(boundary) = entity.param("boundary") else {
+            return Ok(Cow::Borrowed(raw));
+        };
+        if !mime::valid_boundary(boundary) {
+            return Err(SmimeError::MalformedMime(
+                "a multipart boundary must be 1 to 70 characters without line breaks (RFC 2046 §5.1.1)"
+                    .into(),
+            ));
+        }
+        if depth >= MAX_DEPTH {
+            return Err(SmimeError::MalformedMime(format!(
+                "multipart parts nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        let parts = mime::split_multipart_spans(body, boundary.as_bytes());
+        let mut children = Vec::with_capacity(parts.len());
+        for &(start, end) in &parts {
+            children.push(encode_entity(&body[start..end], depth + 1)?);
+        }
+        let changed = children.iter().any(|c| matches!(c, Cow::Owned(_)));
+        if !changed && !binary {
+            return Ok(Cow::Borrowed(raw));
+        }
+        let mut out = relabel(&raw[..body_start], &entity, binary);
+        let mut cursor = 0;
+        for ((start, end), child) in parts.into_iter().zip(children) {
+            out.extend_from_slice(&body[cursor..start]);
+            out.extend_from_slice(&child);
+            cursor = end;
+        }
+        out.extend_from_slice(&body[cursor..]);
+        return Ok(Cow::Owned(out));
+    }
+    if entity.mime_type == "message/rfc822" {
+        if depth >= MAX_DEPTH {
+            return Err(SmimeError::MalformedMime(format!(
+                "messages nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        let inner = encode_entity(body, depth + 1)?;
+        if matches!(inner, Cow::Borrowed(_)) && !binary {
+            return Ok(Cow::Borrowed(raw));
+        }
+        let mut out = relabel(&raw[..body_start], &entity, binary);
+        out.extend_from_slice(&inner);
+        return Ok(Cow::Owned(out));
+    }
+    if binary {
+        return Ok(Cow::Owned(rebase64(&entity)));
+    }
+    Ok(Cow::Borrowed(raw))
+}
+
+/// The header block (and its empty line) of a composite entity, its
+/// Content-Transfer-Encoding changed from binary to 8bit when `binary`.
+fn relabel(head: &[u8], entity: &mime::Entity<'_>, binary: bool) -> Vec<u8> {
+    if !binary {
+        return head.to_vec();
+    }
+    let mut out = with_transfer_encoding(&entity.header_block(), "8bit");
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The header block with its Content-Transfer-Encoding field set to `value`.
+fn with_transfer_encoding(header: &[u8], value: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header.len() + 40);
+    for field in header_fields(header) {
         let name_end = field.iter().position(|&b| b == b':').unwrap_or(0);
         if field[..name_end]
             .trim_ascii()
             .eq_ignore_ascii_case(b"content-transfer-encoding")
         {
-            out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n");
+            out.extend_from_slice(format!("Content-Transfer-Encoding: {value}\r\n").as_bytes());
         } else {
             out.extend_from_slice(field);
+            if !field.ends_with(b"\n") {
+                out.extend_from_slice(b"\r\n");
+            }
         }
     }
+    out
+}
+
+/// A leaf entity with its body base64-encoded and its
+/// Content-Transfer-Encoding header changed accordingly.
+fn rebase64(entity: &mime::Entity<'_>) -> Vec<u8> {
+    let mut out = with_transfer_encoding(&entity.header_block(), "base64");
     out.extend_from_slice(b"\r\n");
     mime::append_base64_lines(&mut out, entity.body());
     out
@@ -167,6 +222,19 @@ mod tests {
             text.contains("Content-Transfer-Encoding: base64\r\n\r\nAAEKDf8=\r\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn binary_parts_nested_deeper_are_encoded_and_composites_relabelled_rfc2045_6_4() {
+        let msg = b"Content-Type: multipart/mixed; boundary=o\r\nContent-Transfer-Encoding: binary\r\n\r\n--o\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\n--i\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\n\x02\r\n--i--\r\n\r\n--o--\r\n";
+        let out = prepare_for_signing(msg).unwrap();
+        let text = String::from_utf8_lossy(&out).to_string();
+        assert!(text.starts_with("Content-Type: multipart/mixed; boundary=o\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"), "{text}");
+        assert!(
+            text.contains("Content-Transfer-Encoding: base64\r\n\r\nAAEKAg==\r\n\r\n--i--"),
+            "{text}"
+        );
+        assert!(is_crlf_canonical(&out));
     }
 
     #[test]

@@ -11,7 +11,11 @@ use std::sync::{Mutex, OnceLock};
 use openssl::x509::X509;
 
 /// Entries kept before the cache starts over.
-const CAPACITY: usize = 4096;
+const CAPACITY: usize = 1024;
+/// Certificates larger than this are decoded but not kept: the cache is
+/// filled before any signature is checked, so its size must stay bounded
+/// whatever a sender puts in a message (at most CAPACITY x MAX_DER bytes).
+const MAX_DER: usize = 16 * 1024;
 
 fn cache() -> &'static Mutex<HashMap<[u8; 32], X509>> {
     static CACHE: OnceLock<Mutex<HashMap<[u8; 32], X509>>> = OnceLock::new();
@@ -25,6 +29,9 @@ pub(crate) fn decode(der: &[u8]) -> Result<X509, openssl::error::ErrorStack> {
         return Ok(cert);
     }
     let cert = X509::from_der(der)?;
+    if der.len() > MAX_DER {
+        return Ok(cert);
+    }
     if let Ok(mut c) = cache().lock() {
         if c.len() >= CAPACITY {
             // Simple and bounded: the working set refills within a few messages.

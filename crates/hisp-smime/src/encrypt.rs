@@ -24,8 +24,19 @@ pub(crate) fn encrypt(
         return Err(SmimeError::NoRecipients);
     }
     for cert in recipients {
-        // Applicability Statement 1.3 §5: RSA keys of at least 2048 bits.
+        // Applicability Statement 1.3 §5: RSA keys of at least 2048 bits; key
+        // transport (KeyTransRecipientInfo) needs an RSA key.
         check_public_key(cert, Step::Encrypt)?;
+        let id = cert.public_key().map(|k| k.id()).ok();
+        if id != Some(openssl::pkey::Id::RSA) {
+            return Err(SmimeError::UnsupportedAlgorithm {
+                step: Step::Encrypt,
+                what: format!(
+                    "the recipient certificate {} has no RSA key; hisp encrypts by RSA key transport",
+                    crate::keys::describe(cert)
+                ),
+            });
+        }
     }
     let crypto = |e| SmimeError::crypto(Step::Encrypt, e);
     let evp = match cipher {

@@ -95,6 +95,10 @@ extern "C" {
         type_: c_int,
     ) -> *mut c_void;
     pub(crate) fn CMS_SignerInfo_verify_content(si: *mut CMS_SignerInfo, chain: *mut BIO) -> c_int;
+    pub(crate) fn CMS_get0_type(cms: *const CMS_ContentInfo) -> *const openssl_sys::ASN1_OBJECT;
+    pub(crate) fn CMS_get0_eContentType(
+        cms: *mut CMS_ContentInfo,
+    ) -> *const openssl_sys::ASN1_OBJECT;
     pub(crate) fn CMS_dataInit(cms: *mut CMS_ContentInfo, icont: *mut BIO) -> *mut BIO;
     pub(crate) fn CMS_get1_certs(cms: *mut CMS_ContentInfo) -> *mut Stack;
     pub(crate) fn BIO_pop(b: *mut BIO) -> *mut BIO;

@@ -316,3 +316,24 @@ fn tlv(tag: Tag, value: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(value);
     Some(out)
 }
+
+/// True when `der` is a ContentInfo of type SignedData (DER or BER).
+pub(crate) fn is_signed_data(der: &[u8]) -> bool {
+    use foreign_types::ForeignType;
+    match openssl::cms::CmsContentInfo::from_der(der) {
+        // SAFETY: CMS_get0_type borrows from the ContentInfo we hold.
+        Ok(cms) => unsafe {
+            let oid = crate::ffi::CMS_get0_type(cms.as_ptr());
+            !oid.is_null() && openssl_sys::OBJ_obj2nid(oid) == openssl_sys::NID_pkcs7_signed
+        },
+        Err(_) => {
+            openssl_sys_clear();
+            false
+        }
+    }
+}
+
+fn openssl_sys_clear() {
+    // SAFETY: clears this thread's OpenSSL error queue.
+    unsafe { openssl_sys::ERR_clear_error() }
+}

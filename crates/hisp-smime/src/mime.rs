@@ -153,9 +153,11 @@ impl<'a> Entity<'a> {
     pub(crate) fn signed_parts(&self) -> Result<(&'a [u8], Entity<'a>), SmimeError> {
         let boundary = self
             .param("boundary")
-            .filter(|b| !b.is_empty())
+            .filter(|b| valid_boundary(b))
             .ok_or_else(|| {
-                SmimeError::MalformedMime("multipart/signed without a boundary".into())
+                SmimeError::MalformedMime(
+                    "multipart/signed without a valid boundary (RFC 2046 §5.1.1: 1 to 70 characters, no line breaks)".into(),
+                )
             })?;
         let parts = split_multipart(self.body(), boundary.as_bytes());
         if parts.len() != 2 {
@@ -210,6 +212,12 @@ fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
         .collect()
 }
 
+/// RFC 2046 §5.1.1: a boundary is 1 to 70 characters, none of them a line
+/// break or another control character.
+pub(crate) fn valid_boundary(boundary: &str) -> bool {
+    (1..=70).contains(&boundary.len()) && !boundary.bytes().any(|b| b.is_ascii_control())
+}
+
 /// Like [`split_multipart`], as (start, end) offsets into `body`.
 pub(crate) fn split_multipart_spans(body: &[u8], boundary: &[u8]) -> Vec<(usize, usize)> {
     let mut dashes = Vec::with_capacity(boundary.len() + 2);
@@ -222,8 +230,10 @@ pub(crate) fn split_multipart_spans(body: &[u8], boundary: &[u8]) -> Vec<(usize,
         if at != 0 && body[at - 1] != b'\n' {
             continue;
         }
-        let line_end = memchr(b'\n', &body[at..])
-            .map(|i| at + i + 1)
+        // The line ends after the delimiter, never inside it.
+        let after_start = at + dashes.len();
+        let line_end = memchr(b'\n', &body[after_start..])
+            .map(|i| after_start + i + 1)
             .unwrap_or(body.len());
         let after = &body[at + dashes.len()..line_end];
         let closing = after.starts_with(b"--");
@@ -344,6 +354,18 @@ mod tests {
     fn multipart_without_closing_delimiter_has_no_parts() {
         let body = b"--b\r\nA: 1\r\n\r\nx\r\n--b\r\nB: 2\r\n\r\ny\r\n";
         assert!(split_multipart(body, b"b").is_empty());
+    }
+
+    #[test]
+    fn boundary_with_a_line_break_is_refused_not_a_panic_rfc2046_5_1_1() {
+        let raw = b"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; boundary*=''ab%0Acd\r\n\r\n--ab\ncd\r\nx\r\n--ab\ncd--\r\n";
+        let e = Entity::parse(raw).unwrap();
+        assert!(matches!(
+            e.signed_parts(),
+            Err(SmimeError::MalformedMime(_))
+        ));
+        // The splitter itself never panics on such a boundary either.
+        let _ = split_multipart(b"--ab\ncd\r\nx\r\n--ab\ncd--\r\n", b"ab\ncd");
     }
 
     #[test]

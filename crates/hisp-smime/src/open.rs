@@ -5,7 +5,7 @@ use openssl::x509::X509;
 use crate::algorithms::{ContentCipher, Digest, KeyTransport};
 use crate::error::SmimeError;
 use crate::keys::KeyPair;
-use crate::{decrypt, mime, verify, wrap};
+use crate::{decrypt, inspect, mime, verify, wrap};
 
 /// What open needs: the keys to decrypt with, the anchors to trust, and the
 /// time at which certificates must be valid.
@@ -45,7 +45,10 @@ pub struct SignerReport {
 /// A successfully opened message.
 #[derive(Debug, Clone)]
 pub struct Opened {
-    /// The inner RFC 5322 message, byte for byte as the sender signed it.
+    /// The inner RFC 5322 message: for a wrapped message (`wrapped`), byte
+    /// for byte as the sender signed it (in canonical CRLF form); for a
+    /// sender that does not wrap, the signed entity preceded by the outer
+    /// headers, which were NOT signed.
     pub message: Vec<u8>,
     /// True when the signed content was a message/rfc822 wrapper.
     pub wrapped: bool,
@@ -57,6 +60,9 @@ pub struct Opened {
     pub digest: Digest,
     /// Every signer, the accepted one and the others.
     pub signers: Vec<SignerReport>,
+    /// Every certificate the SignedData carried (signers and intermediates),
+    /// for a fuller path validation by the caller.
+    pub certificates: Vec<X509>,
 }
 
 /// Everything open found, whether or not it succeeded: the CLI's `--json` and
@@ -75,6 +81,8 @@ pub struct OpenReport {
     pub digest: Option<Digest>,
     /// Every signer seen.
     pub signers: Vec<SignerReport>,
+    /// Every certificate the SignedData carried.
+    pub certificates: Vec<X509>,
 }
 
 impl OpenReport {
@@ -104,6 +112,7 @@ pub fn open(sealed: &[u8], options: &OpenOptions<'_>) -> Result<Opened, SmimeErr
             key_transport: report.key_transport,
             digest: report.digest.unwrap_or(Digest::Sha256),
             signers: report.signers,
+            certificates: report.certificates,
         }),
         Some(Err(e)) => Err(e),
         None => Err(SmimeError::NotSmime("nothing was opened".into())),
@@ -119,6 +128,17 @@ pub fn open_report(sealed: &[u8], options: &OpenOptions<'_>) -> OpenReport {
     };
     let mut decrypted: Option<Vec<u8>> = None;
     let (signed_entity, outer_headers): (&[u8], _) = match outer.smime_kind() {
+        // RFC 8551 §3.2.2: without smime-type, the ContentInfo says what
+        // the part is; legacy senders send opaque signed-data that way.
+        mime::SmimeKind::Enveloped
+            if outer.param("smime-type").is_none()
+                && outer
+                    .decoded_der("pkcs7-mime part")
+                    .map(|der| inspect::is_signed_data(&der))
+                    .unwrap_or(false) =>
+        {
+            (sealed, Some(outer.header_block()))
+        }
         mime::SmimeKind::Enveloped | mime::SmimeKind::AuthEnveloped => {
             let der = match outer.decoded_der("enveloped part") {
                 Ok(d) => d,
@@ -153,6 +173,7 @@ pub fn open_report(sealed: &[u8], options: &OpenOptions<'_>) -> OpenReport {
     let verified = verify::verify(signed_entity, options.anchors, options.at);
     report.signers = verified.signers;
     report.digest = verified.digest;
+    report.certificates = verified.certificates;
     let content = match verified.result {
         Ok(c) => c,
         Err(e) => return report.fail(e),

@@ -288,3 +288,26 @@ fn certificates_split_out_of_our_signed_data_rfc5652_5_1() {
     // Something that is not a SignedData is left alone.
     assert!(crate::inspect::split_signed_data(b"\x30\x03\x02\x01\x00").is_none());
 }
+
+#[test]
+fn message_of_headers_only_without_final_crlf_seals_and_opens() {
+    let p = pki();
+    let msg = b"From: alice@a.example\r\nTo: bob@b.example";
+    let sealed = seal(
+        msg,
+        &Signer::new(p.alice.clone()),
+        std::slice::from_ref(&p.bob.cert),
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&sealed);
+    assert!(
+        text.contains("To: bob@b.example\r\nContent-Type: application/pkcs7-mime"),
+        "{text}"
+    );
+    let opened = open_with(&p, &sealed, &[p.ca.cert().to_owned()]).unwrap();
+    assert_eq!(
+        opened.message,
+        b"From: alice@a.example\r\nTo: bob@b.example\r\n\r\n"
+    );
+}

@@ -31,6 +31,8 @@ pub(crate) struct Verified<'a> {
     pub signers: Vec<SignerReport>,
     /// The digest of the accepted signer, else of the first signer.
     pub digest: Option<Digest>,
+    /// Every certificate the SignedData carried (signers and intermediates).
+    pub certificates: Vec<X509>,
 }
 
 impl Verified<'_> {
@@ -39,6 +41,7 @@ impl Verified<'_> {
             result: Err(e),
             signers: Vec::new(),
             digest: None,
+            certificates: Vec::new(),
         }
     }
 }
@@ -148,6 +151,24 @@ fn verify_der<'a>(
         if count == 0 {
             return Verified::failed(SmimeError::Unsigned("SignedData without any signer".into()));
         }
+        // What is signed is a MIME entity: id-data (RFC 8551 §3.1, RFC 5652 §5.2).
+        let econtent = ffi::CMS_get0_eContentType(cms.as_ptr());
+        let econtent_nid = if econtent.is_null() {
+            0
+        } else {
+            openssl_sys::OBJ_obj2nid(econtent)
+        };
+        if econtent_nid != openssl_sys::NID_pkcs7_data {
+            return Verified::failed(SmimeError::MalformedCms {
+                what: "SignedData",
+                detail: format!(
+                    "the signed content type is {}, not id-data",
+                    openssl::nid::Nid::from_raw(econtent_nid)
+                        .short_name()
+                        .unwrap_or("unknown")
+                ),
+            });
+        }
         // Looks each signer's certificate up among the certificates in the message.
         let supplied_ptr = supplied
             .as_ref()
@@ -212,7 +233,15 @@ fn verify_der<'a>(
                     // RFC 5652 §5.4: without signed attributes the signature
                     // covers the content digest itself, and is checked with
                     // the content below (CMS_SignerInfo_verify_content).
-                    if ffi::CMS_signed_get_attr_count(si) < 0 || ffi::CMS_SignerInfo_verify(si) == 1
+                    if ffi::CMS_signed_get_attr_count(si) >= 0 && !content_type_attribute_is_data(si) {
+                        // RFC 5652 §11.1: the content-type attribute MUST
+                        // equal the eContentType it signs for.
+                        Err(SmimeError::BadSignature {
+                            signer: id.clone(),
+                            detail: "the signed content-type attribute is not id-data, the type of the content".into(),
+                        })
+                    } else if ffi::CMS_signed_get_attr_count(si) < 0
+                        || ffi::CMS_SignerInfo_verify(si) == 1
                     {
                         Ok(())
                     } else {
@@ -260,10 +289,10 @@ unsafe fn digest_content<'a>(
     };
     // RFC 8551 §3.1.1: signers sign the canonical CRLF form. A detached part
     // that reached us with bare LF line ends is verified in canonical form.
-    let mismatch = checks
-        .iter()
-        .any(|c| matches!(c.content, Err(SmimeError::DigestMismatch { .. })));
-    if mismatch && !canon::is_crlf_canonical(content) {
+    // Only when no signer verified the bytes as they are: a signer that did
+    // keeps its result, and the content it verified is what is returned.
+    let none_matched = checks.iter().all(|c| c.content.is_err());
+    if none_matched && !canon::is_crlf_canonical(content) {
         let canonical = canon::to_crlf(content).into_owned();
         let mut retry: Vec<SignerCheck> = checks
             .iter()
@@ -421,6 +450,23 @@ unsafe fn digest_directly(
     true
 }
 
+/// True when the SignerInfo's one content-type attribute is id-data.
+///
+/// # Safety
+/// `si` must be a valid SignerInfo.
+unsafe fn content_type_attribute_is_data(si: *mut ffi::CMS_SignerInfo) -> bool {
+    let value = ffi::CMS_signed_get0_data_by_OBJ(
+        si,
+        openssl_sys::OBJ_nid2obj(openssl_sys::NID_pkcs9_contentType),
+        -3,
+        openssl_sys::V_ASN1_OBJECT,
+    );
+    openssl_sys::ERR_clear_error();
+    !value.is_null()
+        && openssl_sys::OBJ_obj2nid(value as *const openssl_sys::ASN1_OBJECT)
+            == openssl_sys::NID_pkcs7_data
+}
+
 /// Decides per signer and overall.
 fn judge<'a>(
     checks: Vec<SignerCheck>,
@@ -465,6 +511,7 @@ fn judge<'a>(
         result,
         signers: reports,
         digest,
+        certificates: certs.iter().map(|c| c.to_owned()).collect(),
     }
 }
 
@@ -514,6 +561,10 @@ fn chain_to_anchor(
     param
         .set_flags(X509VerifyFlags::PARTIAL_CHAIN)
         .map_err(crypto)?;
+    // Security level 2 for every certificate of the path: keys of at least
+    // 112 bits of strength (RSA and DSA 2048, EC 224) and no MD5 or SHA-1
+    // certificate signatures (Applicability Statement 1.3 §5).
+    param.set_auth_level(2);
     if let Some(t) = at {
         param.set_time(t as libc::time_t);
     }

@@ -76,7 +76,11 @@ fn field_name(field: &[u8]) -> &str {
 /// with RFC 2047 encoded display names; other non-ASCII fields left inside.
 fn outer_copy(field: &[u8], name: &str) -> Option<Vec<u8>> {
     if field.is_ascii() {
-        return Some(field.to_vec());
+        let mut copy = field.to_vec();
+        if !copy.ends_with(b"\n") {
+            copy.extend_from_slice(b"\r\n");
+        }
+        return Some(copy);
     }
     let lower = name.to_ascii_lowercase();
     if lower == "subject" {

@@ -123,6 +123,11 @@ macro_rules! vectors {
 }
 
 vectors! {
+    // Found by review: legacy types without smime-type, weak paths, the content type.
+    opens_opaque_signed_data_without_smime_type_rfc8551_3_2_2 => "ok-legacy-opaque-without-smime-type",
+    refuses_a_certificate_signed_with_md5_applicability_statement_1_3 => "refuse-md5-signed-certificate",
+    refuses_a_dsa_1024_signer_security_level_2 => "refuse-dsa-1024-signer",
+    refuses_signed_content_that_is_not_id_data_rfc5652_11_1 => "refuse-econtent-type-not-data",
     // Content encryption: Applicability Statement 1.3 requires AES; RFC 8551 §2.7.
     opens_aes128_cbc_rfc8551_2_7 => "ok-aes128-cbc",
     opens_aes192_cbc_rfc3565 => "ok-aes192-cbc",
