@@ -114,3 +114,35 @@ fn open_never_panics_and_never_returns_altered_content() {
         "only {refused} of 1500 mutations were refused"
     );
 }
+
+#[test]
+fn seal_never_panics_on_broken_messages() {
+    let ca = CertificateAuthority::create("Random CA", &CaOptions::default()).unwrap();
+    let alice = issue(
+        &ca,
+        &Binding::Address("alice@a.example".into()),
+        &IssueOptions::default(),
+    )
+    .unwrap();
+    let bob = issue(
+        &ca,
+        &Binding::Address("bob@b.example".into()),
+        &IssueOptions::default(),
+    )
+    .unwrap();
+    let signer = Signer::new(KeyPair::new(alice.cert, alice.key).unwrap());
+    let base: &[u8] = b"From: alice@a.example\r\nTo: bob@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\nContent-Transfer-Encoding: binary\r\n\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: binary\r\n\r\nFrom: x@y\r\nContent-Type: multipart/alternative; boundary=c\r\n\r\n--c\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\n\x02\r\n--c--\r\n\r\n--b--\r\n";
+    let mut rng = StdRng::seed_from_u64(0x5345_414c);
+    for round in 0..400 {
+        let input = mutate(&mut rng, base);
+        // Any outcome is fine but a panic; a sealed message must open.
+        if let Ok(sealed) = seal(
+            &input,
+            &signer,
+            std::slice::from_ref(&bob.cert),
+            &SealOptions::default(),
+        ) {
+            assert!(!sealed.is_empty(), "round {round}");
+        }
+    }
+}
