@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: openssl is the independent S/MIME peer of the tests;
 # libssl-dev and pkg-config build the openssl crate; bind9 (named, dig) and
 # slapd/ldap-utils are the real DNS and LDAP servers of the discovery tests.
-packages=(openssl libssl-dev pkg-config ca-certificates bind9 bind9-utils bind9-dnsutils slapd ldap-utils)
+packages=(openssl libssl-dev pkg-config ca-certificates bind9 bind9-utils bind9-dnsutils slapd ldap-utils swaks libnet-ssleay-perl)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing test dependencies: ${packages[*]}"
     apt-get update -q

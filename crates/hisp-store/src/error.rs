@@ -16,6 +16,18 @@ pub enum Entity {
     Anchor,
     /// A trust bundle of a local domain.
     Bundle,
+    /// A submission account.
+    User,
+    /// A queued message.
+    Message,
+    /// A queue entry.
+    QueueItem,
+    /// A recipient of a queued message.
+    Recipient,
+    /// A message in a mailbox.
+    MailboxMessage,
+    /// A quarantined message.
+    Quarantined,
 }
 
 impl fmt::Display for Entity {
@@ -26,6 +38,12 @@ impl fmt::Display for Entity {
             Entity::Certificate => "certificate",
             Entity::Anchor => "anchor",
             Entity::Bundle => "bundle",
+            Entity::User => "user",
+            Entity::Message => "message",
+            Entity::QueueItem => "queue item",
+            Entity::Recipient => "recipient",
+            Entity::MailboxMessage => "mailbox message",
+            Entity::Quarantined => "quarantined message",
         })
     }
 }
@@ -80,6 +98,33 @@ pub enum StoreError {
         /// What it matched (for anchors: their fingerprints).
         candidates: Vec<String>,
     },
+    /// The user name or password is wrong. Which of the two is not said, so
+    /// a login failure does not tell whether an account exists.
+    #[error("authentication failed: wrong user name or password")]
+    BadCredentials,
+    /// A password could not be hashed or a stored hash could not be read.
+    #[error("password hashing failed: {reason}")]
+    Password {
+        /// What failed.
+        reason: String,
+    },
+    /// A tracking state move that the protocol does not allow.
+    #[error("a recipient cannot move from {from} to {to}")]
+    Transition {
+        /// The current state.
+        from: &'static str,
+        /// The refused next state.
+        to: &'static str,
+    },
+    /// A worker's lease on a queue entry expired and another worker claimed
+    /// it (or it was finished): the caller must drop its work on it.
+    #[error(
+        "queue item {item} is no longer held by this worker: its lease expired or it was finished"
+    )]
+    LeaseLost {
+        /// The queue entry.
+        item: i64,
+    },
     /// The database was written by a newer hisp.
     #[error(
         "the database {} has schema version {found}, but this hisp knows versions up to {known}: use a newer hisp",
@@ -124,6 +169,11 @@ impl StoreError {
     /// Whether this error says the thing was not found.
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })
+    }
+
+    /// Whether this error says a login failed.
+    pub fn is_bad_credentials(&self) -> bool {
+        matches!(self, StoreError::BadCredentials)
     }
 
     /// Whether this error says the thing already exists.

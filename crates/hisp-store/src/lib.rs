@@ -1,6 +1,6 @@
 //! The store of hisp: local domains, addresses and their certificates and
-//! keys, trust anchors and bundles (and, as hisp grows, the queue, tracking,
-//! mailboxes and the audit log).
+//! keys, trust anchors and bundles, submission accounts, the durable queue
+//! with per-recipient tracking, mailboxes, quarantine and the audit log.
 //!
 //! [`Store`] is the interface; [`SqliteStore`] is the embedded implementation
 //! (one file, `<data_dir>/hisp.db`). Names are parsed at the edge into
@@ -17,20 +17,36 @@
 
 mod address;
 mod anchor;
+mod audit;
 mod bundle;
 mod cert;
 mod directory;
 mod domain;
 mod error;
+mod mailbox;
+mod message;
+mod password;
+mod quarantine;
+mod queue;
 mod sqlite;
 mod store;
+mod tracking;
+mod user;
 
 pub use address::DirectAddress;
 pub use anchor::{AnchorId, AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
+pub use audit::{AuditEvent, AuditKind};
 pub use bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle, MIN_REFRESH_SECS};
 pub use cert::{CertInfo, CertUsage, Fingerprint, NewCertificate, PrivateKeyPem, Serial};
 pub use directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecord, Owner};
 pub use domain::Domain;
 pub use error::{Entity, StoreError};
+pub use mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
+pub use message::{Envelope, HeaderSummary, MessageDirection, MessageId, MessageRecordId};
+pub use password::MIN_PASSWORD_LEN;
+pub use quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
+pub use queue::{Lease, QueueEntry, QueueItem, QueueItemId, QueueState};
 pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};
 pub use store::Store;
+pub use tracking::{RecipientId, RecipientRecord, TrackingState};
+pub use user::{Account, Grant, UserId, UserName};

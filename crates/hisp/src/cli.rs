@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hisp_smime::{ContentCipher, KeyTransport};
-use hisp_store::{AnchorSelector, DirectAddress, Direction, Domain, MIN_REFRESH_SECS};
+use hisp_store::{
+    AnchorSelector, DirectAddress, Direction, Domain, Folder, Grant, MailboxEntryId, QuarantineId,
+    QueueState, UserName, MIN_REFRESH_SECS,
+};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -51,6 +54,173 @@ pub enum Command {
     /// Publish the local certificates in DNS: zone-file lines, or a built-in responder.
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// Submission accounts (portals, EHRs) and the sender addresses they may use.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Mailboxes of local addresses.
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
+    /// The queue of messages in transit, with each recipient's tracking state.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Inbound messages held back as untrusted, undecryptable or tampered.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+/// `hisp user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a submission account. The password is read from stdin
+    /// (--password-stdin) or generated and printed once (--generate); it
+    /// is never taken from the command line.
+    Add(UserAddArgs),
+    /// Let an account send as a local address, or as any address of a local
+    /// domain (@DOMAIN).
+    Grant(UserGrantArgs),
+    /// List the accounts with what they may send as.
+    List(ListArgs),
+}
+
+/// `hisp user add`
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("password").required(true))]
+pub struct UserAddArgs {
+    /// The login name (letters, digits and .-_@+).
+    #[arg(value_name = "NAME", value_parser = parse_user)]
+    pub name: UserName,
+    /// Read the password from the first line of stdin.
+    #[arg(long, group = "password")]
+    pub password_stdin: bool,
+    /// Generate a random password and print it once.
+    #[arg(long, group = "password")]
+    pub generate: bool,
+    /// Do not request final delivery notification (dispatched MDNs) for
+    /// mail this account submits.
+    #[arg(long)]
+    pub no_final_delivery: bool,
+}
+
+/// `hisp user grant`
+#[derive(Debug, Args)]
+pub struct UserGrantArgs {
+    /// The account.
+    #[arg(value_name = "NAME", value_parser = parse_user)]
+    pub name: UserName,
+    /// A local address, or @DOMAIN for every address of a local domain.
+    #[arg(value_name = "ADDRESS|@DOMAIN", value_parser = parse_grant)]
+    pub grant: Grant,
+}
+
+/// A mailbox folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FolderArg {
+    /// Mail received.
+    Inbox,
+    /// Mail sent.
+    Sent,
+    /// Mail set aside.
+    Disregarded,
+}
+
+impl From<FolderArg> for Folder {
+    fn from(f: FolderArg) -> Folder {
+        match f {
+            FolderArg::Inbox => Folder::Inbox,
+            FolderArg::Sent => Folder::Sent,
+            FolderArg::Disregarded => Folder::Disregarded,
+        }
+    }
+}
+
+/// `hisp mailbox ...`
+#[derive(Debug, Subcommand)]
+pub enum MailboxCommand {
+    /// List one folder of a mailbox, newest first.
+    List(MailboxListArgs),
+    /// Print one message of a mailbox exactly as stored (does not mark it read).
+    Show(MailboxShowArgs),
+}
+
+/// `hisp mailbox list`
+#[derive(Debug, Args)]
+pub struct MailboxListArgs {
+    /// The local address.
+    #[arg(value_name = "USER@DOMAIN", value_parser = parse_address)]
+    pub address: DirectAddress,
+    /// The folder.
+    #[arg(long, value_enum, default_value_t = FolderArg::Inbox)]
+    pub folder: FolderArg,
+    /// Print JSON (shapes in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hisp mailbox show`
+#[derive(Debug, Args)]
+pub struct MailboxShowArgs {
+    /// The message id, as listed by `hisp mailbox list`.
+    #[arg(value_name = "ID", value_parser = parse_mailbox_id)]
+    pub id: MailboxEntryId,
+}
+
+/// Which queue entries to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueStateArg {
+    /// Waiting or being worked on.
+    Pending,
+    /// Finished.
+    Done,
+    /// Given up.
+    Failed,
+}
+
+impl From<QueueStateArg> for QueueState {
+    fn from(s: QueueStateArg) -> QueueState {
+        match s {
+            QueueStateArg::Pending => QueueState::Pending,
+            QueueStateArg::Done => QueueState::Done,
+            QueueStateArg::Failed => QueueState::Failed,
+        }
+    }
+}
+
+/// `hisp queue ...`
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages with each recipient's tracking state.
+    List(QueueListArgs),
+}
+
+/// `hisp queue list`
+#[derive(Debug, Args)]
+pub struct QueueListArgs {
+    /// Only entries in this state. Default: all.
+    #[arg(long, value_enum)]
+    pub state: Option<QueueStateArg>,
+    /// Print JSON (shapes in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hisp quarantine ...`
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List quarantined messages with their reasons.
+    List(ListArgs),
+    /// Print one quarantined message as received, or its record as JSON.
+    Show(QuarantineShowArgs),
+}
+
+/// `hisp quarantine show`
+#[derive(Debug, Args)]
+pub struct QuarantineShowArgs {
+    /// The id, as listed by `hisp quarantine list`.
+    #[arg(value_name = "ID", value_parser = parse_quarantine_id)]
+    pub id: QuarantineId,
+    /// Print the record and the message (base64) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `hisp discover`
@@ -472,6 +642,29 @@ fn parse_domain(s: &str) -> Result<Domain, String> {
 
 fn parse_address(s: &str) -> Result<DirectAddress, String> {
     DirectAddress::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_user(s: &str) -> Result<UserName, String> {
+    UserName::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_grant(s: &str) -> Result<Grant, String> {
+    Grant::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_id(s: &str) -> Result<i64, String> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "not an id: use the number shown by the list command".to_string())
+}
+
+fn parse_mailbox_id(s: &str) -> Result<MailboxEntryId, String> {
+    parse_id(s).map(MailboxEntryId)
+}
+
+fn parse_quarantine_id(s: &str) -> Result<QuarantineId, String> {
+    parse_id(s).map(QuarantineId)
 }
 
 fn parse_selector(s: &str) -> Result<AnchorSelector, String> {

@@ -201,7 +201,7 @@ pub(crate) fn remove_address(
     Ok(())
 }
 
-fn address_id(tx: &Transaction<'_>, address: &DirectAddress) -> Result<i64, StoreError> {
+pub(crate) fn address_id(tx: &Transaction<'_>, address: &DirectAddress) -> Result<i64, StoreError> {
     tx.query_row(
         "SELECT a.id FROM addresses a JOIN domains d ON d.id = a.domain_id
          WHERE d.name = ?1 AND a.local_part = ?2",

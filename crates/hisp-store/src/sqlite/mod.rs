@@ -7,11 +7,16 @@
 //! existing file is narrowed.
 
 mod anchors;
+mod audit;
 mod bundles;
 mod directory;
 mod files;
+mod mailbox;
 mod migrations;
+mod quarantine;
+mod queue;
 mod rows;
+mod users;
 
 #[cfg(test)]
 mod tests;
@@ -21,15 +26,24 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use time::OffsetDateTime;
 
 use crate::address::DirectAddress;
 use crate::anchor::{AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
+use crate::audit::{AuditEvent, AuditKind};
 use crate::bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle};
 use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
 use crate::domain::Domain;
 use crate::error::StoreError;
+use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
+use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
+use crate::password;
+use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
+use crate::queue::{QueueEntry, QueueItem, QueueState};
 use crate::store::Store;
+use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
+use crate::user::{Account, Grant, UserName};
 
 pub use migrations::SCHEMA_VERSION;
 
@@ -249,5 +263,163 @@ impl Store for SqliteStore {
 
     fn record_bundle_fetch(&self, id: BundleId, fetch: &BundleFetch) -> Result<(), StoreError> {
         self.write(|tx| bundles::record_fetch(tx, id, fetch))
+    }
+
+    fn add_user(&self, name: &UserName, password: &str) -> Result<Account, StoreError> {
+        // Hash outside the write lock: it takes tens of milliseconds on purpose.
+        let hash = password::hash(password)?;
+        self.write(|tx| users::add(tx, name, &hash))
+    }
+
+    fn verify_password(&self, name: &UserName, password: &str) -> Result<Account, StoreError> {
+        let Some(hash) = self.read(|tx| users::password_hash(tx, name))? else {
+            password::verify_nobody(password);
+            return Err(StoreError::BadCredentials);
+        };
+        if !password::verify(password, &hash)? {
+            return Err(StoreError::BadCredentials);
+        }
+        self.read(|tx| users::account(tx, name))
+    }
+
+    fn user(&self, name: &UserName) -> Result<Account, StoreError> {
+        self.read(|tx| users::account(tx, name))
+    }
+
+    fn users(&self) -> Result<Vec<Account>, StoreError> {
+        self.read(users::accounts)
+    }
+
+    fn grant(&self, name: &UserName, grant: &Grant) -> Result<Account, StoreError> {
+        self.write(|tx| users::grant(tx, name, grant))
+    }
+
+    fn set_request_final_delivery(&self, name: &UserName, on: bool) -> Result<Account, StoreError> {
+        self.write(|tx| users::set_request_final_delivery(tx, name, on))
+    }
+
+    fn enqueue(
+        &self,
+        direction: MessageDirection,
+        envelope_from: Option<&DirectAddress>,
+        recipients: &[DirectAddress],
+        bytes: &[u8],
+        received_at: OffsetDateTime,
+    ) -> Result<MessageRecordId, StoreError> {
+        self.write(|tx| {
+            queue::enqueue(tx, direction, envelope_from, recipients, bytes, received_at)
+        })
+    }
+
+    fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        self.write(|tx| queue::claim_due(tx, now, lease, limit))
+    }
+
+    fn complete(&self, item: &QueueItem) -> Result<(), StoreError> {
+        self.write(|tx| queue::complete(tx, item))
+    }
+
+    fn retry_later(
+        &self,
+        item: &QueueItem,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| queue::retry_later(tx, item, next_attempt_at, error))
+    }
+
+    fn fail(&self, item: &QueueItem, reason: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.write(|tx| queue::fail(tx, item, reason, at))
+    }
+
+    fn queue(&self, state: Option<QueueState>) -> Result<Vec<QueueEntry>, StoreError> {
+        self.read(|tx| queue::entries(tx, state))
+    }
+
+    fn track(
+        &self,
+        recipient: RecipientId,
+        next: TrackingState,
+        at: OffsetDateTime,
+        reason: Option<&str>,
+    ) -> Result<RecipientRecord, StoreError> {
+        self.write(|tx| queue::track(tx, recipient, next, at, reason))
+    }
+
+    fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError> {
+        self.read(|tx| queue::tracking(tx, message_id))
+    }
+
+    fn deliver_to_mailbox(
+        &self,
+        address: &DirectAddress,
+        bytes: &[u8],
+        folder: Folder,
+        received_at: OffsetDateTime,
+    ) -> Result<MailboxEntryId, StoreError> {
+        self.write(|tx| mailbox::deliver(tx, address, bytes, folder, received_at))
+    }
+
+    fn mailbox(
+        &self,
+        address: &DirectAddress,
+        folder: Folder,
+    ) -> Result<Vec<MailboxEntry>, StoreError> {
+        self.read(|tx| mailbox::list(tx, address, folder))
+    }
+
+    fn read_message(&self, id: MailboxEntryId) -> Result<MailboxMessage, StoreError> {
+        self.read(|tx| mailbox::read(tx, id))
+    }
+
+    fn mark_read(&self, id: MailboxEntryId) -> Result<(), StoreError> {
+        self.write(|tx| mailbox::mark_read(tx, id))
+    }
+
+    fn move_to(&self, id: MailboxEntryId, folder: Folder) -> Result<MailboxEntry, StoreError> {
+        self.write(|tx| mailbox::move_to(tx, id, folder))
+    }
+
+    fn quarantine(
+        &self,
+        bytes: &[u8],
+        reason: QuarantineReason,
+        detail: &str,
+        envelope: &Envelope,
+    ) -> Result<QuarantineId, StoreError> {
+        self.write(|tx| quarantine::add(tx, bytes, reason, detail, envelope))
+    }
+
+    fn quarantined(&self) -> Result<Vec<QuarantineRecord>, StoreError> {
+        self.read(quarantine::list)
+    }
+
+    fn quarantined_message(&self, id: QuarantineId) -> Result<QuarantinedMessage, StoreError> {
+        self.read(|tx| quarantine::message(tx, id))
+    }
+
+    fn audit(
+        &self,
+        kind: AuditKind,
+        message_id: Option<&MessageId>,
+        message: Option<MessageRecordId>,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let looked_up = match (message_id, message) {
+                (None, Some(m)) => queue::message_id_of(tx, m)?,
+                _ => None,
+            };
+            audit::write(tx, kind, message_id.or(looked_up.as_ref()), message, detail)
+        })
+    }
+
+    fn audit_events(&self, message_id: &MessageId) -> Result<Vec<AuditEvent>, StoreError> {
+        self.read(|tx| audit::events(tx, message_id))
     }
 }

@@ -4,9 +4,11 @@ use rusqlite::types::Type;
 use rusqlite::{Row, Transaction};
 use time::OffsetDateTime;
 
+use crate::address::DirectAddress;
 use crate::cert::{CertInfo, Fingerprint, Serial};
 use crate::domain::Domain;
 use crate::error::{Entity, StoreError};
+use crate::message::MessageId;
 
 /// Now, as stored: Unix seconds.
 pub(crate) fn now() -> i64 {
@@ -107,4 +109,41 @@ pub(crate) fn domain_id(tx: &Transaction<'_>, domain: &Domain) -> Result<i64, St
         entity: Entity::Domain,
         name: domain.to_string(),
     })
+}
+
+/// An address column.
+pub(crate) fn address_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<DirectAddress> {
+    parsed(row, idx, "address", |s| DirectAddress::parse(s).ok())
+}
+
+/// A nullable address column.
+pub(crate) fn address_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DirectAddress>> {
+    match row.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(text) => DirectAddress::parse(&text)
+            .map(Some)
+            .map_err(|_| corrupt(idx, "address")),
+    }
+}
+
+/// A nullable Message-ID column.
+pub(crate) fn message_id_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<MessageId>> {
+    match row.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(text) => MessageId::parse(&text)
+            .map(Some)
+            .map_err(|_| corrupt(idx, "Message-ID")),
+    }
+}
+
+/// A non-negative integer column (sizes, counts).
+pub(crate) fn count_at<T: TryFrom<i64>>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let n: i64 = row.get(idx)?;
+    T::try_from(n).map_err(|_| corrupt(idx, "count"))
+}
+
+/// A stored count or size from a Rust length (always fits: SQLite rows hold
+/// at most 2^31 bytes).
+pub(crate) fn len_i64(len: usize) -> i64 {
+    i64::try_from(len).unwrap_or(i64::MAX)
 }

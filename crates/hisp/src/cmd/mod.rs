@@ -7,7 +7,11 @@ pub mod cert;
 pub mod discover;
 pub mod dns;
 pub mod domain;
+pub mod mailbox;
+pub mod quarantine;
+pub mod queue;
 pub mod smime;
+pub mod user;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

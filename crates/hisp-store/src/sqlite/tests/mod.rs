@@ -1,9 +1,14 @@
 //! The SQLite store against a real file in a temporary directory: the
-//! file and schema, domains and addresses, anchors and bundles.
+//! file and schema, domains and addresses, anchors and bundles, users, the
+//! queue and tracking, mailboxes and quarantine.
 
 mod directory;
 mod file;
+mod mailbox;
+mod migration;
+mod queue;
 mod trust;
+mod users;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

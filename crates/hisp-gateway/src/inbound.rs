@@ -1,0 +1,339 @@
+//! The judgement of a message from another HISP: it must be encrypted to a
+//! local recipient, signed, unchanged, and signed by a certificate that
+//! chains to the recipient domain's incoming anchors, is valid and not
+//! revoked, allows signing, and is bound to the From address or its domain
+//! (Applicability Statement 1.3 §4.1). Anything else is quarantined with the
+//! reason; nothing of it reaches a mailbox and no MDN is sent.
+
+use hisp_smime::{open_report, KeyPair, OpenOptions};
+use hisp_trust::{judge, Intermediates, Purpose, Question, Remote, RevocationMode};
+use mail_parser::{HeaderName, HeaderValue, MessageParser};
+use openssl::x509::X509;
+
+/// What judging an inbound message needs.
+pub struct InboundContext<'a> {
+    /// The key pairs of the envelope recipients (their addresses' and domains').
+    pub keys: &'a [KeyPair],
+    /// The recipient domain's incoming anchors (and bundle certificates).
+    pub anchors: &'a [X509],
+    /// Intermediates kept locally.
+    pub intermediates: &'a [X509],
+    /// Validation time, Unix seconds.
+    pub at: i64,
+    /// What to do when a CRL cannot be had.
+    pub revocation: RevocationMode,
+    /// Network access for caIssuers and CRLs.
+    pub remote: &'a Remote,
+}
+
+/// The outcome for one inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundVerdict {
+    /// Deliver `message` (the inner message, byte for byte as signed).
+    Accept {
+        /// The inner message.
+        message: Vec<u8>,
+        /// The From address it was checked against.
+        from: String,
+        /// Which certificate signed it and why it is trusted.
+        signer: String,
+    },
+    /// Keep it out of every mailbox, with a stable code and a reason.
+    Quarantine {
+        /// A short code (`not-encrypted`, `digest-mismatch`, `untrusted-signer`...).
+        code: String,
+        /// What failed, naming the certificate and the check.
+        reason: String,
+    },
+    /// Not decidable now (a CRL or issuer out of reach): try again later.
+    Temporary {
+        /// What could not be reached.
+        reason: String,
+    },
+}
+
+fn quarantine(code: &str, reason: impl Into<String>) -> InboundVerdict {
+    InboundVerdict::Quarantine {
+        code: code.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Judges an inbound message as received on the backbone.
+pub fn judge_inbound(sealed: &[u8], ctx: &InboundContext<'_>) -> InboundVerdict {
+    let report = open_report(
+        sealed,
+        &OpenOptions {
+            keys: ctx.keys,
+            anchors: ctx.anchors,
+            at: Some(ctx.at),
+        },
+    );
+    if let Some(e) = report.error() {
+        return quarantine(e.code(), format!("{} (at {})", e, e.step()));
+    }
+    // Applicability Statement 1.3: Direct messages are encrypted; a signed
+    // but unencrypted message is refused even if its signature is good.
+    if report.cipher.is_none() {
+        return quarantine(
+            "not-encrypted",
+            "the message is signed but not encrypted: Direct messages must be encrypted",
+        );
+    }
+    let Some(Ok(message)) = report.result else {
+        return quarantine("not-smime", "nothing could be opened");
+    };
+    let from = match from_address(&message) {
+        Some(f) => f,
+        None => {
+            return quarantine(
+                "no-from",
+                "the inner message has no single From address to check the signer against",
+            )
+        }
+    };
+    let mut refusals = Vec::new();
+    let mut temporary = Vec::new();
+    for signer in report.signers.iter().filter(|s| s.trusted) {
+        let verdict = judge(
+            &Question {
+                cert: &signer.cert,
+                purpose: Purpose::Sign,
+                expected: &from,
+                anchors: ctx.anchors,
+                intermediates: Intermediates {
+                    message: &report.certificates,
+                    local: ctx.intermediates,
+                },
+                at: ctx.at,
+                revocation: ctx.revocation,
+            },
+            ctx.remote,
+        );
+        if verdict.usable {
+            return InboundVerdict::Accept {
+                message,
+                from,
+                signer: verdict.reason,
+            };
+        }
+        if verdict.temporary {
+            temporary.push(verdict.reason);
+        } else {
+            refusals.push(verdict.reason);
+        }
+    }
+    if !temporary.is_empty() {
+        return InboundVerdict::Temporary {
+            reason: temporary.join("; "),
+        };
+    }
+    let code = if refusals.iter().any(|r| r.contains("is not bound to")) {
+        "unbound-signer"
+    } else {
+        "untrusted-signer"
+    };
+    quarantine(code, refusals.join("; "))
+}
+
+/// The one From address of a message, lower case.
+fn from_address(message: &[u8]) -> Option<String> {
+    let parsed = MessageParser::new()
+        .with_address_headers()
+        .parse_headers(message)?;
+    if parsed
+        .headers()
+        .iter()
+        .filter(|h| h.name == HeaderName::From)
+        .count()
+        != 1
+    {
+        return None;
+    }
+    match parsed.header(HeaderName::From)? {
+        HeaderValue::Address(list) => {
+            let mut addrs = list.iter().filter_map(|a| a.address());
+            let first = addrs.next()?;
+            if addrs.next().is_some() {
+                return None;
+            }
+            Some(first.to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hisp_ca::{issue, Binding, CaOptions, CertificateAuthority, IssueOptions, Usage};
+    use hisp_smime::{seal, SealOptions, Signer};
+
+    struct World {
+        ca: CertificateAuthority,
+        alice: KeyPair,
+        bob: KeyPair,
+        remote: Remote,
+    }
+
+    fn pair(ca: &CertificateAuthority, b: Binding, usage: Usage) -> KeyPair {
+        let i = issue(
+            ca,
+            &b,
+            &IssueOptions {
+                usage,
+                ..IssueOptions::default()
+            },
+        )
+        .unwrap();
+        KeyPair::new(i.cert, i.key).unwrap()
+    }
+
+    fn world() -> World {
+        let ca = CertificateAuthority::create("In CA", &CaOptions::default()).unwrap();
+        World {
+            alice: pair(
+                &ca,
+                Binding::Address("alice@a.example".into()),
+                Usage::Combined,
+            ),
+            bob: pair(
+                &ca,
+                Binding::Address("bob@b.example".into()),
+                Usage::Combined,
+            ),
+            ca,
+            remote: Remote::http(),
+        }
+    }
+
+    const MSG: &[u8] = b"From: alice@a.example\r\nTo: bob@b.example\r\nSubject: x\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <i@a.example>\r\n\r\nhello\r\n";
+
+    fn judge_with(w: &World, sealed: &[u8], anchors: &[X509]) -> InboundVerdict {
+        judge_inbound(
+            sealed,
+            &InboundContext {
+                keys: std::slice::from_ref(&w.bob),
+                anchors,
+                intermediates: &[],
+                at: time_now(),
+                revocation: RevocationMode::HardFail,
+                remote: &w.remote,
+            },
+        )
+    }
+
+    fn time_now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn trusted_bound_signer_is_accepted() {
+        let w = world();
+        let sealed = seal(
+            MSG,
+            &Signer::new(w.alice.clone()),
+            std::slice::from_ref(&w.bob.cert),
+            &SealOptions::default(),
+        )
+        .unwrap();
+        match judge_with(&w, &sealed, &[w.ca.cert().to_owned()]) {
+            InboundVerdict::Accept { message, from, .. } => {
+                assert_eq!(message, MSG);
+                assert_eq!(from, "alice@a.example");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn signer_not_bound_to_from_is_quarantined_applicability_statement_4_1() {
+        let w = world();
+        let forged = String::from_utf8(MSG.to_vec())
+            .unwrap()
+            .replace("From: alice@", "From: mallory@");
+        let sealed = seal(
+            forged.as_bytes(),
+            &Signer::new(w.alice.clone()),
+            std::slice::from_ref(&w.bob.cert),
+            &SealOptions::default(),
+        )
+        .unwrap();
+        match judge_with(&w, &sealed, &[w.ca.cert().to_owned()]) {
+            InboundVerdict::Quarantine { code, reason } => {
+                assert_eq!(code, "unbound-signer");
+                assert!(reason.contains("mallory@a.example"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn untrusted_signer_is_quarantined() {
+        let w = world();
+        let other = CertificateAuthority::create("Other CA", &CaOptions::default()).unwrap();
+        let sealed = seal(
+            MSG,
+            &Signer::new(w.alice.clone()),
+            std::slice::from_ref(&w.bob.cert),
+            &SealOptions::default(),
+        )
+        .unwrap();
+        match judge_with(&w, &sealed, &[other.cert().to_owned()]) {
+            InboundVerdict::Quarantine { code, .. } => assert_eq!(code, "untrusted-signer"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn signer_without_digital_signature_is_quarantined_rfc5280_4_2_1_3() {
+        let w = world();
+        let enc_only = pair(
+            &w.ca,
+            Binding::Address("alice@a.example".into()),
+            Usage::EncryptionOnly,
+        );
+        let sealed = seal(
+            MSG,
+            &Signer::new(enc_only),
+            std::slice::from_ref(&w.bob.cert),
+            &SealOptions::default(),
+        )
+        .unwrap();
+        match judge_with(&w, &sealed, &[w.ca.cert().to_owned()]) {
+            InboundVerdict::Quarantine { code, reason } => {
+                assert_eq!(code, "untrusted-signer");
+                assert!(reason.contains("digitalSignature"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tampered_or_foreign_messages_are_quarantined_with_the_smime_code() {
+        let w = world();
+        let carol = pair(
+            &w.ca,
+            Binding::Address("carol@b.example".into()),
+            Usage::Combined,
+        );
+        let sealed = seal(
+            MSG,
+            &Signer::new(w.alice.clone()),
+            std::slice::from_ref(&carol.cert),
+            &SealOptions::default(),
+        )
+        .unwrap();
+        match judge_with(&w, &sealed, &[w.ca.cert().to_owned()]) {
+            InboundVerdict::Quarantine { code, .. } => assert_eq!(code, "not-a-recipient"),
+            other => panic!("{other:?}"),
+        }
+        match judge_with(&w, MSG, &[w.ca.cert().to_owned()]) {
+            InboundVerdict::Quarantine { code, .. } => assert_eq!(code, "not-smime"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

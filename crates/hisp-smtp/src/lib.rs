@@ -1,0 +1,31 @@
+//! SMTP for hisp: the submission and backbone listeners and the delivering client.
+//!
+//! The server side handles the protocol — sequence, syntax, limits, STARTTLS (RFC 3207),
+//! AUTH PLAIN/LOGIN (RFC 4954), SIZE (RFC 1870), 8BITMIME, PIPELINING (RFC 2920),
+//! ENHANCEDSTATUSCODES (RFC 2034/3463) — and asks a [`Policy`] for every decision about
+//! accounts, addresses and messages. The client delivers one message to one host and
+//! classifies every reply as delivered, temporary or permanent for the retry logic.
+
+pub mod client;
+pub mod config;
+mod conn;
+mod data;
+mod dialogue;
+pub mod error;
+mod lines;
+pub mod policy;
+pub mod reply;
+mod sasl;
+pub mod server;
+pub mod session;
+pub mod tls;
+
+pub use client::{
+    deliver, ClientConfig, ClientError, DeliveryReport, OutboundEnvelope, RecipientOutcome, Stage,
+};
+pub use config::{Role, ServerConfig};
+pub use error::SmtpError;
+pub use policy::{Account, Policy};
+pub use reply::{Refusal, Reply, Severity};
+pub use server::{Server, Shutdown, ShutdownReport};
+pub use session::{BodyType, Envelope, Helo, Session};

@@ -1,0 +1,137 @@
+//! The durable queue: messages committed before the SMTP 250, claimed by
+//! workers under a lease.
+//!
+//! A claim writes a lease (a random token and an expiry) on the queue row and
+//! commits; the row stays invisible to other claimers until the lease expires.
+//! A worker that dies simply lets its lease run out and the message is
+//! claimed again, so delivery is at least once; [`complete`], [`retry_later`]
+//! and [`fail`] only succeed while the caller still holds the lease, so a
+//! worker that overran its lease cannot undo another's work. The lease lives
+//! in the row rather than in a database lock, which is what lets a PostgreSQL
+//! store claim with `SELECT ... FOR UPDATE SKIP LOCKED` and the same columns.
+//!
+//! [`complete`]: crate::Store::complete
+//! [`retry_later`]: crate::Store::retry_later
+//! [`fail`]: crate::Store::fail
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::address::DirectAddress;
+use crate::message::{MessageDirection, MessageId, MessageRecordId};
+use crate::tracking::RecipientRecord;
+
+/// The row id of a queue entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueItemId(pub i64);
+
+impl fmt::Display for QueueItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A worker's hold on a claimed queue entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Random, unique to this claim.
+    pub token: String,
+    /// When the entry becomes claimable again if the worker has not finished.
+    pub until: OffsetDateTime,
+}
+
+/// A claimed message: everything a worker needs to process it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueItem {
+    /// The queue entry.
+    pub id: QueueItemId,
+    /// The message.
+    pub message: MessageRecordId,
+    /// Which way it travels.
+    pub direction: MessageDirection,
+    /// Its Message-ID, if the header has one.
+    pub message_id: Option<MessageId>,
+    /// MAIL FROM; `None` for the null reverse-path.
+    pub envelope_from: Option<DirectAddress>,
+    /// The recipients with their tracking state.
+    pub recipients: Vec<RecipientRecord>,
+    /// The message as received.
+    pub bytes: Vec<u8>,
+    /// When it was received.
+    pub received_at: OffsetDateTime,
+    /// How many times it has been claimed, this claim included.
+    pub attempts: u32,
+    /// The error of the previous attempt, if any.
+    pub last_error: Option<String>,
+    /// This claim.
+    pub lease: Lease,
+}
+
+/// Where a queue entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueueState {
+    /// Waiting for its next attempt, or claimed by a worker.
+    Pending,
+    /// Finished: every recipient was handled.
+    Done,
+    /// Given up.
+    Failed,
+}
+
+impl QueueState {
+    /// The name in the database, CLI and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueState::Pending => "pending",
+            QueueState::Done => "done",
+            QueueState::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<QueueState> {
+        match name {
+            "pending" => Some(QueueState::Pending),
+            "done" => Some(QueueState::Done),
+            "failed" => Some(QueueState::Failed),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for QueueState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A queue entry as listed (without the message bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    /// The queue entry.
+    pub id: QueueItemId,
+    /// The message.
+    pub message: MessageRecordId,
+    /// Which way it travels.
+    pub direction: MessageDirection,
+    /// Its Message-ID, if the header has one.
+    pub message_id: Option<MessageId>,
+    /// MAIL FROM; `None` for the null reverse-path.
+    pub envelope_from: Option<DirectAddress>,
+    /// The recipients with their tracking state.
+    pub recipients: Vec<RecipientRecord>,
+    /// Size of the message in bytes.
+    pub size: u64,
+    /// When it was received.
+    pub received_at: OffsetDateTime,
+    /// Pending, done or failed.
+    pub state: QueueState,
+    /// Claims so far.
+    pub attempts: u32,
+    /// When it is next due (pending entries).
+    pub next_attempt_at: OffsetDateTime,
+    /// Until when a worker holds it, if one does (the lease may have expired).
+    pub leased_until: Option<OffsetDateTime>,
+    /// The last error, or the reason it failed.
+    pub last_error: Option<String>,
+}

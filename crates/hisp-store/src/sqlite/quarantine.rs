@@ -1,0 +1,115 @@
+//! Quarantined messages in SQLite.
+
+use rusqlite::{OptionalExtension, Row, Transaction};
+
+use super::audit;
+use super::rows::{address_opt, count_at, len_i64, message_id_opt, now, parsed, time_at};
+use crate::address::DirectAddress;
+use crate::audit::AuditKind;
+use crate::error::{Entity, StoreError};
+use crate::message::{Envelope, HeaderSummary, MessageId};
+use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
+
+const COLUMNS: &str = "id, message_id, envelope_from, recipients, received_at, reason, detail,
+    size, quarantined_at";
+
+pub(crate) fn add(
+    tx: &Transaction<'_>,
+    bytes: &[u8],
+    reason: QuarantineReason,
+    detail: &str,
+    envelope: &Envelope,
+) -> Result<QuarantineId, StoreError> {
+    let message_id = HeaderSummary::read(bytes).message_id;
+    let recipients: Vec<String> = envelope
+        .recipients
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    tx.execute(
+        "INSERT INTO quarantine (message_id, envelope_from, recipients, received_at, reason,
+                                 detail, size, quarantined_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        (
+            message_id.as_ref().map(MessageId::as_str),
+            envelope.from.as_ref().map(ToString::to_string),
+            recipients.join("\n"),
+            envelope.received_at.unix_timestamp(),
+            reason.as_str(),
+            detail,
+            len_i64(bytes.len()),
+            now(),
+            bytes,
+        ),
+    )
+    .map_err(StoreError::sqlite("quarantining a message"))?;
+    let id = QuarantineId(tx.last_insert_rowid());
+    audit::write(
+        tx,
+        AuditKind::Quarantined,
+        message_id.as_ref(),
+        None,
+        &format!("quarantine entry {id}: {reason}: {detail}"),
+    )?;
+    Ok(id)
+}
+
+fn record_row(r: &Row<'_>) -> rusqlite::Result<QuarantineRecord> {
+    let recipients: String = r.get(3)?;
+    let recipients = recipients
+        .lines()
+        .map(|a| {
+            DirectAddress::parse(a).map_err(|_| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    "bad address".into(),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(QuarantineRecord {
+        id: QuarantineId(r.get(0)?),
+        message_id: message_id_opt(r, 1)?,
+        envelope: Envelope {
+            from: address_opt(r, 2)?,
+            recipients,
+            received_at: time_at(r, 4)?,
+        },
+        reason: parsed(r, 5, "quarantine reason", |s| s.parse().ok())?,
+        detail: r.get(6)?,
+        size: count_at(r, 7)?,
+        quarantined_at: time_at(r, 8)?,
+    })
+}
+
+pub(crate) fn list(tx: &Transaction<'_>) -> Result<Vec<QuarantineRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM quarantine ORDER BY id");
+    let mut stmt = tx
+        .prepare(&sql)
+        .map_err(StoreError::sqlite("listing the quarantine"))?;
+    let rows = stmt
+        .query_map([], record_row)
+        .map_err(StoreError::sqlite("listing the quarantine"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(StoreError::sqlite("listing the quarantine"))
+}
+
+pub(crate) fn message(
+    tx: &Transaction<'_>,
+    id: QuarantineId,
+) -> Result<QuarantinedMessage, StoreError> {
+    let sql = format!("SELECT {COLUMNS}, body FROM quarantine WHERE id = ?1");
+    tx.query_row(&sql, [id.0], |r| {
+        Ok(QuarantinedMessage {
+            record: record_row(r)?,
+            bytes: r.get(9)?,
+        })
+    })
+    .optional()
+    .map_err(StoreError::sqlite("reading a quarantined message"))?
+    .ok_or_else(|| StoreError::NotFound {
+        entity: Entity::Quarantined,
+        name: id.to_string(),
+    })
+}

@@ -1,0 +1,430 @@
+//! The queue and per-recipient tracking in SQLite.
+//!
+//! SQLite has one writer at a time, so a claim is an IMMEDIATE transaction
+//! that picks due rows and writes a lease on them; no other claimer can pick
+//! the same rows in between. PostgreSQL, with many writers, does the same
+//! with `SELECT ... FOR UPDATE SKIP LOCKED` on the same columns.
+
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, Row, Transaction};
+use time::OffsetDateTime;
+
+use super::audit;
+use super::rows::{
+    address_at, address_opt, count_at, is_unique_violation, len_i64, message_id_opt, now, parsed,
+    time_at, time_opt,
+};
+use crate::address::DirectAddress;
+use crate::audit::AuditKind;
+use crate::error::{Entity, StoreError};
+use crate::message::{HeaderSummary, MessageDirection, MessageId, MessageRecordId};
+use crate::queue::{Lease, QueueEntry, QueueItem, QueueItemId, QueueState};
+use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
+
+pub(crate) fn enqueue(
+    tx: &Transaction<'_>,
+    direction: MessageDirection,
+    envelope_from: Option<&DirectAddress>,
+    recipients: &[DirectAddress],
+    bytes: &[u8],
+    received_at: OffsetDateTime,
+) -> Result<MessageRecordId, StoreError> {
+    if recipients.is_empty() {
+        return Err(StoreError::Invalid {
+            what: "envelope",
+            value: "no recipients".into(),
+            reason: "a message needs at least one recipient".into(),
+        });
+    }
+    let message_id = HeaderSummary::read(bytes).message_id;
+    let at = received_at.unix_timestamp();
+    tx.execute(
+        "INSERT INTO messages (direction, message_id, envelope_from, received_at, size, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        (
+            direction.as_str(),
+            message_id.as_ref().map(MessageId::as_str),
+            envelope_from.map(ToString::to_string),
+            at,
+            len_i64(bytes.len()),
+            bytes,
+        ),
+    )
+    .map_err(StoreError::sqlite("storing a message"))?;
+    let message = MessageRecordId(tx.last_insert_rowid());
+    tx.execute(
+        "INSERT INTO queue (message, state, next_attempt_at, updated_at)
+         VALUES (?1, 'pending', ?2, ?3)",
+        (message.0, at, now()),
+    )
+    .map_err(StoreError::sqlite("queueing a message"))?;
+    for r in recipients {
+        tx.execute(
+            "INSERT INTO recipients (message, address, state, queued_at)
+             VALUES (?1, ?2, 'queued', ?3)",
+            (message.0, r.to_string(), at),
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate {
+                    entity: Entity::Recipient,
+                    name: r.to_string(),
+                }
+            } else {
+                StoreError::Sqlite {
+                    context: "adding a recipient",
+                    source: e,
+                }
+            }
+        })?;
+    }
+    let to: Vec<String> = recipients.iter().map(ToString::to_string).collect();
+    let detail = format!(
+        "{direction} from {} to {} ({} bytes)",
+        envelope_from.map_or_else(|| "<>".to_string(), ToString::to_string),
+        to.join(", "),
+        bytes.len()
+    );
+    audit::write(
+        tx,
+        AuditKind::Queued,
+        message_id.as_ref(),
+        Some(message),
+        &detail,
+    )?;
+    Ok(message)
+}
+
+pub(crate) fn claim_due(
+    tx: &Transaction<'_>,
+    now_at: OffsetDateTime,
+    lease: Duration,
+    limit: usize,
+) -> Result<Vec<QueueItem>, StoreError> {
+    let now_secs = now_at.unix_timestamp();
+    // Whole seconds, rounded up: a lease is never shorter than asked.
+    let lease_secs = i64::try_from(lease.as_secs() + u64::from(lease.subsec_nanos() > 0))
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let until = now_secs.saturating_add(lease_secs);
+    let ids: Vec<i64> = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT id FROM queue
+                 WHERE state = 'pending' AND next_attempt_at <= ?1
+                   AND (lease_until IS NULL OR lease_until <= ?1)
+                 ORDER BY next_attempt_at, id LIMIT ?2",
+            )
+            .map_err(StoreError::sqlite("finding due messages"))?;
+        let rows = stmt
+            .query_map((now_secs, len_i64(limit)), |r| r.get(0))
+            .map_err(StoreError::sqlite("finding due messages"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::sqlite("finding due messages"))?
+    };
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        let token = lease_token()?;
+        tx.execute(
+            "UPDATE queue SET lease_token = ?2, lease_until = ?3, attempts = attempts + 1,
+                              updated_at = ?4
+             WHERE id = ?1",
+            (id, &token, until, now()),
+        )
+        .map_err(StoreError::sqlite("claiming a message"))?;
+        items.push(item(tx, QueueItemId(id))?);
+    }
+    Ok(items)
+}
+
+fn lease_token() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    openssl::rand::rand_bytes(&mut bytes).map_err(|e| StoreError::Invalid {
+        what: "lease token",
+        value: "(random)".into(),
+        reason: format!("no randomness: {e}"),
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn item(tx: &Transaction<'_>, id: QueueItemId) -> Result<QueueItem, StoreError> {
+    let mut item = tx
+        .query_row(
+            "SELECT q.id, q.message, m.direction, m.message_id, m.envelope_from, m.body,
+                    m.received_at, q.attempts, q.last_error, q.lease_token, q.lease_until
+             FROM queue q JOIN messages m ON m.id = q.message WHERE q.id = ?1",
+            [id.0],
+            |r| {
+                Ok(QueueItem {
+                    id: QueueItemId(r.get(0)?),
+                    message: MessageRecordId(r.get(1)?),
+                    direction: parsed(r, 2, "direction", MessageDirection::from_name)?,
+                    message_id: message_id_opt(r, 3)?,
+                    envelope_from: address_opt(r, 4)?,
+                    recipients: Vec::new(),
+                    bytes: r.get(5)?,
+                    received_at: time_at(r, 6)?,
+                    attempts: count_at(r, 7)?,
+                    last_error: r.get(8)?,
+                    lease: Lease {
+                        token: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                        until: time_opt(r, 10)?.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    },
+                })
+            },
+        )
+        .map_err(StoreError::sqlite("reading a claimed message"))?;
+    item.recipients = recipients_of(tx, item.message)?;
+    Ok(item)
+}
+
+/// Ends the caller's lease with `state`, or fails with LeaseLost if the
+/// caller no longer holds it.
+fn finish(
+    tx: &Transaction<'_>,
+    item: &QueueItem,
+    state: QueueState,
+    next_attempt_at: Option<OffsetDateTime>,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let changed = tx
+        .execute(
+            "UPDATE queue SET state = ?3, lease_token = NULL, lease_until = NULL,
+                              next_attempt_at = coalesce(?4, next_attempt_at),
+                              last_error = coalesce(?5, last_error), updated_at = ?6
+             WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
+            (
+                item.id.0,
+                &item.lease.token,
+                state.as_str(),
+                next_attempt_at.map(OffsetDateTime::unix_timestamp),
+                error,
+                now(),
+            ),
+        )
+        .map_err(StoreError::sqlite("finishing a claimed message"))?;
+    if changed == 0 {
+        return Err(StoreError::LeaseLost { item: item.id.0 });
+    }
+    Ok(())
+}
+
+pub(crate) fn complete(tx: &Transaction<'_>, item: &QueueItem) -> Result<(), StoreError> {
+    finish(tx, item, QueueState::Done, None, None)?;
+    audit::write(
+        tx,
+        AuditKind::Completed,
+        item.message_id.as_ref(),
+        Some(item.message),
+        &format!("attempt {}", item.attempts),
+    )
+}
+
+pub(crate) fn retry_later(
+    tx: &Transaction<'_>,
+    item: &QueueItem,
+    next_attempt_at: OffsetDateTime,
+    error: &str,
+) -> Result<(), StoreError> {
+    finish(
+        tx,
+        item,
+        QueueState::Pending,
+        Some(next_attempt_at),
+        Some(error),
+    )?;
+    audit::write(
+        tx,
+        AuditKind::Deferred,
+        item.message_id.as_ref(),
+        Some(item.message),
+        &format!(
+            "attempt {} failed: {error}; next attempt at {}",
+            item.attempts,
+            next_attempt_at.unix_timestamp()
+        ),
+    )
+}
+
+/// Gives the entry up. Every recipient that may still fail (not delivered,
+/// not failed, not dispatched) is marked failed with the reason.
+pub(crate) fn fail(
+    tx: &Transaction<'_>,
+    item: &QueueItem,
+    reason: &str,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    finish(tx, item, QueueState::Failed, None, Some(reason))?;
+    audit::write(
+        tx,
+        AuditKind::Failed,
+        item.message_id.as_ref(),
+        Some(item.message),
+        reason,
+    )?;
+    for r in recipients_of(tx, item.message)? {
+        if r.state.failed().is_ok() {
+            track(tx, r.id, TrackingState::Failed, at, Some(reason))?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn entries(
+    tx: &Transaction<'_>,
+    state: Option<QueueState>,
+) -> Result<Vec<QueueEntry>, StoreError> {
+    let mut stmt = tx
+        .prepare(
+            "SELECT q.id, q.message, m.direction, m.message_id, m.envelope_from, m.size,
+                    m.received_at, q.state, q.attempts, q.next_attempt_at, q.lease_until,
+                    q.last_error
+             FROM queue q JOIN messages m ON m.id = q.message
+             WHERE ?1 IS NULL OR q.state = ?1
+             ORDER BY q.id",
+        )
+        .map_err(StoreError::sqlite("listing the queue"))?;
+    let rows = stmt
+        .query_map([state.map(QueueState::as_str)], |r| {
+            Ok(QueueEntry {
+                id: QueueItemId(r.get(0)?),
+                message: MessageRecordId(r.get(1)?),
+                direction: parsed(r, 2, "direction", MessageDirection::from_name)?,
+                message_id: message_id_opt(r, 3)?,
+                envelope_from: address_opt(r, 4)?,
+                recipients: Vec::new(),
+                size: count_at(r, 5)?,
+                received_at: time_at(r, 6)?,
+                state: parsed(r, 7, "queue state", QueueState::from_name)?,
+                attempts: count_at(r, 8)?,
+                next_attempt_at: time_at(r, 9)?,
+                leased_until: time_opt(r, 10)?,
+                last_error: r.get(11)?,
+            })
+        })
+        .map_err(StoreError::sqlite("listing the queue"))?;
+    let mut entries: Vec<QueueEntry> = rows
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::sqlite("listing the queue"))?;
+    for e in &mut entries {
+        e.recipients = recipients_of(tx, e.message)?;
+    }
+    Ok(entries)
+}
+
+const RECIPIENT_COLUMNS: &str = "r.id, r.message, m.message_id, r.address, r.state, r.queued_at,
+    r.relayed_at, r.processed_at, r.dispatched_at, r.delivered_at, r.failed_at, r.reason";
+
+fn recipient_row(r: &Row<'_>) -> rusqlite::Result<RecipientRecord> {
+    let mut reached_at = [None; 6];
+    for (i, slot) in reached_at.iter_mut().enumerate() {
+        *slot = time_opt(r, 5 + i)?;
+    }
+    Ok(RecipientRecord {
+        id: RecipientId(r.get(0)?),
+        message: MessageRecordId(r.get(1)?),
+        message_id: message_id_opt(r, 2)?,
+        address: address_at(r, 3)?,
+        state: parsed(r, 4, "tracking state", TrackingState::from_name)?,
+        reached_at,
+        reason: r.get(11)?,
+    })
+}
+
+fn recipients_where(
+    tx: &Transaction<'_>,
+    condition: &str,
+    value: &dyn rusqlite::ToSql,
+) -> Result<Vec<RecipientRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {RECIPIENT_COLUMNS} FROM recipients r JOIN messages m ON m.id = r.message
+         WHERE {condition} ORDER BY r.id"
+    );
+    let mut stmt = tx
+        .prepare(&sql)
+        .map_err(StoreError::sqlite("reading recipients"))?;
+    let rows = stmt
+        .query_map([value], recipient_row)
+        .map_err(StoreError::sqlite("reading recipients"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(StoreError::sqlite("reading recipients"))
+}
+
+fn recipients_of(
+    tx: &Transaction<'_>,
+    message: MessageRecordId,
+) -> Result<Vec<RecipientRecord>, StoreError> {
+    recipients_where(tx, "r.message = ?1", &message.0)
+}
+
+/// The recipients of every queued message with this Message-ID (an MDN or
+/// DSN names the original's Message-ID).
+pub(crate) fn tracking(
+    tx: &Transaction<'_>,
+    message_id: &MessageId,
+) -> Result<Vec<RecipientRecord>, StoreError> {
+    recipients_where(tx, "m.message_id = ?1", &message_id.as_str())
+}
+
+pub(crate) fn track(
+    tx: &Transaction<'_>,
+    recipient: RecipientId,
+    next: TrackingState,
+    at: OffsetDateTime,
+    reason: Option<&str>,
+) -> Result<RecipientRecord, StoreError> {
+    let current = recipients_where(tx, "r.id = ?1", &recipient.0)?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound {
+            entity: Entity::Recipient,
+            name: recipient.0.to_string(),
+        })?;
+    let next = current.state.to(next)?;
+    // The column name comes from the enum, never from input.
+    let sql = format!(
+        "UPDATE recipients SET state = ?2, {}_at = ?3, reason = coalesce(?4, reason)
+         WHERE id = ?1",
+        next.as_str()
+    );
+    tx.execute(
+        &sql,
+        (recipient.0, next.as_str(), at.unix_timestamp(), reason),
+    )
+    .map_err(StoreError::sqlite("moving a recipient"))?;
+    let detail = match reason {
+        Some(why) => format!("{}: {} -> {next}: {why}", current.address, current.state),
+        None => format!("{}: {} -> {next}", current.address, current.state),
+    };
+    audit::write(
+        tx,
+        AuditKind::Tracked,
+        current.message_id.as_ref(),
+        Some(current.message),
+        &detail,
+    )?;
+    recipients_where(tx, "r.id = ?1", &recipient.0)?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound {
+            entity: Entity::Recipient,
+            name: recipient.0.to_string(),
+        })
+}
+
+/// The Message-ID of a queued message, for audit events written about it.
+pub(crate) fn message_id_of(
+    tx: &Transaction<'_>,
+    message: MessageRecordId,
+) -> Result<Option<MessageId>, StoreError> {
+    tx.query_row(
+        "SELECT message_id FROM messages WHERE id = ?1",
+        [message.0],
+        |r| message_id_opt(r, 0),
+    )
+    .optional()
+    .map_err(StoreError::sqlite("reading a message"))?
+    .ok_or_else(|| StoreError::NotFound {
+        entity: Entity::Message,
+        name: message.0.to_string(),
+    })
+}

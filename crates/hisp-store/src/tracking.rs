@@ -1,0 +1,224 @@
+//! Per-recipient tracking of a message: where each recipient's copy is in
+//! its life, following the Implementation Guide for Delivery Notification in
+//! Direct 1.0 (processed MDN, then dispatched MDN when final delivery was
+//! requested, or a failure).
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::address::DirectAddress;
+use crate::error::StoreError;
+use crate::message::{MessageId, MessageRecordId};
+
+/// Where one recipient's copy of a message is.
+///
+/// The allowed moves are the methods; anything else is refused with
+/// [`StoreError::Transition`]:
+///
+/// ```text
+/// queued ──relayed──> relayed ──processed──> processed ──dispatched──> dispatched
+///   │                   │  └──dispatched──────────────────────────────────┘ │
+///   │                   │                      │                            │
+///   ├──delivered (local)│                      ├──delivered (no final       ├──delivered
+///   └──failed           └──failed              │   delivery asked)          │
+///                                              └──failed                    │
+/// ```
+///
+/// `delivered` and `failed` are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackingState {
+    /// Committed to the queue; nothing sent yet.
+    Queued,
+    /// Handed to the destination HISP (its SMTP server said 250).
+    Relayed,
+    /// The destination HISP sent a `processed` MDN.
+    Processed,
+    /// The destination sent a `dispatched` MDN: in the recipient's hands.
+    Dispatched,
+    /// Done: in a local mailbox, or confirmed as far as the sender asked.
+    Delivered,
+    /// Will not be delivered: refused, a failure DSN/MDN, or timed out.
+    Failed,
+}
+
+impl TrackingState {
+    /// Every state, in life order.
+    pub const ALL: [TrackingState; 6] = [
+        TrackingState::Queued,
+        TrackingState::Relayed,
+        TrackingState::Processed,
+        TrackingState::Dispatched,
+        TrackingState::Delivered,
+        TrackingState::Failed,
+    ];
+
+    /// The name in the database, CLI and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackingState::Queued => "queued",
+            TrackingState::Relayed => "relayed",
+            TrackingState::Processed => "processed",
+            TrackingState::Dispatched => "dispatched",
+            TrackingState::Delivered => "delivered",
+            TrackingState::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<TrackingState> {
+        TrackingState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether no move leaves this state.
+    pub fn is_final(self) -> bool {
+        matches!(self, TrackingState::Delivered | TrackingState::Failed)
+    }
+
+    /// Queued -> relayed: the destination HISP accepted the message.
+    pub fn relayed(self) -> Result<TrackingState, StoreError> {
+        self.go(
+            TrackingState::Relayed,
+            matches!(self, TrackingState::Queued),
+        )
+    }
+
+    /// Relayed -> processed: a `processed` MDN arrived.
+    pub fn processed(self) -> Result<TrackingState, StoreError> {
+        self.go(
+            TrackingState::Processed,
+            matches!(self, TrackingState::Relayed),
+        )
+    }
+
+    /// Relayed or processed -> dispatched: a `dispatched` MDN arrived (it may
+    /// overtake the `processed` one).
+    pub fn dispatched(self) -> Result<TrackingState, StoreError> {
+        self.go(
+            TrackingState::Dispatched,
+            matches!(self, TrackingState::Relayed | TrackingState::Processed),
+        )
+    }
+
+    /// Queued (local delivery), processed (no final delivery asked) or
+    /// dispatched -> delivered.
+    pub fn delivered(self) -> Result<TrackingState, StoreError> {
+        self.go(
+            TrackingState::Delivered,
+            matches!(
+                self,
+                TrackingState::Queued | TrackingState::Processed | TrackingState::Dispatched
+            ),
+        )
+    }
+
+    /// Any state but the final ones and dispatched -> failed (a dispatched
+    /// MDN already says the recipient has it).
+    pub fn failed(self) -> Result<TrackingState, StoreError> {
+        self.go(
+            TrackingState::Failed,
+            !self.is_final() && self != TrackingState::Dispatched,
+        )
+    }
+
+    /// The move to `next` through its method.
+    pub fn to(self, next: TrackingState) -> Result<TrackingState, StoreError> {
+        match next {
+            TrackingState::Queued => self.go(next, false),
+            TrackingState::Relayed => self.relayed(),
+            TrackingState::Processed => self.processed(),
+            TrackingState::Dispatched => self.dispatched(),
+            TrackingState::Delivered => self.delivered(),
+            TrackingState::Failed => self.failed(),
+        }
+    }
+
+    fn go(self, next: TrackingState, allowed: bool) -> Result<TrackingState, StoreError> {
+        if allowed {
+            Ok(next)
+        } else {
+            Err(StoreError::Transition {
+                from: self.as_str(),
+                to: next.as_str(),
+            })
+        }
+    }
+}
+
+impl fmt::Display for TrackingState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The row id of one recipient of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecipientId(pub i64);
+
+/// One recipient of a queued message and where its copy is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientRecord {
+    /// Row id.
+    pub id: RecipientId,
+    /// The message.
+    pub message: MessageRecordId,
+    /// The message's Message-ID, if it has one.
+    pub message_id: Option<MessageId>,
+    /// The recipient.
+    pub address: DirectAddress,
+    /// The current state.
+    pub state: TrackingState,
+    /// When each state was reached, in [`TrackingState::ALL`] order (`None`:
+    /// not reached).
+    pub reached_at: [Option<OffsetDateTime>; 6],
+    /// Why it failed, or the last note given with a move.
+    pub reason: Option<String>,
+}
+
+impl RecipientRecord {
+    /// When `state` was reached, if it was.
+    pub fn at(&self, state: TrackingState) -> Option<OffsetDateTime> {
+        TrackingState::ALL
+            .iter()
+            .position(|s| *s == state)
+            .and_then(|i| self.reached_at[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrackingState::*;
+    use super::*;
+
+    #[test]
+    fn outbound_life_with_final_delivery_requested() {
+        let s = Queued.relayed().unwrap().processed().unwrap();
+        assert_eq!(s.dispatched().unwrap().delivered().unwrap(), Delivered);
+    }
+
+    #[test]
+    fn impossible_moves_are_refused_and_named() {
+        for (from, to) in [
+            (Queued, Processed),
+            (Queued, Dispatched),
+            (Relayed, Delivered),
+            (Dispatched, Failed),
+            (Delivered, Failed),
+            (Failed, Relayed),
+            (Processed, Queued),
+        ] {
+            match from.to(to) {
+                Err(StoreError::Transition { from: f, to: t }) => {
+                    assert_eq!((f, t), (from.as_str(), to.as_str()));
+                }
+                other => panic!("{from} -> {to}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in TrackingState::ALL {
+            assert_eq!(TrackingState::from_name(s.as_str()), Some(s));
+        }
+    }
+}
