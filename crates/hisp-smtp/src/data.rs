@@ -111,4 +111,57 @@ mod tests {
         let out = run(b"0123456789\r\n0123456789\r\n.\r\n", 15).await;
         assert_eq!(out, DataOutcome::TooBig);
     }
+
+    /// A small deterministic generator, so the randomised tests need no crate.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> usize {
+            (self.next() % n) as usize
+        }
+    }
+
+    /// Dot-stuffing by the client and unstuffing by the server give back
+    /// the message exactly, whatever dots and lines it holds (RFC 5321 §4.5.2).
+    #[tokio::test]
+    async fn stuffing_then_unstuffing_is_the_identity_on_random_messages() {
+        let mut rng = XorShift(0x534d_5450);
+        let pieces: [&[u8]; 7] = [b".", b"..", b"x", b"hello", b" ", b"\xc3\xa9", b"\t"];
+        for round in 0..300 {
+            let mut message = Vec::new();
+            for _ in 0..rng.below(40) {
+                for _ in 0..rng.below(6) {
+                    message.extend_from_slice(pieces[rng.below(pieces.len() as u64)]);
+                }
+                message.extend_from_slice(b"\r\n");
+            }
+            let mut wire = crate::client::dot_stuff(&message);
+            wire.extend_from_slice(b".\r\n");
+            assert_eq!(
+                run(&wire, 1 << 20).await,
+                DataOutcome::Message(message),
+                "round {round}"
+            );
+        }
+    }
+
+    /// Whatever bytes arrive, reading ends with an outcome, never a panic.
+    #[tokio::test]
+    async fn random_bytes_never_panic() {
+        let mut rng = XorShift(0x4441_5441);
+        let alphabet = b".\r\nab";
+        for _ in 0..500 {
+            let len = rng.below(300);
+            let input: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len() as u64)])
+                .collect();
+            let _ = run(&input, 64).await;
+        }
+    }
 }
