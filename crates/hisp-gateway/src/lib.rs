@@ -2,13 +2,26 @@
 //! rules applied to every message — the header policy at submission
 //! (`policy`), sealing per destination domain (`outbound`) and the judgement
 //! of an inbound message (`inbound`) — as functions of bytes, certificates
-//! and anchors. The listeners, queue and workers that call them come with
-//! `hisp serve` (not built yet).
+//! and anchors, and the pipeline that applies them: the SMTP policy of the
+//! submission and backbone listeners (`smtp_policy`) and the queue workers
+//! (`worker`). `hisp serve` wiring them into the binary is not built yet.
 
+pub mod context;
+pub mod error;
 pub mod inbound;
 pub mod outbound;
 pub mod policy;
+pub mod routes;
+pub mod smtp_policy;
+pub mod store_calls;
+pub mod worker;
 
+pub use context::{GatewayContext, TrustSettings};
+pub use error::GatewayError;
 pub use inbound::{judge_inbound, InboundContext, InboundVerdict};
 pub use outbound::{destinations, seal_for, Destination};
 pub use policy::{check_submission, PolicyError, Submission};
+pub use routes::Routes;
+pub use smtp_policy::GatewayPolicy;
+pub use store_calls::StoreHandle;
+pub use worker::{Worker, WorkerSettings};

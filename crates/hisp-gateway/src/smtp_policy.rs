@@ -1,0 +1,279 @@
+//! The gateway's answers to the SMTP listeners ([`hisp_smtp::Policy`]), for
+//! both roles:
+//!
+//! - Submission: the account logs in with its store password; MAIL FROM must
+//!   be an address the account may send as; a local recipient must exist; a
+//!   remote recipient is discovered at RCPT, so a portal learns at once that
+//!   an address is not a Direct address (550 5.1.1) or cannot be checked now
+//!   (451 4.4.3); DATA applies the header policy and commits the message to
+//!   the queue before 250.
+//! - Backbone: any sender; recipients only at existing local addresses
+//!   (never an open relay); DATA commits the message to the queue before 250.
+
+use async_trait::async_trait;
+use hisp_smtp::{Account, Envelope, Policy, Refusal, Reply, Role, Session};
+use hisp_store::{DirectAddress, MessageDirection, StoreError, UserName};
+use time::OffsetDateTime;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::context::GatewayContext;
+use crate::error::GatewayError;
+use crate::policy::{check_submission, PolicyError};
+
+/// The [`Policy`] of both listeners of one HISP.
+#[derive(Debug, Clone)]
+pub struct GatewayPolicy {
+    ctx: GatewayContext,
+}
+
+impl GatewayPolicy {
+    /// A policy answering from `ctx`'s store and discovery.
+    pub fn new(ctx: GatewayContext) -> Self {
+        GatewayPolicy { ctx }
+    }
+}
+
+/// `553 5.1.7`: the sender address does not parse (RFC 3463 §3.2).
+fn bad_sender(addr: &str, e: &StoreError) -> Reply {
+    Reply::new(553, (5, 1, 7), format!("<{addr}>: bad sender address: {e}"))
+}
+
+/// `501 5.1.3`: the recipient address does not parse (RFC 3463 §3.2).
+fn bad_recipient(addr: &str, e: &StoreError) -> Reply {
+    Reply::new(
+        501,
+        (5, 1, 3),
+        format!("<{addr}>: bad recipient address: {e}"),
+    )
+}
+
+/// `550 5.1.1`: a local domain has no such address.
+fn unknown_local(addr: &str) -> Reply {
+    Reply::new(550, (5, 1, 1), format!("<{addr}>: no such address here"))
+}
+
+/// A store or task failure: temporary for the client.
+fn local_error(e: &GatewayError) -> Reply {
+    warn!(error = %e, "local error answering SMTP");
+    Reply::refusal(&Refusal::LocalError {
+        reason: "the message store is not available".into(),
+    })
+}
+
+/// The reply for a message that breaks the submission header policy.
+fn policy_refusal(e: &PolicyError) -> Reply {
+    let reason = e.to_string();
+    Reply::refusal(&match e {
+        PolicyError::FromMismatch { .. }
+        | PolicyError::HiddenRecipient(_)
+        | PolicyError::BccPresent => Refusal::MessagePolicy { reason },
+        PolicyError::NoHeaders
+        | PolicyError::FromCount(_)
+        | PolicyError::BadDate
+        | PolicyError::BadMessageId => Refusal::BadHeader { reason },
+    })
+}
+
+impl GatewayPolicy {
+    async fn submission_rcpt(&self, envelope: &Envelope, to: &str) -> Result<(), Reply> {
+        let rcpt = DirectAddress::parse(to).map_err(|e| bad_recipient(to, &e))?;
+        if self
+            .ctx
+            .is_local(rcpt.domain())
+            .await
+            .map_err(|e| local_error(&e))?
+        {
+            return match self.ctx.is_local_address(&rcpt).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(unknown_local(to)),
+                Err(e) => Err(local_error(&e)),
+            };
+        }
+        let sender = DirectAddress::parse(&envelope.mail_from)
+            .map_err(|e| bad_sender(&envelope.mail_from, &e))?;
+        let at = OffsetDateTime::now_utc().unix_timestamp();
+        let found = self
+            .ctx
+            .discover(sender.domain(), &rcpt, at)
+            .await
+            .map_err(|e| local_error(&e))?;
+        if found.usable {
+            info!(rcpt = %rcpt, reason = %found.reason, "recipient is a Direct address");
+            Ok(())
+        } else if found.temporary {
+            info!(rcpt = %rcpt, reason = %found.reason, "discovery failed for now");
+            Err(Reply::refusal(&Refusal::DiscoveryUnavailable {
+                address: to.to_string(),
+                reason: found.reason,
+            }))
+        } else {
+            info!(rcpt = %rcpt, reason = %found.reason, "not a Direct address");
+            Err(Reply::refusal(&Refusal::NotDirect {
+                address: to.to_string(),
+                reason: found.reason,
+            }))
+        }
+    }
+
+    async fn backbone_rcpt(&self, to: &str) -> Result<(), Reply> {
+        let rcpt = DirectAddress::parse(to).map_err(|e| bad_recipient(to, &e))?;
+        match self.ctx.is_local(rcpt.domain()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Reply::refusal(&Refusal::RelayDenied {
+                    address: to.to_string(),
+                }))
+            }
+            Err(e) => return Err(local_error(&e)),
+        }
+        match self.ctx.is_local_address(&rcpt).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(unknown_local(to)),
+            Err(e) => Err(local_error(&e)),
+        }
+    }
+
+    /// Commits the message durably; the 250 names the queued message.
+    async fn enqueue(
+        &self,
+        direction: MessageDirection,
+        from: Option<DirectAddress>,
+        envelope: &Envelope,
+        message: Vec<u8>,
+    ) -> Reply {
+        let mut recipients = Vec::with_capacity(envelope.rcpt_to.len());
+        for r in &envelope.rcpt_to {
+            match DirectAddress::parse(r) {
+                Ok(a) => recipients.push(a),
+                Err(e) => return bad_recipient(r, &e),
+            }
+        }
+        let queued = self
+            .ctx
+            .store
+            .call(move |s| {
+                s.enqueue(
+                    direction,
+                    from.as_ref(),
+                    &recipients,
+                    &message,
+                    OffsetDateTime::now_utc(),
+                )
+            })
+            .await;
+        match queued {
+            Ok(id) => {
+                info!(queue_id = %id, %direction, "queued");
+                Reply::ok_queued(&id.to_string())
+            }
+            Err(e) => local_error(&e),
+        }
+    }
+
+    async fn submission_data(&self, envelope: &Envelope, message: Vec<u8>) -> Reply {
+        let sender = match DirectAddress::parse(&envelope.mail_from) {
+            Ok(a) => a,
+            Err(e) => return bad_sender(&envelope.mail_from, &e),
+        };
+        let submission = match check_submission(
+            &message,
+            &envelope.mail_from,
+            &envelope.rcpt_to,
+            sender.domain().as_str(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                info!(reason = %e, "message refused by the submission policy");
+                return policy_refusal(&e);
+            }
+        };
+        let span = info_span!("queue", msg_id = %submission.message_id);
+        self.enqueue(
+            MessageDirection::Outbound,
+            Some(sender),
+            envelope,
+            submission.message,
+        )
+        .instrument(span)
+        .await
+    }
+}
+
+#[async_trait]
+impl Policy for GatewayPolicy {
+    async fn authenticate(
+        &self,
+        _session: &Session,
+        user: &str,
+        password: &str,
+    ) -> Result<Account, Reply> {
+        let Ok(name) = UserName::parse(user) else {
+            return Err(Reply::refusal(&Refusal::BadCredentials));
+        };
+        let password = password.to_string();
+        match self
+            .ctx
+            .store
+            .call(move |s| s.verify_password(&name, &password))
+            .await
+        {
+            Ok(account) => Ok(Account::new(account.name.as_str())),
+            Err(GatewayError::Store(e)) if e.is_bad_credentials() => {
+                Err(Reply::refusal(&Refusal::BadCredentials))
+            }
+            Err(e) => Err(local_error(&e)),
+        }
+    }
+
+    async fn mail_from(&self, session: &Session, from: &str) -> Result<(), Reply> {
+        if session.role == Role::Backbone {
+            return Ok(());
+        }
+        let not_owned = || {
+            Reply::refusal(&Refusal::SenderNotOwned {
+                address: from.to_string(),
+            })
+        };
+        let Some(account) = &session.account else {
+            return Err(Reply::refusal(&Refusal::AuthRequired));
+        };
+        if from.is_empty() {
+            return Err(not_owned());
+        }
+        let sender = DirectAddress::parse(from).map_err(|e| bad_sender(from, &e))?;
+        let name = UserName::parse(&account.name).map_err(|_| not_owned())?;
+        // Grants are read afresh: one revoked with the CLI applies at once.
+        match self.ctx.store.call(move |s| s.user(&name)).await {
+            Ok(account) if account.may_send_as(&sender) => Ok(()),
+            Ok(_) => Err(not_owned()),
+            Err(GatewayError::Store(e)) if e.is_not_found() => Err(not_owned()),
+            Err(e) => Err(local_error(&e)),
+        }
+    }
+
+    async fn rcpt_to(&self, session: &Session, envelope: &Envelope, to: &str) -> Result<(), Reply> {
+        let span = info_span!("rcpt", msg_id = %envelope.id, rcpt = %to);
+        match session.role {
+            Role::Submission => self.submission_rcpt(envelope, to).instrument(span).await,
+            Role::Backbone => self.backbone_rcpt(to).instrument(span).await,
+        }
+    }
+
+    async fn data(&self, session: &Session, envelope: &Envelope, message: Vec<u8>) -> Reply {
+        let span = info_span!("data", msg_id = %envelope.id, from = %envelope.mail_from);
+        match session.role {
+            Role::Submission => {
+                self.submission_data(envelope, message)
+                    .instrument(span)
+                    .await
+            }
+            Role::Backbone => {
+                // The null reverse-path (an MDN or DSN) or an unparsable one is kept as none.
+                let from = DirectAddress::parse(&envelope.mail_from).ok();
+                self.enqueue(MessageDirection::Inbound, from, envelope, message)
+                    .instrument(span)
+                    .await
+            }
+        }
+    }
+}

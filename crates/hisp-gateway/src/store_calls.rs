@@ -1,0 +1,42 @@
+//! The store from async code: every call runs on tokio's blocking pool, as
+//! `hisp_store` asks of its synchronous interface.
+
+use std::sync::Arc;
+
+use hisp_store::{Store, StoreError};
+
+use crate::error::GatewayError;
+
+/// A shared store whose calls are made off the async threads.
+#[derive(Clone)]
+pub struct StoreHandle {
+    store: Arc<dyn Store>,
+}
+
+impl StoreHandle {
+    /// Wraps a shared store.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        StoreHandle { store }
+    }
+
+    /// The store itself, for synchronous callers.
+    pub fn inner(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Runs `f` against the store on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, GatewayError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&*store)).await??)
+    }
+}
+
+impl std::fmt::Debug for StoreHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreHandle")
+    }
+}

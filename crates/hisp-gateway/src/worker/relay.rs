@@ -1,0 +1,250 @@
+//! One attempt at an outbound message: local recipients go to their
+//! mailboxes; remote ones are discovered again (certificates may have
+//! changed since RCPT), grouped per destination domain, sealed with the
+//! sender's key and delivered over SMTP to the domain's route.
+
+use std::collections::HashMap;
+
+use hisp_smime::Signer;
+use hisp_smtp::{deliver, OutboundEnvelope, RecipientOutcome};
+use hisp_store::{
+    AuditKind, DirectAddress, Folder, Owner, QueueItem, RecipientId, RecipientRecord, TrackingState,
+};
+use openssl::x509::X509;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+use super::{Attempt, Worker};
+use crate::context::{can_sign, key_pairs};
+use crate::error::GatewayError;
+use crate::outbound::{destinations, seal_for, Destination};
+
+/// Tries every recipient still queued.
+pub(super) async fn attempt(
+    worker: &Worker,
+    item: &QueueItem,
+    now: OffsetDateTime,
+) -> Result<Attempt, GatewayError> {
+    let pending: Vec<&RecipientRecord> = item
+        .recipients
+        .iter()
+        .filter(|r| r.state == TrackingState::Queued)
+        .collect();
+    let Some(sender) = item.envelope_from.clone() else {
+        for r in pending {
+            let why = "an outbound message needs a sender".to_string();
+            worker
+                .track(r.id, TrackingState::Failed, now, Some(why))
+                .await?;
+        }
+        return Ok(Attempt::Finished);
+    };
+    if item.attempts == 1 {
+        sent_copy(worker, &sender, item, now).await;
+    }
+
+    let mut again = Vec::new();
+    let mut remote: Vec<(String, Vec<X509>)> = Vec::new();
+    let mut ids: HashMap<String, RecipientId> = HashMap::new();
+    for r in pending {
+        if worker.ctx.is_local(r.address.domain()).await? {
+            deliver_locally(worker, item, r, now).await?;
+            continue;
+        }
+        let found = worker
+            .ctx
+            .discover(sender.domain(), &r.address, now.unix_timestamp())
+            .await?;
+        if found.usable {
+            let key = r.address.to_string();
+            ids.insert(key.clone(), r.id);
+            remote.push((key, found.usable_certs()));
+        } else if found.temporary {
+            again.push(format!("{}: {}", r.address, found.reason));
+        } else {
+            info!(rcpt = %r.address, reason = %found.reason, "no longer a Direct address");
+            let why = format!("not a Direct address: {}", found.reason);
+            worker
+                .track(r.id, TrackingState::Failed, now, Some(why))
+                .await?;
+        }
+    }
+
+    if !remote.is_empty() {
+        let owners = [
+            Owner::Address(sender.clone()),
+            Owner::Domain(sender.domain().clone()),
+        ];
+        let mut signers = worker
+            .ctx
+            .store
+            .call(move |s| key_pairs(s, &owners, can_sign))
+            .await?;
+        if signers.is_empty() {
+            // The administrator can add the key; until the lifetime ends the
+            // message waits for it.
+            again.push(GatewayError::NoSigningKey(sender.to_string()).to_string());
+        } else {
+            let signer = Signer::new(signers.swap_remove(0));
+            for dest in destinations(&remote) {
+                let outcome = relay_to(worker, item, &sender, &signer, &dest, &ids, now).await?;
+                again.extend(outcome);
+            }
+        }
+    }
+    Ok(if again.is_empty() {
+        Attempt::Finished
+    } else {
+        Attempt::Again(again.join("; "))
+    })
+}
+
+/// Seals for one destination domain and delivers; returns what is left to
+/// try again.
+async fn relay_to(
+    worker: &Worker,
+    item: &QueueItem,
+    sender: &DirectAddress,
+    signer: &Signer,
+    dest: &Destination,
+    ids: &HashMap<String, RecipientId>,
+    now: OffsetDateTime,
+) -> Result<Vec<String>, GatewayError> {
+    let fail_all = |why: String| async move {
+        for r in &dest.recipients {
+            if let Some(id) = ids.get(r) {
+                worker
+                    .track(*id, TrackingState::Failed, now, Some(why.clone()))
+                    .await?;
+            }
+        }
+        Ok::<_, GatewayError>(())
+    };
+    let Some(route) = worker.routes.get(&dest.domain) else {
+        return Ok(vec![format!(
+            "{}: no route configured (MX lookup is not built)",
+            dest.domain
+        )]);
+    };
+    let sealed = {
+        let (bytes, signer, dest, options) = (
+            item.bytes.clone(),
+            signer.clone(),
+            dest.clone(),
+            worker.settings.seal,
+        );
+        tokio::task::spawn_blocking(move || seal_for(&bytes, &signer, &dest, &options)).await?
+    };
+    let sealed = match sealed {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(domain = %dest.domain, error = %e, "cannot seal");
+            fail_all(format!("cannot seal for {}: {e}", dest.domain)).await?;
+            return Ok(Vec::new());
+        }
+    };
+    let (record, domain, n) = (item.message, dest.domain.clone(), dest.certs.len());
+    worker
+        .ctx
+        .store
+        .call(move |s| {
+            s.audit(
+                AuditKind::Sealed,
+                None,
+                Some(record),
+                &format!("for {domain}: signed, encrypted to {n} certificate(s)"),
+            )
+        })
+        .await?;
+
+    let envelope = OutboundEnvelope {
+        id: item
+            .message_id
+            .as_ref()
+            .map_or_else(|| item.id.to_string(), |m| m.as_str().to_string()),
+        mail_from: sender.to_string(),
+        rcpt_to: dest.recipients.clone(),
+    };
+    let host = route.ip().to_string();
+    let report = deliver(
+        &worker.settings.client,
+        &host,
+        route.port(),
+        &envelope,
+        &sealed,
+    )
+    .await;
+    let mut again = Vec::new();
+    match report {
+        Ok(report) => {
+            for (rcpt, outcome) in report.recipients {
+                let Some(id) = ids.get(&rcpt).copied() else {
+                    continue;
+                };
+                match outcome {
+                    RecipientOutcome::Delivered(reply) => {
+                        info!(rcpt = %rcpt, %reply, "relayed");
+                        worker
+                            .track(id, TrackingState::Relayed, now, Some(reply.to_string()))
+                            .await?;
+                    }
+                    RecipientOutcome::Temporary(reply) => again.push(format!("{rcpt}: {reply}")),
+                    RecipientOutcome::Permanent(reply) => {
+                        info!(rcpt = %rcpt, %reply, "refused by the destination");
+                        worker
+                            .track(id, TrackingState::Failed, now, Some(reply.to_string()))
+                            .await?;
+                    }
+                }
+            }
+        }
+        Err(e) if e.is_temporary() => again.push(format!("{}: {e}", dest.domain)),
+        Err(e) => {
+            warn!(domain = %dest.domain, error = %e, "delivery failed permanently");
+            fail_all(e.to_string()).await?;
+        }
+    }
+    Ok(again)
+}
+
+/// A recipient of a local domain: straight to its Inbox.
+async fn deliver_locally(
+    worker: &Worker,
+    item: &QueueItem,
+    r: &RecipientRecord,
+    now: OffsetDateTime,
+) -> Result<(), GatewayError> {
+    let (address, id, bytes) = (r.address.clone(), r.id, item.bytes.clone());
+    worker
+        .ctx
+        .store
+        .call(
+            move |s| match s.deliver_to_mailbox(&address, &bytes, Folder::Inbox, now) {
+                Ok(_) => s.track(id, TrackingState::Delivered, now, None).map(|_| ()),
+                Err(e) if e.is_not_found() => s
+                    .track(
+                        id,
+                        TrackingState::Failed,
+                        now,
+                        Some(&format!("{address}: no such local address")),
+                    )
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            },
+        )
+        .await
+}
+
+/// A copy in the sender's Sent folder, once per message. A sender without a
+/// local mailbox (sending as a domain grant) has none.
+async fn sent_copy(worker: &Worker, sender: &DirectAddress, item: &QueueItem, now: OffsetDateTime) {
+    let (address, bytes) = (sender.clone(), item.bytes.clone());
+    let stored = worker
+        .ctx
+        .store
+        .call(move |s| s.deliver_to_mailbox(&address, &bytes, Folder::Sent, now))
+        .await;
+    if let Err(e) = stored {
+        warn!(sender = %sender, error = %e, "no copy in the Sent folder");
+    }
+}

@@ -1,0 +1,259 @@
+//! Two HISPs over real sockets on loopback: a portal's message submitted to
+//! A arrives, decrypted and byte-equal, in B's inbox; every refusal of the
+//! issue gives its exact reply; an untrusted inbound message is quarantined.
+
+mod common;
+
+use common::smtp::Client;
+use common::{leaf, World, PASSWORD};
+use hisp_ca::{CaOptions, CertificateAuthority};
+use hisp_smime::{seal, KeyPair, SealOptions, Signer};
+use hisp_smtp::{deliver, ClientConfig, OutboundEnvelope, RecipientOutcome};
+use hisp_store::{DirectAddress, Folder, QuarantineReason, QueueState, Store, TrackingState};
+use time::OffsetDateTime;
+
+const MESSAGE: &str = "From: Alice <alice@a.example>\r\n\
+To: Bob <bob@b.example>\r\n\
+Subject: lab results\r\n\
+Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n\
+Message-ID: <lab-1@a.example>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Dear Bob,\r\n\
+.a line that starts with a dot\r\n\
+the results are attached.\r\n";
+
+fn addr(text: &str) -> DirectAddress {
+    DirectAddress::parse(text).unwrap()
+}
+
+/// The message without the trace fields the listeners prepend.
+fn without_trace(bytes: &[u8]) -> &[u8] {
+    let mut rest = bytes;
+    while rest.starts_with(b"Received:") {
+        let mut end = 0;
+        // A header field ends at a CRLF not followed by folding white space.
+        while let Some(i) = rest[end..].windows(2).position(|w| w == b"\r\n") {
+            end += i + 2;
+            if !matches!(rest.get(end), Some(b' ' | b'\t')) {
+                break;
+            }
+        }
+        rest = &rest[end..];
+    }
+    rest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitted_message_arrives_decrypted_and_byte_equal_in_the_peers_inbox() {
+    let world = World::start().await;
+    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    assert_eq!(c.command("RCPT TO:<bob@b.example>").await.code, 250);
+    assert_eq!(c.command("DATA").await.code, 354);
+    let queued = c.message(MESSAGE.as_bytes()).await;
+    assert_eq!(queued.code, 250, "{queued}");
+    assert!(queued.text.starts_with("Ok: queued as "), "{queued}");
+    c.command("QUIT").await;
+
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(world.a.worker(&world.b).run_once(now).await.unwrap(), 1);
+    let a_queue = world.a.store.queue(None).unwrap();
+    assert_eq!(a_queue[0].state, QueueState::Done);
+    assert_eq!(a_queue[0].recipients[0].state, TrackingState::Relayed);
+
+    assert_eq!(world.b.worker(&world.a).run_once(now).await.unwrap(), 1);
+    let inbox = world
+        .b
+        .store
+        .mailbox(&addr("bob@b.example"), Folder::Inbox)
+        .unwrap();
+    assert_eq!(inbox.len(), 1);
+    let received = world.b.store.read_message(inbox[0].id).unwrap();
+    let sent = world
+        .a
+        .store
+        .mailbox(&addr("alice@a.example"), Folder::Sent)
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    let sent = world.a.store.read_message(sent[0].id).unwrap();
+    assert_eq!(received.bytes, sent.bytes, "B reads what A queued");
+    assert_eq!(without_trace(&received.bytes), MESSAGE.as_bytes());
+    assert!(world.b.store.quarantined().unwrap().is_empty());
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordinary_email_address_is_refused_at_rcpt_with_the_reason() {
+    let world = World::start().await;
+    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    let r = c.command("RCPT TO:<someone@plain.example>").await;
+    assert_eq!((r.code, r.enhanced), (550, Some((5, 1, 1))), "{r}");
+    assert!(
+        r.text
+            .starts_with("<someone@plain.example>: not a Direct address: no certificate"),
+        "{r}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_down_is_a_temporary_refusal_451_4_4_3() {
+    let mut world = World::start().await;
+    if let Some(r) = world.responder.take() {
+        r.shutdown().await.unwrap();
+    }
+    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    let r = c.command("RCPT TO:<carol@b.example>").await;
+    assert_eq!((r.code, r.enhanced), (451, Some((4, 4, 3))), "{r}");
+    assert!(r.text.starts_with("<carol@b.example>: "), "{r}");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_from_not_owned_by_the_account_is_refused_550_5_7_1() {
+    let world = World::start().await;
+    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
+    for from in ["bob@b.example", "mallory@a.example"] {
+        let r = c.command(&format!("MAIL FROM:<{from}>")).await;
+        assert_eq!(
+            r.to_string(),
+            format!("550 5.7.1 <{from}>: sender address not owned by the authenticated account")
+        );
+    }
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_no_auth_are_refused() {
+    let world = World::start().await;
+    let mut c = Client::login(world.a.submission, None, PASSWORD).await;
+    let r = c.command("AUTH PLAIN AHBvcnRhbC1hbGljZQB3cm9uZw==").await;
+    assert_eq!((r.code, r.enhanced), (535, Some((5, 7, 8))), "{r}");
+    let r = c.command("MAIL FROM:<alice@a.example>").await;
+    assert_eq!(r.to_string(), "530 5.7.0 Authentication required");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relaying_through_the_backbone_is_refused_550_5_7_1() {
+    let world = World::start().await;
+    let mut c = Client::login(world.a.backbone, None, PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<someone@c.example>").await.code, 250);
+    let r = c.command("RCPT TO:<bob@b.example>").await;
+    assert_eq!((r.code, r.enhanced), (550, Some((5, 7, 1))), "{r}");
+    assert!(r.text.contains("relaying denied"), "{r}");
+    let r = c.command("RCPT TO:<nobody@a.example>").await;
+    assert_eq!((r.code, r.enhanced), (550, Some((5, 1, 1))), "{r}");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bcc_recipient_is_refused_after_data_direct_allows_no_bcc() {
+    let world = World::start().await;
+    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    assert_eq!(c.command("RCPT TO:<bob@b.example>").await.code, 250);
+    assert_eq!(c.command("RCPT TO:<alice@a.example>").await.code, 250);
+    assert_eq!(c.command("DATA").await.code, 354);
+    let r = c.message(MESSAGE.as_bytes()).await;
+    assert_eq!((r.code, r.enhanced), (550, Some((5, 7, 1))), "{r}");
+    assert!(
+        r.text.contains("alice@a.example is not named in To or Cc"),
+        "{r}"
+    );
+    assert!(
+        world.a.store.queue(None).unwrap().is_empty(),
+        "nothing queued"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_signed_under_an_untrusted_ca_lands_in_quarantine_not_the_inbox() {
+    let world = World::start().await;
+    let rogue_ca = CertificateAuthority::create("Rogue CA", &CaOptions::default()).unwrap();
+    let rogue = leaf(&rogue_ca, "alice@a.example");
+    let sealed = seal(
+        MESSAGE.as_bytes(),
+        &Signer::new(KeyPair::new(rogue.cert, rogue.key).unwrap()),
+        std::slice::from_ref(&world.b.issued.cert),
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let report = deliver(
+        &ClientConfig::new("rogue.test", None),
+        "127.0.0.1",
+        world.b.backbone.port(),
+        &OutboundEnvelope {
+            id: "rogue-1".into(),
+            mail_from: "alice@a.example".into(),
+            rcpt_to: vec!["bob@b.example".into()],
+        },
+        &sealed,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        report.recipients[0].1,
+        RecipientOutcome::Delivered(_)
+    ));
+
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(world.b.worker(&world.a).run_once(now).await.unwrap(), 1);
+    assert!(world
+        .b
+        .store
+        .mailbox(&addr("bob@b.example"), Folder::Inbox)
+        .unwrap()
+        .is_empty());
+    let quarantined = world.b.store.quarantined().unwrap();
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].reason, QuarantineReason::Untrusted);
+    let entry = &world.b.store.queue(None).unwrap()[0];
+    assert_eq!(entry.state, QueueState::Done);
+    assert_eq!(entry.recipients[0].state, TrackingState::Failed);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_peer_is_retried_with_backoff_then_failed_after_the_lifetime() {
+    let World { a, b, responder } = World::start().await;
+    let mut c = Client::login(a.submission, Some(&a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    assert_eq!(c.command("RCPT TO:<bob@b.example>").await.code, 250);
+    assert_eq!(c.command("DATA").await.code, 354);
+    assert_eq!(c.message(MESSAGE.as_bytes()).await.code, 250);
+    let worker = a.worker(&b);
+    b.stop().await;
+
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(worker.run_once(now).await.unwrap(), 1);
+    let entry = &a.store.queue(None).unwrap()[0];
+    assert_eq!(entry.state, QueueState::Pending);
+    assert_eq!(entry.recipients[0].state, TrackingState::Queued);
+    assert_eq!(
+        entry.next_attempt_at.unix_timestamp(),
+        now.unix_timestamp() + 60,
+        "first retry after retry_base"
+    );
+    assert!(entry
+        .last_error
+        .as_deref()
+        .unwrap_or("")
+        .contains("b.example"));
+    assert_eq!(worker.run_once(now).await.unwrap(), 0, "not due yet");
+
+    let later = now + std::time::Duration::from_secs(25 * 3600);
+    assert_eq!(worker.run_once(later).await.unwrap(), 1);
+    let entry = &a.store.queue(None).unwrap()[0];
+    assert_eq!(entry.state, QueueState::Failed);
+    assert_eq!(entry.recipients[0].state, TrackingState::Failed);
+    a.stop().await;
+    if let Some(r) = responder {
+        r.shutdown().await.unwrap();
+    }
+}
