@@ -4,7 +4,7 @@
 //! of an inbound message (`inbound`) — as functions of bytes, certificates
 //! and anchors, and the pipeline that applies them: the SMTP policy of the
 //! submission and backbone listeners (`smtp_policy`) and the queue workers
-//! (`worker`). `hisp serve` wiring them into the binary is not built yet.
+//! (`worker`). `hisp serve` (crates/hisp/src/cmd/serve.rs) runs them.
 
 pub mod context;
 pub mod error;

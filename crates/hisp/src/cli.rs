@@ -66,6 +66,10 @@ pub enum Command {
     /// Inbound messages held back as untrusted, undecryptable or tampered.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Run the HISP: the submission and backbone SMTP listeners, the queue
+    /// worker and, when [dns_responder] listen is set, the DNS responder,
+    /// until SIGTERM or Ctrl-C.
+    Serve,
 }
 
 /// `hisp user ...`

@@ -2,6 +2,7 @@
 //! docs/configuration.md; an unknown key is an error naming its line.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -32,6 +33,65 @@ pub struct Config {
     /// `[dns_responder]`
     #[serde(default)]
     pub dns_responder: DnsResponderConfig,
+    /// `[smtp]`
+    #[serde(default)]
+    pub smtp: SmtpConfig,
+    /// `[[route]]`: static routes for outbound mail, one table per entry.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[smtp]`: the listeners of `hisp serve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Where portals and EHRs submit mail (AUTH required).
+    #[serde(default = "default_submission_listen")]
+    pub submission_listen: SocketAddr,
+    /// Where other HISPs deliver Direct mail for the local domains.
+    #[serde(default = "default_backbone_listen")]
+    pub backbone_listen: SocketAddr,
+    /// The name given in the greeting, the EHLO reply and `Received:`; also
+    /// the EHLO name when delivering. Default: the system's host name.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Largest message accepted, in octets (RFC 1870 SIZE).
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: usize,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            submission_listen: default_submission_listen(),
+            backbone_listen: default_backbone_listen(),
+            hostname: None,
+            max_message_size: default_max_message_size(),
+        }
+    }
+}
+
+fn default_submission_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 587))
+}
+
+fn default_backbone_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 25))
+}
+
+fn default_max_message_size() -> usize {
+    25 * 1024 * 1024
+}
+
+/// `[[route]]`: mail for `domain` goes to the SMTP server at `to`, instead
+/// of the domain's MX (which is not looked up yet).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The destination domain, e.g. "b.example".
+    pub domain: String,
+    /// The server that takes its mail, `IP:PORT`.
+    pub to: SocketAddr,
 }
 
 /// `[discovery]`: finding recipients' certificates in DNS and LDAP.
@@ -188,6 +248,42 @@ mod tests {
         assert_eq!(c.smime.key_transport, KeyTransport::Pkcs1);
         assert!(!c.smime.copy_subject);
         assert!(c.data_dir.is_none());
+        assert_eq!(c.smtp.submission_listen.to_string(), "127.0.0.1:587");
+        assert_eq!(c.smtp.backbone_listen.to_string(), "127.0.0.1:25");
+        assert_eq!(c.smtp.max_message_size, 25 * 1024 * 1024);
+        assert!(c.smtp.hostname.is_none());
+        assert!(c.routes.is_empty());
+    }
+
+    #[test]
+    fn smtp_section_and_routes_parse() {
+        let c = Config::parse(
+            "[smtp]\nsubmission_listen = \"127.0.0.1:2587\"\nbackbone_listen = \"0.0.0.0:2525\"\n\
+             hostname = \"hisp.a.example\"\nmax_message_size = 1000\n\
+             [[route]]\ndomain = \"b.example\"\nto = \"127.0.0.1:2526\"\n\
+             [[route]]\ndomain = \"c.example\"\nto = \"127.0.0.1:2527\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.smtp.submission_listen.to_string(), "127.0.0.1:2587");
+        assert_eq!(c.smtp.backbone_listen.to_string(), "0.0.0.0:2525");
+        assert_eq!(c.smtp.hostname.as_deref(), Some("hisp.a.example"));
+        assert_eq!(c.smtp.max_message_size, 1000);
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.routes[1].domain, "c.example");
+        assert_eq!(c.routes[1].to.to_string(), "127.0.0.1:2527");
+    }
+
+    #[test]
+    fn route_without_port_or_with_unknown_key_is_refused() {
+        let e =
+            Config::parse("[[route]]\ndomain = \"b.example\"\nto = \"127.0.0.1\"\n").unwrap_err();
+        assert!(e.to_string().contains("invalid socket address"), "{e}");
+        let e =
+            Config::parse("[[route]]\ndomain = \"b.example\"\nto = \"127.0.0.1:25\"\nport = 1\n")
+                .unwrap_err();
+        assert!(e.to_string().contains("unknown field `port`"), "{e}");
+        let e = Config::parse("[smtp]\nlisten = \"127.0.0.1:25\"\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `listen`"), "{e}");
     }
 
     #[test]

@@ -69,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Queue(QueueCommand::List(args)) => cmd::queue::list(&args, &config),
         Command::Quarantine(QuarantineCommand::List(args)) => cmd::quarantine::list(&args, &config),
         Command::Quarantine(QuarantineCommand::Show(args)) => cmd::quarantine::show(&args, &config),
+        Command::Serve => cmd::serve::serve(&config),
     }
 }
 

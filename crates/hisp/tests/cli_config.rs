@@ -15,7 +15,7 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
   |
 1 | copy_subject = true
   | ^^^^^^^^^^^^
-unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`",
+unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `route`",
     ),
     (
         "misspelt key in [smime]",
@@ -28,12 +28,39 @@ unknown field `ciper`, expected one of `cipher`, `key_transport`, `copy_subject`
     ),
     (
         "unknown table",
-        "[smtp]\nport = 25\n",
+        "[smtpd]\nport = 25\n",
         "hisp: bad config file {path}: TOML parse error at line 1, column 2
   |
-1 | [smtp]
-  |  ^^^^
-unknown field `smtp`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`",
+1 | [smtpd]
+  |  ^^^^^
+unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `route`",
+    ),
+    (
+        "unknown key in [smtp]",
+        "[smtp]\nport = 25\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 1
+  |
+2 | port = 25
+  | ^^^^
+unknown field `port`, expected one of `submission_listen`, `backbone_listen`, `hostname`, `max_message_size`",
+    ),
+    (
+        "route without a port",
+        "[[route]]\ndomain = \"b.example\"\nto = \"127.0.0.1\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 3, column 6
+  |
+3 | to = \"127.0.0.1\"
+  |      ^^^^^^^^^^^
+invalid socket address syntax",
+    ),
+    (
+        "route without a domain",
+        "[[route]]\nto = \"127.0.0.1:25\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 1, column 1
+  |
+1 | [[route]]
+  | ^^^^^^^^^
+missing field `domain`",
     ),
     (
         "bad cipher name",

@@ -13,7 +13,7 @@ use crate::config::Config;
 
 /// The CERT records of the store's certificates, with A and MX records for
 /// each local domain when an address for them is given.
-fn records(config: &Config, mail_ip: Option<Ipv4Addr>) -> anyhow::Result<LocalRecords> {
+pub(crate) fn records(config: &Config, mail_ip: Option<Ipv4Addr>) -> anyhow::Result<LocalRecords> {
     let store = crate::store::open(config)?;
     let mut records = LocalRecords::default();
     for domain in store.domains()? {

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod mailbox;
 pub mod quarantine;
 pub mod queue;
+pub mod serve;
 pub mod smime;
 pub mod user;
 
