@@ -70,6 +70,11 @@ pub enum Command {
     /// worker and, when [dns_responder] listen is set, the DNS responder,
     /// until SIGTERM or Ctrl-C.
     Serve,
+    /// Run `hisp serve` as a demo (use --config config/demo.toml): on first
+    /// start, two demo domains, their CAs, a patient and a provider address
+    /// with certificates, mutual anchors and a submission account `demo`
+    /// whose generated password is printed once.
+    Demo,
 }
 
 /// `hisp user ...`

@@ -4,6 +4,7 @@ pub mod address;
 pub mod anchor;
 pub mod bundle;
 pub mod cert;
+pub mod demo;
 pub mod discover;
 pub mod dns;
 pub mod domain;
