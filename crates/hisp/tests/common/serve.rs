@@ -1,0 +1,453 @@
+//! Two `hisp serve` processes on loopback for the acceptance tests of
+//! `cli_serve_acceptance.rs` (included there with `#[path]`, so no other
+//! test binary compiles it): sites set up through the CLI, the running
+//! servers (killed when dropped), `swaks`, and a plain SMTP sink that
+//! captures what a HISP sends on the backbone.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{hisp, hisp_cmd, s, Run};
+
+pub const PASSWORD: &str = "a long portal password";
+
+/// `n` distinct loopback ports free for both TCP and UDP (the DNS responder
+/// uses both). The sockets are held until all are chosen, so no port repeats.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let mut held = Vec::new();
+    while held.len() < n {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
+        let port = udp.local_addr().expect("local address").port();
+        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push((port, udp, tcp));
+        }
+    }
+    held.into_iter().map(|(port, _, _)| port).collect()
+}
+
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// What a site's `hisp.toml` says beyond its own listeners.
+#[derive(Clone, Copy)]
+pub struct Settings {
+    /// `[discovery] nameservers`: the one name server asked.
+    pub nameserver: SocketAddr,
+    /// `[[route]]` for the peer's domain.
+    pub route_to: SocketAddr,
+    /// `[smtp] max_message_size`, when not the default.
+    pub max_message_size: Option<usize>,
+}
+
+/// One HISP's directory, addresses and configuration.
+pub struct Site {
+    dir: tempfile::TempDir,
+    pub domain: &'static str,
+    pub peer_domain: &'static str,
+    pub submission: SocketAddr,
+    pub backbone: SocketAddr,
+    pub dns: SocketAddr,
+}
+
+impl Site {
+    pub fn new(domain: &'static str, peer_domain: &'static str, ports: &[u16]) -> Site {
+        Site {
+            dir: tempfile::tempdir().unwrap(),
+            domain,
+            peer_domain,
+            submission: loopback(ports[0]),
+            backbone: loopback(ports[1]),
+            dns: loopback(ports[2]),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("hisp.toml")
+    }
+
+    /// The CA made by `hisp cert ca` into `<data_dir>/ca`.
+    pub fn ca_pem(&self) -> PathBuf {
+        self.path("data/ca/ca.pem")
+    }
+
+    /// The directory `hisp cert issue` wrote `address`'s cert.pem and key.pem into.
+    pub fn cert_dir(&self, address: &str) -> PathBuf {
+        self.path(&format!("certs/{address}"))
+    }
+
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Run {
+        let mut all = vec!["--config".to_string(), s(&self.config())];
+        all.extend(args.iter().map(|a| a.to_string()));
+        hisp(all, stdin)
+    }
+
+    /// (Re)writes `hisp.toml`; the listeners stay where they are.
+    pub fn write_config(&self, settings: Settings) {
+        let size = settings
+            .max_message_size
+            .map_or_else(String::new, |n| format!("max_message_size = {n}\n"));
+        let text = format!(
+            "data_dir = \"data\"\n\
+             [log]\nlevel = \"info\"\n\
+             [smtp]\nsubmission_listen = \"{}\"\nbackbone_listen = \"{}\"\nhostname = \"hisp.{}\"\n{size}\
+             [discovery]\nnameservers = [\"{}\"]\n\
+             [dns_responder]\nlisten = \"{}\"\n\
+             [[route]]\ndomain = \"{}\"\nto = \"{}\"\n",
+            self.submission,
+            self.backbone,
+            self.domain,
+            settings.nameserver,
+            self.dns,
+            self.peer_domain,
+            settings.route_to,
+        );
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    pub fn mailbox(&self, address: &str) -> Vec<Value> {
+        let run = self.run(&["mailbox", "list", address, "--json"], b"").ok();
+        let json: Value = serde_json::from_slice(&run.stdout).expect("mailbox list --json");
+        json.as_array().expect("an array").clone()
+    }
+
+    /// One message of a mailbox exactly as stored.
+    pub fn mailbox_show(&self, entry: &Value) -> Vec<u8> {
+        self.run(&["mailbox", "show", &entry["id"].to_string()], b"")
+            .ok()
+            .stdout
+    }
+
+    pub fn queue(&self) -> String {
+        self.run(&["queue", "list"], b"").stdout_text()
+    }
+}
+
+/// Two sites, A (a.example, pat@a.example, account portal-a) and B
+/// (b.example, doc@b.example, account ehr-b), each trusting the other's CA.
+/// Each discovers through the other's DNS responder and routes to the
+/// other's backbone unless `a_settings` says otherwise for A. Nothing runs yet.
+pub fn two_sites(a_settings: impl FnOnce(&Site, &Site) -> Settings) -> (Site, Site) {
+    let ports = free_ports(6);
+    let a = Site::new("a.example", "b.example", &ports[..3]);
+    let b = Site::new("b.example", "a.example", &ports[3..]);
+    b.write_config(Settings {
+        nameserver: a.dns,
+        route_to: a.backbone,
+        max_message_size: None,
+    });
+    a.write_config(a_settings(&a, &b));
+    // Each CA must exist before the other site takes it as an anchor: make
+    // both first, then provision.
+    a.run(&["cert", "ca", "--cn", "a.example CA"], b"").ok();
+    b.run(&["cert", "ca", "--cn", "b.example CA"], b"").ok();
+    a.provision("pat@a.example", "portal-a", &b.ca_pem());
+    b.provision("doc@b.example", "ehr-b", &a.ca_pem());
+    (a, b)
+}
+
+impl Site {
+    /// Its domain, one address whose certificate (from the site's CA) and
+    /// key `hisp cert issue` wrote to [`cert_dir`](Self::cert_dir),
+    /// `peer_ca` as an anchor both ways, and a portal account that may send
+    /// as the address.
+    fn provision(&self, address: &str, account: &str, peer_ca: &std::path::Path) {
+        self.run(&["domain", "add", self.domain], b"").ok();
+        let certs = self.cert_dir(address);
+        self.run(
+            &["cert", "issue", "--address", address, "--out", &s(&certs)],
+            b"",
+        )
+        .ok();
+        self.run(
+            &[
+                "address",
+                "add",
+                address,
+                "--cert",
+                &s(&certs.join("cert.pem")),
+                "--key",
+                &s(&certs.join("key.pem")),
+            ],
+            b"",
+        )
+        .ok();
+        self.run(&["anchor", "add", self.domain, &s(peer_ca)], b"")
+            .ok();
+        self.run(
+            &["user", "add", account, "--password-stdin"],
+            format!("{PASSWORD}\n").as_bytes(),
+        )
+        .ok();
+        self.run(&["user", "grant", account, address], b"").ok();
+    }
+}
+
+/// The settings that make A and B talk to each other.
+pub fn peers(_a: &Site, b: &Site) -> Settings {
+    Settings {
+        nameserver: b.dns,
+        route_to: b.backbone,
+        max_message_size: None,
+    }
+}
+
+/// A running `hisp serve`, killed when dropped if it is still running.
+pub struct Serve {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Serve {
+    /// Starts `hisp serve` for `site` and waits until its three listeners
+    /// take connections. `name` tells apart the logs of several starts.
+    pub fn start(site: &Site, name: &str) -> Serve {
+        let log = site.path(&format!("{name}.log"));
+        let child = hisp_cmd(["--config", &s(&site.config()), "serve"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .expect("hisp serve starts");
+        let mut serve = Serve { child, log };
+        for addr in [site.submission, site.backbone, site.dns] {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while TcpStream::connect(addr).is_err() {
+                if let Ok(Some(status)) = serve.child.try_wait() {
+                    panic!("hisp serve exited with {status}:\n{}", serve.log());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "hisp serve did not listen on {addr}:\n{}",
+                    serve.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        serve
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no drain, no clean stop.
+    pub fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL to hisp serve");
+        let status = self.child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `swaks` run against `server`, built up before it runs.
+pub struct Swaks {
+    cmd: Command,
+}
+
+impl Swaks {
+    pub fn to(server: SocketAddr, from: &str, to: &str) -> Swaks {
+        let mut cmd = Command::new("swaks");
+        cmd.args(["--server", "127.0.0.1", "--port"])
+            .arg(server.port().to_string())
+            .args(["--from", from, "--to", to])
+            .args(["--timeout", "60"])
+            .stdin(Stdio::null());
+        Swaks { cmd }
+    }
+
+    /// AUTH PLAIN over loopback with [`PASSWORD`].
+    pub fn auth(mut self, account: &str) -> Swaks {
+        self.cmd
+            .args(["--auth", "PLAIN", "--auth-user", account])
+            .args(["--auth-password", PASSWORD]);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, args: I) -> Swaks {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn run(mut self) -> Transcript {
+        let out: Output = self.cmd.output().expect("swaks runs");
+        Transcript {
+            success: out.status.success(),
+            text: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+}
+
+/// What swaks printed, and whether it ended with success.
+pub struct Transcript {
+    pub success: bool,
+    pub text: String,
+}
+
+impl Transcript {
+    /// The line of the server reply swaks marks `<**` (a refusal).
+    pub fn refusal(&self) -> Option<&str> {
+        self.text
+            .lines()
+            .find_map(|l| l.strip_prefix("<** "))
+            .map(str::trim_end)
+    }
+
+    pub fn queued(&self) -> bool {
+        self.success && self.text.contains("<-  250 2.0.0 Ok: queued as")
+    }
+}
+
+/// Polls `address`'s inbox at `site` until it holds `count` messages, for
+/// at most `wait`; the entries then, or a panic with the queue and logs.
+pub fn wait_for_inbox(
+    site: &Site,
+    address: &str,
+    count: usize,
+    wait: Duration,
+    logs: &[&Serve],
+) -> Vec<Value> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let entries = site.mailbox(address);
+        if entries.len() >= count {
+            return entries;
+        }
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = logs.iter().map(|l| l.log()).collect();
+            panic!(
+                "{} of {count} messages in {address}'s inbox after {wait:?}; queue:\n{}\nlogs:\n{}",
+                entries.len(),
+                site.queue(),
+                logs.join("\n----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A plain SMTP server on loopback that accepts every message and hands
+/// its DATA (dot-unstuffed, CRLF line ends) to the test: a tap on the
+/// backbone. Stopped when dropped.
+pub struct Sink {
+    pub addr: SocketAddr,
+    messages: mpsc::Receiver<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sink {
+    pub fn start() -> Sink {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, messages) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        // A session that breaks off is the client's problem;
+                        // the sink takes the next connection.
+                        let _ = sink_session(stream, &tx);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Sink {
+            addr,
+            messages,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The first message received within `wait`.
+    pub fn message(&self, wait: Duration) -> Option<Vec<u8>> {
+        self.messages.recv_timeout(wait).ok()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One SMTP session (RFC 5321 §4.1 minimal: EHLO/HELO, MAIL, RCPT, DATA,
+/// RSET, NOOP, QUIT), every message sent to `tx`.
+fn sink_session(stream: TcpStream, tx: &mpsc::Sender<Vec<u8>>) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut out = stream.try_clone()?;
+    let mut input = BufReader::new(stream);
+    out.write_all(b"220 sink.test ESMTP\r\n")?;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let verb = String::from_utf8_lossy(&line).to_ascii_uppercase();
+        let reply: &[u8] = if verb.starts_with("EHLO") || verb.starts_with("HELO") {
+            b"250 sink.test\r\n"
+        } else if verb.starts_with("DATA") {
+            out.write_all(b"354 go ahead\r\n")?;
+            let mut data = Vec::new();
+            loop {
+                line.clear();
+                if input.read_until(b'\n', &mut line)? == 0 {
+                    return Ok(());
+                }
+                let text = line.strip_suffix(b"\r\n").unwrap_or(&line);
+                let text = text.strip_suffix(b"\n").unwrap_or(text);
+                if text == b"." {
+                    break;
+                }
+                // RFC 5321 §4.5.2: a leading dot was doubled by the sender.
+                let text = text.strip_prefix(b".").unwrap_or(text);
+                data.extend_from_slice(text);
+                data.extend_from_slice(b"\r\n");
+            }
+            let _ = tx.send(data);
+            b"250 2.0.0 captured\r\n"
+        } else if verb.starts_with("QUIT") {
+            out.write_all(b"221 2.0.0 bye\r\n")?;
+            return Ok(());
+        } else {
+            b"250 2.0.0 ok\r\n"
+        };
+        out.write_all(reply)?;
+    }
+}
