@@ -6,6 +6,7 @@
 //! submission and backbone listeners (`smtp_policy`) and the queue workers
 //! (`worker`). `hisp serve` (crates/hisp/src/cmd/serve.rs) runs them.
 
+pub mod bundles;
 pub mod context;
 pub mod error;
 pub mod inbound;
@@ -16,6 +17,7 @@ pub mod smtp_policy;
 pub mod store_calls;
 pub mod worker;
 
+pub use bundles::{refresh_bundles, BundleOutcome};
 pub use context::{GatewayContext, TrustSettings};
 pub use error::GatewayError;
 pub use inbound::{judge_inbound, InboundContext, InboundVerdict};

@@ -138,39 +138,27 @@ pub fn refresh(args: &BundleRefreshArgs, config: &Config) -> anyhow::Result<Exit
         require_local(&store, d)?;
     }
     let fetcher = hisp_trust::HttpFetcher::new(std::time::Duration::from_secs(30), 32 << 20);
+    let outcomes = hisp_gateway::refresh_bundles(
+        &store,
+        &fetcher,
+        args.domain.as_ref(),
+        time::OffsetDateTime::now_utc(),
+        false,
+    )?;
     let mut failed = 0;
-    for bundle in store.bundles(args.domain.as_ref())? {
-        let source = hisp_trust::BundleSource::parse(&bundle.source.to_string());
-        let now = time::OffsetDateTime::now_utc();
-        let outcome = source.read(&fetcher).and_then(|bytes| {
-            hisp_trust::parse_bundle(&bytes, &bundle.source.to_string()).map(|c| (bytes, c.len()))
-        });
-        match outcome {
-            Ok((bytes, count)) => {
-                store.record_bundle_fetch(
-                    bundle.id,
-                    &hisp_store::BundleFetch::Good { bytes, at: now },
-                )?;
-                say(&format!(
-                    "refreshed bundle {} of {}: {count} certificate(s)",
-                    bundle.source, bundle.domain
-                ))?;
-            }
+    for o in outcomes {
+        match o.result {
+            Ok(count) => say(&format!(
+                "refreshed bundle {} of {}: {count} certificate(s)",
+                o.source, o.domain
+            ))?,
             Err(e) => {
                 failed += 1;
-                tracing::warn!(domain = %bundle.domain, source = %bundle.source, error = %e, "bundle refresh failed; the last good copy stays");
-                store.record_bundle_fetch(
-                    bundle.id,
-                    &hisp_store::BundleFetch::Failed {
-                        error: e.to_string(),
-                        at: now,
-                    },
-                )?;
                 eprintln!(
                     "hisp: bundle {} of {} not refreshed ({e}); {}",
-                    bundle.source,
-                    bundle.domain,
-                    if bundle.last_good.is_some() {
+                    o.source,
+                    o.domain,
+                    if o.had_good_copy {
                         "the last good copy stays in force"
                     } else {
                         "there is no good copy yet"
