@@ -58,6 +58,58 @@ pub struct SmtpConfig {
     /// Largest message accepted, in octets (RFC 1870 SIZE).
     #[serde(default = "default_max_message_size")]
     pub max_message_size: usize,
+    /// PEM certificate chain (leaf first) for STARTTLS on both listeners;
+    /// with `tls_key`. Unset: STARTTLS is not offered.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// STARTTLS when delivering to another HISP.
+    #[serde(default, deserialize_with = "from_str")]
+    pub relay_tls: RelayTls,
+    /// PEM CA certificates that other HISPs' server certificates are checked
+    /// against when relaying; unset: the system's CA bundle.
+    #[serde(default)]
+    pub relay_ca_file: Option<PathBuf>,
+}
+
+/// `[smtp] relay_tls`: whether the delivering client uses STARTTLS.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum RelayTls {
+    /// STARTTLS when the peer offers it (its certificate verified), clear
+    /// text otherwise.
+    #[default]
+    Opportunistic,
+    /// Nothing is sent in clear: a peer without STARTTLS, or whose
+    /// certificate does not verify, gets the message later (retried).
+    Required,
+    /// Never STARTTLS.
+    Off,
+}
+
+impl fmt::Display for RelayTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RelayTls::Opportunistic => "opportunistic",
+            RelayTls::Required => "required",
+            RelayTls::Off => "off",
+        })
+    }
+}
+
+impl FromStr for RelayTls {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "opportunistic" => Ok(RelayTls::Opportunistic),
+            "required" => Ok(RelayTls::Required),
+            "off" => Ok(RelayTls::Off),
+            other => Err(format!(
+                "unknown relay_tls '{other}': use opportunistic, required or off"
+            )),
+        }
+    }
 }
 
 impl Default for SmtpConfig {
@@ -67,6 +119,10 @@ impl Default for SmtpConfig {
             backbone_listen: default_backbone_listen(),
             hostname: None,
             max_message_size: default_max_message_size(),
+            tls_cert: None,
+            tls_key: None,
+            relay_tls: RelayTls::default(),
+            relay_ca_file: None,
         }
     }
 }
@@ -222,6 +278,17 @@ impl Config {
                 config.data_dir = Some(base.join(dir));
             }
         }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let smtp = &mut config.smtp;
+        for file in [
+            &mut smtp.tls_cert,
+            &mut smtp.tls_key,
+            &mut smtp.relay_ca_file,
+        ] {
+            if let Some(f) = file.as_mut().filter(|f| f.is_relative()) {
+                *f = base.join(&*f);
+            }
+        }
         Ok(config)
     }
 
@@ -284,6 +351,53 @@ mod tests {
         assert!(e.to_string().contains("unknown field `port`"), "{e}");
         let e = Config::parse("[smtp]\nlisten = \"127.0.0.1:25\"\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `listen`"), "{e}");
+    }
+
+    #[test]
+    fn smtp_tls_keys_parse_and_default_to_opportunistic_relay() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.smtp.relay_tls, RelayTls::Opportunistic);
+        assert!(c.smtp.tls_cert.is_none() && c.smtp.tls_key.is_none());
+        assert!(c.smtp.relay_ca_file.is_none());
+        let c = Config::parse(
+            "[smtp]\ntls_cert = \"tls/chain.pem\"\ntls_key = \"/etc/hisp/key.pem\"\n\
+             relay_tls = \"required\"\nrelay_ca_file = \"peers.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.smtp.tls_cert.as_deref(), Some(Path::new("tls/chain.pem")));
+        assert_eq!(
+            c.smtp.tls_key.as_deref(),
+            Some(Path::new("/etc/hisp/key.pem"))
+        );
+        assert_eq!(c.smtp.relay_tls, RelayTls::Required);
+        assert_eq!(
+            c.smtp.relay_ca_file.as_deref(),
+            Some(Path::new("peers.pem"))
+        );
+        assert_eq!(
+            Config::parse("[smtp]\nrelay_tls = \"off\"\n")
+                .unwrap()
+                .smtp
+                .relay_tls,
+            RelayTls::Off
+        );
+        let e = Config::parse("[smtp]\nrelay_tls = \"always\"\n").unwrap_err();
+        assert!(e.to_string().contains("unknown relay_tls 'always'"), "{e}");
+    }
+
+    #[test]
+    fn tls_files_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hisp.toml");
+        std::fs::write(
+            &path,
+            "[smtp]\ntls_cert = \"chain.pem\"\ntls_key = \"/k.pem\"\nrelay_ca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.smtp.tls_cert, Some(dir.path().join("chain.pem")));
+        assert_eq!(c.smtp.tls_key.as_deref(), Some(Path::new("/k.pem")));
+        assert_eq!(c.smtp.relay_ca_file, Some(dir.path().join("ca.pem")));
     }
 
     #[test]

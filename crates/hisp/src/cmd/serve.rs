@@ -9,10 +9,13 @@
 //! batch (also within [`DRAIN`]); what is still queued is taken up again at
 //! the next start, since every accepted message is committed before its 250.
 //!
-//! STARTTLS is not offered yet: no `[smtp]` key names a certificate for the
-//! listeners, and the delivering client speaks plain SMTP.
+//! With `[smtp] tls_cert` and `tls_key` both listeners offer STARTTLS (RFC
+//! 3207). The delivering client uses STARTTLS as `[smtp] relay_tls` says,
+//! checking the peer's certificate against `relay_ca_file` or the system's
+//! CA bundle.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,11 +26,12 @@ use hisp_discovery::{
 };
 use hisp_gateway::{GatewayContext, GatewayPolicy, Routes, TrustSettings, Worker, WorkerSettings};
 use hisp_smime::SealOptions;
-use hisp_smtp::{Policy, Role, Server, ServerConfig, Shutdown};
+use hisp_smtp::tls::{client_config_with_roots, server_config_from_pem};
+use hisp_smtp::{ClientConfig, Policy, Role, Server, ServerConfig, Shutdown};
 use hisp_store::{Domain, Store};
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, RelayTls};
 
 /// How long transactions under way, and then the worker's batch, may run
 /// after a stop is asked for.
@@ -43,10 +47,11 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         warn!("no local domains: every recipient is remote and nothing can be received (`hisp domain add DOMAIN`)");
     }
     let store: Arc<dyn Store> = Arc::new(store);
-    let hostname = match &config.smtp.hostname {
-        Some(h) => h.clone(),
-        None => system_hostname().unwrap_or_else(|| "localhost".to_string()),
+    let tls = Tls {
+        server: server_tls(config)?,
+        client: client_tls(config, &hostname_of(config))?,
     };
+    let hostname = hostname_of(config);
     let responder = match config.dns_responder.listen {
         Some(listen) => Some((
             listen,
@@ -58,9 +63,119 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(config, store, routes, &hostname, responder))?;
+    runtime.block_on(run(config, store, routes, &hostname, responder, tls))?;
     eprintln!("hisp: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `[smtp] hostname`, else the system's host name.
+fn hostname_of(config: &Config) -> String {
+    match &config.smtp.hostname {
+        Some(h) => h.clone(),
+        None => system_hostname().unwrap_or_else(|| "localhost".to_string()),
+    }
+}
+
+/// The TLS settings of the listeners and of the delivering client.
+struct Tls {
+    /// For STARTTLS on both listeners; `None`: not offered.
+    server: Option<ServerPem>,
+    /// The delivering client.
+    client: ClientConfig,
+}
+
+/// `[smtp] tls_cert` and `tls_key` as read.
+#[derive(Clone)]
+struct ServerPem {
+    chain: Vec<u8>,
+    key: Vec<u8>,
+}
+
+/// `[smtp] tls_cert` and `tls_key`, read and checked now so that a bad file
+/// stops `hisp serve` at start rather than failing each STARTTLS.
+fn server_tls(config: &Config) -> anyhow::Result<Option<ServerPem>> {
+    let (cert, key) = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => {
+            anyhow::bail!("[smtp] tls_cert is set but tls_key is not: set both or neither")
+        }
+        (None, Some(_)) => {
+            anyhow::bail!("[smtp] tls_key is set but tls_cert is not: set both or neither")
+        }
+    };
+    let chain = std::fs::read(cert)
+        .with_context(|| format!("cannot read [smtp] tls_cert {}", cert.display()))?;
+    let key_pem = std::fs::read(key)
+        .with_context(|| format!("cannot read [smtp] tls_key {}", key.display()))?;
+    server_config_from_pem(&chain, &key_pem).with_context(|| {
+        format!(
+            "bad TLS certificate or key ([smtp] tls_cert {}, tls_key {})",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    Ok(Some(ServerPem {
+        chain,
+        key: key_pem,
+    }))
+}
+
+/// Where the system's CA bundle usually is; `SSL_CERT_FILE` wins.
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The delivering client as `[smtp] relay_tls` and `relay_ca_file` say.
+fn client_tls(config: &Config, helo_name: &str) -> anyhow::Result<ClientConfig> {
+    let mode = config.smtp.relay_tls;
+    if mode == RelayTls::Off {
+        return Ok(ClientConfig::new(helo_name, None));
+    }
+    let (pem, source) = match &config.smtp.relay_ca_file {
+        Some(file) => {
+            let pem = std::fs::read(file)
+                .with_context(|| format!("cannot read [smtp] relay_ca_file {}", file.display()))?;
+            (pem, format!("[smtp] relay_ca_file {}", file.display()))
+        }
+        None => system_roots().with_context(|| {
+            format!("[smtp] relay_tls = \"{mode}\" needs CA certificates: set relay_ca_file")
+        })?,
+    };
+    let roots = client_config_with_roots(&pem).with_context(|| format!("bad {source}"))?;
+    info!(relay_tls = %mode, roots = %source, "delivering client");
+    let mut client = ClientConfig::new(helo_name, Some(roots));
+    client.require_tls = mode == RelayTls::Required;
+    Ok(client)
+}
+
+/// The system's CA bundle and where it was found. Certificates in it that
+/// rustls cannot take as roots are left out.
+fn system_roots() -> anyhow::Result<(Vec<u8>, String)> {
+    let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let path = from_env
+        .into_iter()
+        .chain(SYSTEM_CA_BUNDLES.iter().map(PathBuf::from))
+        .find(|p| p.is_file())
+        .context("no system CA bundle found")?;
+    let source = format!("system CA bundle {}", path.display());
+    let pem =
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read the {source}"))?;
+    if client_config_with_roots(pem.as_bytes()).is_ok() {
+        return Ok((pem.into_bytes(), source));
+    }
+    let end = "-----END CERTIFICATE-----";
+    let usable: String = pem
+        .split_inclusive(end)
+        .filter(|block| block.contains(end) && client_config_with_roots(block.as_bytes()).is_ok())
+        .collect();
+    if usable.is_empty() {
+        anyhow::bail!("no usable certificate in the {source}");
+    }
+    Ok((usable.into_bytes(), source))
 }
 
 /// The `[[route]]` entries, each domain checked.
@@ -96,9 +211,18 @@ async fn bind(
     config: &Config,
     hostname: &str,
     policy: Arc<dyn Policy>,
+    tls: Option<&ServerPem>,
 ) -> anyhow::Result<Server> {
     let mut settings = ServerConfig::new(role, hostname);
     settings.max_message_size = config.smtp.max_message_size;
+    let starttls = if tls.is_some() {
+        "STARTTLS"
+    } else {
+        "no STARTTLS"
+    };
+    if let Some(pem) = tls {
+        settings.tls = Some(server_config_from_pem(&pem.chain, &pem.key)?);
+    }
     let name = match role {
         Role::Submission => "submission",
         Role::Backbone => "backbone",
@@ -107,8 +231,8 @@ async fn bind(
         .await
         .with_context(|| format!("cannot listen for {name} on {addr}"))?;
     let local = server.local_addr()?;
-    info!(role = name, listen = %local, "SMTP listener bound");
-    eprintln!("hisp: {name} listener on {local} (no STARTTLS)");
+    info!(role = name, listen = %local, starttls, "SMTP listener bound");
+    eprintln!("hisp: {name} listener on {local} ({starttls})");
     Ok(server)
 }
 
@@ -118,11 +242,13 @@ async fn run(
     routes: Routes,
     hostname: &str,
     responder: Option<(SocketAddr, LocalRecords)>,
+    tls: Tls,
 ) -> anyhow::Result<()> {
     let trust = TrustSettings {
         revocation: config.trust.revocation,
         ..TrustSettings::new()
     };
+    let bundle_store = store.clone();
     let ctx = GatewayContext::new(store, discoverer(config)?, trust);
     let policy: Arc<dyn Policy> = Arc::new(GatewayPolicy::new(ctx.clone()));
     let submission = bind(
@@ -131,6 +257,7 @@ async fn run(
         config,
         hostname,
         policy.clone(),
+        tls.server.as_ref(),
     )
     .await?;
     let backbone = bind(
@@ -139,6 +266,7 @@ async fn run(
         config,
         hostname,
         policy,
+        tls.server.as_ref(),
     )
     .await?;
     let responder = match responder {
@@ -158,6 +286,7 @@ async fn run(
     };
 
     let mut settings = WorkerSettings::new(hostname);
+    settings.client = tls.client;
     settings.seal = SealOptions {
         cipher: config.smime.cipher,
         key_transport: config.smime.key_transport,
@@ -168,6 +297,7 @@ async fn run(
     let stop_worker = Shutdown::new();
     let listeners = [submission, backbone]
         .map(|server| tokio::spawn(server.serve(stop_listeners.clone(), DRAIN)));
+    let bundles_task = tokio::spawn(refresh_bundles_forever(bundle_store, stop_worker.clone()));
     let mut worker_task = {
         let stop = stop_worker.clone();
         tokio::spawn(async move { worker.run(&stop).await })
@@ -190,6 +320,7 @@ async fn run(
     // The worker runs on while the listeners drain, so it may still relay
     // what they accepted; then it finishes its batch.
     stop_worker.trigger();
+    bundles_task.abort();
     if tokio::time::timeout(DRAIN, &mut worker_task).await.is_err() {
         // Its claims lapse and the messages are tried again at the next start.
         warn!("the queue worker did not finish its batch in time; stopped");
@@ -229,4 +360,31 @@ fn system_hostname() -> Option<String> {
     let end = buf.iter().position(|&b| b == 0)?;
     let name = std::str::from_utf8(&buf[..end]).ok()?;
     (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Keeps the trust bundles current: every minute, each bundle whose
+/// refresh interval has passed is fetched again (`hisp_gateway::refresh_bundles`);
+/// a failure keeps the last good copy in force and is logged.
+async fn refresh_bundles_forever(store: Arc<dyn Store>, stop: Shutdown) {
+    const CHECK_EVERY: Duration = Duration::from_secs(60);
+    while !stop.is_triggered() {
+        let s = store.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let fetcher = hisp_trust::HttpFetcher::new(Duration::from_secs(30), 32 << 20);
+            hisp_gateway::refresh_bundles(
+                s.as_ref(),
+                &fetcher,
+                None,
+                time::OffsetDateTime::now_utc(),
+                true,
+            )
+        })
+        .await;
+        match done {
+            Ok(Err(e)) => warn!(error = %e, "bundle refresh: the store failed"),
+            Err(e) => warn!(error = %e, "bundle refresh task failed"),
+            Ok(Ok(_)) => {}
+        }
+        tokio::time::sleep(CHECK_EVERY).await;
+    }
 }
