@@ -257,3 +257,32 @@ async fn unreachable_peer_is_retried_with_backoff_then_failed_after_the_lifetime
         r.shutdown().await.unwrap();
     }
 }
+
+/// Issue 4: an anchor change is in force for the next message, without a
+/// restart. The running HISP reads its anchors from the store on every RCPT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anchor_removed_from_the_store_is_out_of_force_at_the_next_rcpt() {
+    let world = World::start().await;
+    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    assert_eq!(c.command("RCPT TO:<bob@b.example>").await.code, 250);
+    assert_eq!(c.command("RSET").await.code, 250);
+    // A's administrator removes the anchor that trusts B's CA (another
+    // connection to the same database, as the CLI would).
+    let other = hisp_store::SqliteStore::open(world.a.store.path()).unwrap();
+    let anchors = other
+        .anchors(Some(&hisp_store::Domain::parse("a.example").unwrap()))
+        .unwrap();
+    assert_eq!(anchors.len(), 1);
+    other
+        .remove_anchor(
+            &anchors[0].domain,
+            &hisp_store::AnchorSelector::parse(&anchors[0].info.fingerprint.to_string()).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    let r = c.command("RCPT TO:<bob@b.example>").await;
+    assert_eq!((r.code, r.enhanced), (550, Some((5, 1, 1))), "{r}");
+    assert!(r.text.contains("no path to anchors"), "{r}");
+    world.stop().await;
+}
