@@ -84,6 +84,76 @@ async fn submitted_message_arrives_decrypted_and_byte_equal_in_the_peers_inbox()
     world.stop().await;
 }
 
+/// `seal_local`: with b.example also local to A (bob's key and A's CA as its
+/// anchor in A's store), mail from alice to bob is not put straight into
+/// bob's Inbox: it is sealed, relayed by the route to A's own backbone
+/// listener, queued there as inbound, opened and judged, and only then filed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seal_local_sends_mail_between_local_domains_through_smime_and_the_backbone() {
+    let world = World::start().await;
+    let a = &world.a;
+    let b_domain = hisp_store::Domain::parse("b.example").unwrap();
+    a.store.add_domain(&b_domain, &[]).unwrap();
+    let bob = &world.b.issued;
+    let cert = hisp_store::NewCertificate::new(
+        &bob.cert.to_der().unwrap(),
+        Some(&bob.key.private_key_to_pem_pkcs8().unwrap()),
+    )
+    .unwrap();
+    a.store
+        .add_address(&addr("bob@b.example"), &[cert])
+        .unwrap();
+    a.store
+        .add_anchors(
+            &b_domain,
+            hisp_store::Direction::Both,
+            &[hisp_store::NewAnchor::from_der(&a.ca.cert().to_der().unwrap()).unwrap()],
+        )
+        .unwrap();
+
+    let mut c = Client::login(a.submission, Some(&a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    assert_eq!(c.command("RCPT TO:<bob@b.example>").await.code, 250);
+    assert_eq!(c.command("DATA").await.code, 354);
+    assert_eq!(c.message(MESSAGE.as_bytes()).await.code, 250);
+    c.command("QUIT").await;
+
+    let mut routes = hisp_gateway::Routes::new();
+    routes.insert("b.example", a.backbone);
+    let mut settings = hisp_gateway::WorkerSettings::new("hisp.a.example");
+    settings.seal_local = true;
+    let worker = hisp_gateway::Worker::new(a.ctx.clone(), routes, settings);
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(worker.run_once(now).await.unwrap(), 1, "the outbound one");
+    let bob_inbox = || {
+        a.store
+            .mailbox(&addr("bob@b.example"), Folder::Inbox)
+            .unwrap()
+    };
+    assert!(bob_inbox().is_empty(), "not delivered locally");
+    assert_eq!(worker.run_once(now).await.unwrap(), 1, "the inbound one");
+
+    let queue = a.store.queue(None).unwrap();
+    assert_eq!(queue.len(), 2, "{queue:?}");
+    let outbound = queue
+        .iter()
+        .find(|e| e.direction == hisp_store::MessageDirection::Outbound)
+        .unwrap();
+    assert_eq!(outbound.recipients[0].state, TrackingState::Relayed);
+    let inbound = queue
+        .iter()
+        .find(|e| e.direction == hisp_store::MessageDirection::Inbound)
+        .unwrap();
+    assert_eq!(inbound.state, QueueState::Done);
+    assert_eq!(inbound.recipients[0].state, TrackingState::Delivered);
+    let inbox = bob_inbox();
+    assert_eq!(inbox.len(), 1);
+    let received = a.store.read_message(inbox[0].id).unwrap();
+    assert_eq!(without_trace(&received.bytes), MESSAGE.as_bytes());
+    assert!(a.store.quarantined().unwrap().is_empty());
+    world.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordinary_email_address_is_refused_at_rcpt_with_the_reason() {
     let world = World::start().await;

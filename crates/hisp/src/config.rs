@@ -72,6 +72,11 @@ pub struct SmtpConfig {
     /// against when relaying; unset: the system's CA bundle.
     #[serde(default)]
     pub relay_ca_file: Option<PathBuf>,
+    /// Mail between local domains travels the Direct way: discovered,
+    /// sealed, delivered by the domain's `[[route]]` and opened there.
+    /// Unset: off (delivered locally); `hisp demo` turns it on when unset.
+    #[serde(default)]
+    pub seal_local_mail: Option<bool>,
 }
 
 /// `[smtp] relay_tls`: whether the delivering client uses STARTTLS.
@@ -123,7 +128,15 @@ impl Default for SmtpConfig {
             tls_key: None,
             relay_tls: RelayTls::default(),
             relay_ca_file: None,
+            seal_local_mail: None,
         }
+    }
+}
+
+impl SmtpConfig {
+    /// `seal_local_mail`, off when unset.
+    pub fn seal_local(&self) -> bool {
+        self.seal_local_mail.unwrap_or(false)
     }
 }
 
@@ -319,7 +332,19 @@ mod tests {
         assert_eq!(c.smtp.backbone_listen.to_string(), "127.0.0.1:25");
         assert_eq!(c.smtp.max_message_size, 25 * 1024 * 1024);
         assert!(c.smtp.hostname.is_none());
+        assert!(!c.smtp.seal_local());
         assert!(c.routes.is_empty());
+    }
+
+    #[test]
+    fn seal_local_mail_parses() {
+        let on = Config::parse("[smtp]\nseal_local_mail = true\n").unwrap();
+        assert_eq!(on.smtp.seal_local_mail, Some(true));
+        assert!(on.smtp.seal_local());
+        let off = Config::parse("[smtp]\nseal_local_mail = false\n").unwrap();
+        assert!(!off.smtp.seal_local());
+        let e = Config::parse("[smtp]\nseal_local_mail = \"yes\"\n").unwrap_err();
+        assert!(e.to_string().contains("seal_local_mail"), "{e}");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! domains, addresses, anchors and the `demo` account and prints its
 //! generated password once; `swaks` with that password sends from the demo
 //! patient to the demo provider and the message lands in the provider's
-//! mailbox. A restart on the same data dir prints no password and keeps the
-//! mailbox; SIGTERM stops it with exit 0.
+//! mailbox, having gone through S/MIME: relayed sealed to the backbone
+//! listener and opened there. A restart on the same data dir prints no
+//! password and keeps the mailbox; SIGTERM stops it with exit 0.
 
 mod common;
 
@@ -63,6 +64,17 @@ impl DemoDir {
 
     fn config(&self) -> PathBuf {
         self.dir.path().join("demo.toml")
+    }
+
+    /// `hisp queue list --json`.
+    fn queue(&self) -> Vec<Value> {
+        let run = hisp(
+            ["--config", &s(&self.config()), "queue", "list", "--json"],
+            b"",
+        )
+        .ok();
+        let json: Value = serde_json::from_slice(&run.stdout).expect("queue list --json");
+        json.as_array().expect("an array").clone()
     }
 
     fn mailbox(&self, address: &str) -> Vec<Value> {
@@ -216,6 +228,35 @@ fn demo_prints_a_password_once_and_swaks_mail_from_the_patient_lands_with_the_pr
     .ok()
     .stdout_text();
     assert!(shown.contains(BODY), "{shown}");
+
+    // It went the Direct way, not straight into the mailbox: the outbound
+    // message was relayed (sealed, by the route to the backbone listener) and
+    // came back in as an inbound one that was opened and delivered.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let queue = dir.queue();
+        let entry = |direction: &str| {
+            queue
+                .iter()
+                .find(|e| e["direction"] == direction && e["from"] == PATIENT)
+                .cloned()
+        };
+        let relayed = entry("outbound").is_some_and(|e| e["recipients"][0]["state"] == "relayed");
+        let opened = entry("inbound").is_some_and(|e| {
+            e["state"] == "done"
+                && e["recipients"][0]["address"] == PROVIDER
+                && e["recipients"][0]["state"] == "delivered"
+        });
+        if relayed && opened {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no relayed outbound and delivered inbound entry after 30 s: {queue:#?}\n{}",
+            demo.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     assert_eq!(demo.terminate(), Some(0), "{}", demo.log());
 
     // Second start on the same data dir: no password, the message kept.

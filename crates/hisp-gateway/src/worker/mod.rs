@@ -37,12 +37,19 @@ pub struct WorkerSettings {
     pub seal: SealOptions,
     /// The delivering SMTP client (EHLO name, STARTTLS, timeouts).
     pub client: ClientConfig,
+    /// Mail to a recipient of a local domain travels the Direct way too:
+    /// discovered, sealed with the sender's key and delivered by the
+    /// domain's route (usually this HISP's own backbone listener), where it
+    /// is opened and judged like mail from another HISP. Off (the default):
+    /// it goes straight to the recipient's Inbox, unsealed.
+    pub seal_local: bool,
 }
 
 impl WorkerSettings {
     /// Defaults: 5-minute leases, batches of 16, a 1 s poll, retries from
     /// 1 minute doubling up to 1 hour, a 24-hour lifetime, opportunistic
-    /// STARTTLS is off (no client TLS configured).
+    /// STARTTLS is off (no client TLS configured), and mail between local
+    /// domains is delivered locally (`seal_local` off).
     pub fn new(helo_name: &str) -> Self {
         WorkerSettings {
             lease: Duration::from_secs(300),
@@ -53,6 +60,7 @@ impl WorkerSettings {
             lifetime: Duration::from_secs(24 * 3600),
             seal: SealOptions::default(),
             client: ClientConfig::new(helo_name, None),
+            seal_local: false,
         }
     }
 
@@ -192,5 +200,6 @@ mod tests {
         assert_eq!(s.backoff(4), Duration::from_secs(480));
         assert_eq!(s.backoff(7), Duration::from_secs(3600));
         assert_eq!(s.backoff(400), Duration::from_secs(3600));
+        assert!(!s.seal_local, "local mail is delivered locally by default");
     }
 }

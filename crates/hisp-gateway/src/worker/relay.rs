@@ -1,7 +1,9 @@
 //! One attempt at an outbound message: local recipients go to their
 //! mailboxes; remote ones are discovered again (certificates may have
 //! changed since RCPT), grouped per destination domain, sealed with the
-//! sender's key and delivered over SMTP to the domain's route.
+//! sender's key and delivered over SMTP to the domain's route. With
+//! [`WorkerSettings::seal_local`](super::WorkerSettings::seal_local) local
+//! recipients are handled like remote ones.
 
 use std::collections::HashMap;
 
@@ -47,7 +49,7 @@ pub(super) async fn attempt(
     let mut remote: Vec<(String, Vec<X509>)> = Vec::new();
     let mut ids: HashMap<String, RecipientId> = HashMap::new();
     for r in pending {
-        if worker.ctx.is_local(r.address.domain()).await? {
+        if !worker.settings.seal_local && worker.ctx.is_local(r.address.domain()).await? {
             deliver_locally(worker, item, r, now).await?;
             continue;
         }

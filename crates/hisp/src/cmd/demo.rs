@@ -12,11 +12,13 @@
 //! first start is completed by the next one. A data dir holding other
 //! domains is refused: the demo never touches a real HISP's store.
 //!
-//! Both domains are served by this one process, so mail between them is
-//! delivered locally by the worker. The `[[route]]`s (to the backbone
-//! listener) and discovery (through the built-in DNS responder) are set up
-//! anyway, so that a second HISP, or a `hisp discover`, finds the demo's
-//! certificates.
+//! Both domains are served by this one process, yet mail between them
+//! travels the Direct way (`[smtp] seal_local_mail`, turned on unless the
+//! config says otherwise): the worker discovers the recipient through the
+//! built-in DNS responder, seals the message with the sender's key and
+//! delivers it by the domain's `[[route]]` to this process's own backbone
+//! listener, where it is decrypted, verified, judged against the anchors
+//! and filed in the recipient's Inbox, as mail from another HISP would be.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -81,8 +83,9 @@ pub fn demo(mut config: Config) -> anyhow::Result<ExitCode> {
 
 /// Fills in what the demo needs and the config leaves out: a route for each
 /// demo domain to the backbone listener, the DNS responder on 127.0.0.1:5353,
-/// and discovery through it.
+/// discovery through it, and sealing of mail between the demo domains.
 fn complete_config(config: &mut Config) {
+    config.smtp.seal_local_mail.get_or_insert(true);
     let backbone = config.smtp.backbone_listen;
     // A wildcard listener is reached through loopback.
     let to = if backbone.ip().is_unspecified() {
@@ -221,6 +224,7 @@ mod tests {
             "127.0.0.1:5353"
         );
         assert_eq!(c.discovery.nameservers[0].to_string(), "127.0.0.1:5353");
+        assert!(c.smtp.seal_local(), "demo mail is sealed");
     }
 
     #[test]
@@ -234,6 +238,9 @@ mod tests {
         assert_eq!(c.routes.len(), 2);
         assert_eq!(c.routes[0].to.to_string(), "127.0.0.1:25");
         assert_eq!(c.discovery.nameservers.len(), 1);
+        let mut c = Config::parse("[smtp]\nseal_local_mail = false\n").unwrap();
+        complete_config(&mut c);
+        assert!(!c.smtp.seal_local(), "an explicit false is kept");
     }
 
     #[test]
@@ -246,6 +253,7 @@ mod tests {
             "127.0.0.1:5353"
         );
         assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.smtp.seal_local_mail, Some(true));
     }
 
     #[test]

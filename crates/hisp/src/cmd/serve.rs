@@ -9,6 +9,10 @@
 //! batch (also within [`DRAIN`]); what is still queued is taken up again at
 //! the next start, since every accepted message is committed before its 250.
 //!
+//! With `[smtp] seal_local_mail` mail between local domains is sealed and
+//! delivered by `[[route]]` too (usually to the own backbone listener), and
+//! opened there like mail from another HISP.
+//!
 //! With `[smtp] tls_cert` and `tls_key` both listeners offer STARTTLS (RFC
 //! 3207). The delivering client uses STARTTLS as `[smtp] relay_tls` says,
 //! checking the peer's certificate against `relay_ca_file` or the system's
@@ -45,6 +49,14 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     let domains = store.domains().context("cannot read the local domains")?;
     if domains.is_empty() {
         warn!("no local domains: every recipient is remote and nothing can be received (`hisp domain add DOMAIN`)");
+    }
+    if config.smtp.seal_local() {
+        for d in domains
+            .iter()
+            .filter(|d| routes.get(d.domain.as_str()).is_none())
+        {
+            warn!(domain = %d.domain, "[smtp] seal_local_mail is on but the local domain has no [[route]]: mail to it waits in the queue");
+        }
     }
     let store: Arc<dyn Store> = Arc::new(store);
     let tls = Tls {
@@ -292,6 +304,7 @@ async fn run(
         key_transport: config.smime.key_transport,
         copy_subject: config.smime.copy_subject,
     };
+    settings.seal_local = config.smtp.seal_local();
     let worker = Worker::new(ctx, routes, settings);
     let stop_listeners = Shutdown::new();
     let stop_worker = Shutdown::new();
