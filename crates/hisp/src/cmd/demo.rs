@@ -44,9 +44,6 @@ pub const PROVIDER: &str = "provider@clinic.demo.test";
 /// The demo submission account.
 pub const ACCOUNT: &str = "demo";
 
-/// Length of the generated password: 24 of 62 characters, about 143 bits.
-const PASSWORD_LEN: usize = 24;
-
 /// Sets up the demo in the configured data dir when it is not there yet,
 /// then runs `hisp serve` with the demo's routes and discovery.
 pub fn demo(mut config: Config) -> anyhow::Result<ExitCode> {
@@ -161,7 +158,7 @@ fn provision(store: &SqliteStore, data_dir: &Path) -> anyhow::Result<Option<Stri
     if store.user(&account).is_ok() {
         return Ok(None);
     }
-    let password = generate_password()?;
+    let password = super::user::generate_password()?;
     store.add_user(&account, &password)?;
     store.grant(&account, &Grant::parse(PATIENT)?)?;
     Ok(Some(password))
@@ -179,24 +176,6 @@ fn ca(root: &Path, domain: &Domain) -> anyhow::Result<CertificateAuthority> {
     ca.save(&dir)
         .with_context(|| format!("cannot save the demo CA in {}", dir.display()))?;
     Ok(ca)
-}
-
-/// A random password of letters and digits. Bytes of 248 and above are
-/// dropped, so every character is equally likely (248 = 4 * 62).
-fn generate_password() -> anyhow::Result<String> {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut password = String::with_capacity(PASSWORD_LEN);
-    while password.len() < PASSWORD_LEN {
-        let mut buf = [0u8; 32];
-        openssl::rand::rand_bytes(&mut buf).context("no randomness for a password")?;
-        password.extend(
-            buf.iter()
-                .filter(|&&b| b < 248)
-                .map(|&b| char::from(ALPHABET[usize::from(b) % 62]))
-                .take(PASSWORD_LEN - password.len()),
-        );
-    }
-    Ok(password)
 }
 
 #[cfg(test)]
@@ -254,13 +233,5 @@ mod tests {
         );
         assert_eq!(c.routes.len(), 2);
         assert_eq!(c.smtp.seal_local_mail, Some(true));
-    }
-
-    #[test]
-    fn generated_passwords_are_long_alphanumeric_and_differ() {
-        let a = generate_password().unwrap();
-        assert_eq!(a.len(), PASSWORD_LEN);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert_ne!(a, generate_password().unwrap());
     }
 }

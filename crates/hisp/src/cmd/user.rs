@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::store;
 
 /// Length of a generated password: 24 characters of 62 carry about 143 bits.
-const GENERATED_LEN: usize = 24;
+pub(crate) const GENERATED_LEN: usize = 24;
 
 /// Adds an account; the password comes from stdin or is generated and
 /// printed once.
@@ -60,8 +60,9 @@ fn password_from_stdin() -> anyhow::Result<String> {
     Ok(password.to_string())
 }
 
-/// A random password of letters and digits, drawn without modulo bias.
-fn generate_password() -> anyhow::Result<String> {
+/// A random password of letters and digits, drawn without modulo bias
+/// (also the demo account's).
+pub(crate) fn generate_password() -> anyhow::Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(GENERATED_LEN);
     let mut buf = [0u8; 64];
