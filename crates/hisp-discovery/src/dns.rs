@@ -22,6 +22,7 @@ mod answer;
 mod authoritative;
 mod cache;
 mod fetch;
+mod mx;
 mod owner;
 mod resolver;
 
@@ -36,6 +37,7 @@ use thiserror::Error;
 use tracing::{debug, info, warn};
 
 pub use cache::{Clock, SystemClock};
+pub use mx::{Exchanger, MxError, MxResolver};
 pub use owner::{owner_name_for_address, owner_name_for_domain, OwnerNameError};
 
 use crate::types::{FoundCert, Query, Source, SourceResult};

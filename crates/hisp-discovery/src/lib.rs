@@ -10,7 +10,7 @@ mod types;
 pub use ldap::{LdapDiscovery, LdapError, LdapSettings, LDAP_CERT_TTL};
 pub use types::{FoundCert, Query, Source, SourceResult};
 pub mod dns;
-pub use dns::{DnsConfig, DnsDiscovery, DnsError};
+pub use dns::{DnsConfig, DnsDiscovery, DnsError, Exchanger, MxError, MxResolver};
 pub mod responder;
 pub use order::{Discoverer, Discovery, Judged, TrustContext};
 pub use responder::{LocalRecords, Responder, ResponderError};

@@ -23,7 +23,7 @@ pub use error::GatewayError;
 pub use inbound::{judge_inbound, InboundContext, InboundVerdict};
 pub use outbound::{destinations, seal_for, Destination};
 pub use policy::{check_submission, PolicyError, Submission};
-pub use routes::Routes;
+pub use routes::{RouteError, Routes};
 pub use smtp_policy::GatewayPolicy;
 pub use store_calls::StoreHandle;
 pub use worker::{Worker, WorkerSettings};

@@ -1,18 +1,43 @@
-//! Where mail for a destination domain goes: static routes from the
-//! configuration (`[[route]]`). MX lookup is not built yet: a domain without a
-//! route cannot be reached and its mail waits (and finally fails) in the queue.
+//! Where mail for a destination domain goes: a static route from the
+//! configuration (`[[route]]`) when there is one, else the domain's mail
+//! exchangers from DNS (RFC 5321 §5.1) on the relay port, when MX routing is
+//! on. Without either, a domain cannot be reached and its mail waits (and
+//! finally fails) in the queue.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-/// Destination domain (lower case) to the SMTP server that takes its mail.
+use hisp_discovery::{MxError, MxResolver};
+use thiserror::Error;
+
+/// Why no server could be named for a domain.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RouteError {
+    /// Asking again later may work (DNS did not answer, no route yet).
+    #[error("{0}")]
+    Temporary(String),
+    /// The domain takes no mail (null MX, no such domain, no address).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// MX routing: the resolver and the port mail exchangers are reached on.
+#[derive(Debug, Clone)]
+struct MxRouting {
+    resolver: Arc<MxResolver>,
+    port: u16,
+}
+
+/// Destination domain (lower case) to the SMTP servers that take its mail.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
     map: HashMap<String, SocketAddr>,
+    mx: Option<MxRouting>,
 }
 
 impl Routes {
-    /// No routes.
+    /// No routes, no MX routing.
     pub fn new() -> Self {
         Routes::default()
     }
@@ -22,9 +47,42 @@ impl Routes {
         self.map.insert(normalize(domain), server);
     }
 
-    /// The server for `domain`, if routed.
+    /// Routes domains without a static route by their MX records, to `port`
+    /// (25 between HISPs).
+    pub fn with_mx(mut self, resolver: Arc<MxResolver>, port: u16) -> Self {
+        self.mx = Some(MxRouting { resolver, port });
+        self
+    }
+
+    /// The static route of `domain`, if there is one.
     pub fn get(&self, domain: &str) -> Option<SocketAddr> {
         self.map.get(&normalize(domain)).copied()
+    }
+
+    /// Whether domains without a static route are looked up by MX.
+    pub fn routes_by_mx(&self) -> bool {
+        self.mx.is_some()
+    }
+
+    /// The servers to try for `domain`, in order: its static route, or its
+    /// mail exchangers' addresses, best first.
+    pub async fn servers(&self, domain: &str) -> Result<Vec<SocketAddr>, RouteError> {
+        if let Some(server) = self.get(domain) {
+            return Ok(vec![server]);
+        }
+        let Some(mx) = &self.mx else {
+            return Err(RouteError::Temporary(format!(
+                "{domain}: no [[route]] configured and MX routing is off"
+            )));
+        };
+        match mx.resolver.servers(domain, mx.port).await {
+            Ok(servers) if servers.is_empty() => Err(RouteError::Permanent(format!(
+                "{domain} has no mail exchanger with an address"
+            ))),
+            Ok(servers) => Ok(servers),
+            Err(MxError::Temporary(why)) => Err(RouteError::Temporary(why)),
+            Err(MxError::Permanent(why)) => Err(RouteError::Permanent(why)),
+        }
     }
 }
 
@@ -43,5 +101,15 @@ mod tests {
         routes.insert("B.Example.", addr);
         assert_eq!(routes.get("b.example"), Some(addr));
         assert_eq!(routes.get("c.example"), None);
+    }
+
+    #[tokio::test]
+    async fn without_route_or_mx_a_domain_waits() {
+        let routes = Routes::new();
+        assert!(!routes.routes_by_mx());
+        match routes.servers("c.example").await {
+            Err(RouteError::Temporary(why)) => assert!(why.contains("no [[route]]"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -77,6 +77,21 @@ pub struct SmtpConfig {
     /// Unset: off (delivered locally); `hisp demo` turns it on when unset.
     #[serde(default)]
     pub seal_local_mail: Option<bool>,
+    /// Domains without a `[[route]]` are delivered to their mail exchangers
+    /// (DNS MX, RFC 5321 §5.1) on `relay_port`. Default: on.
+    #[serde(default = "default_true")]
+    pub mx_routing: bool,
+    /// The port mail exchangers found by MX are reached on. Default: 25.
+    #[serde(default = "default_relay_port")]
+    pub relay_port: u16,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_relay_port() -> u16 {
+    25
 }
 
 /// `[smtp] relay_tls`: whether the delivering client uses STARTTLS.
@@ -129,6 +144,8 @@ impl Default for SmtpConfig {
             relay_tls: RelayTls::default(),
             relay_ca_file: None,
             seal_local_mail: None,
+            mx_routing: true,
+            relay_port: default_relay_port(),
         }
     }
 }
@@ -153,7 +170,7 @@ fn default_max_message_size() -> usize {
 }
 
 /// `[[route]]`: mail for `domain` goes to the SMTP server at `to`, instead
-/// of the domain's MX (which is not looked up yet).
+/// of the domain's mail exchangers.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {

@@ -42,7 +42,7 @@ unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, 
   |
 2 | port = 25
   | ^^^^
-unknown field `port`, expected one of `submission_listen`, `backbone_listen`, `hostname`, `max_message_size`, `tls_cert`, `tls_key`, `relay_tls`, `relay_ca_file`, `seal_local_mail`",
+unknown field `port`, expected one of `submission_listen`, `backbone_listen`, `hostname`, `max_message_size`, `tls_cert`, `tls_key`, `relay_tls`, `relay_ca_file`, `seal_local_mail`, `mx_routing`, `relay_port`",
     ),
     (
         "route without a port",

@@ -277,6 +277,34 @@ fn attachment_submitted_with_swaks_arrives_byte_equal_in_the_peers_mailbox() {
     assert!(attachment == pdf, "the attachment's bytes differ");
 }
 
+/// A without any `[[route]]` finds B's backbone through the MX record of
+/// b.example (served by B's DNS responder) and delivers there (issue 5,
+/// Workers: "route by MX"; RFC 5321 §5.1).
+#[test]
+fn mail_for_a_domain_without_a_route_goes_to_its_mx_host() {
+    let (a, b) = two_sites(|a, b| Settings {
+        by_mx: true,
+        ..peers(a, b)
+    });
+    let config = std::fs::read_to_string(a.config()).unwrap();
+    assert!(!config.contains("[[route]]"), "{config}");
+    let serve_a = Serve::start(&a, "a");
+    let serve_b = Serve::start(&b, "b");
+    let out = Swaks::to(a.submission, "pat@a.example", "doc@b.example")
+        .auth("portal-a")
+        .args(["--header", "Subject: routed by MX"])
+        .run();
+    assert!(out.queued(), "{}\n{}", out.text, serve_a.log());
+    let entries = wait_for_inbox(
+        &b,
+        "doc@b.example",
+        1,
+        Duration::from_secs(60),
+        &[&serve_a, &serve_b],
+    );
+    assert_eq!(entries[0]["subject"], "routed by MX", "{entries:?}");
+}
+
 /// The decoded body of the first base64 part of type `content_type` in a
 /// multipart message: the top-level boundary, then each part's headers and body.
 fn base64_part(message: &[u8], content_type: &str) -> Option<Vec<u8>> {

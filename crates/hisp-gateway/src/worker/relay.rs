@@ -6,9 +6,10 @@
 //! recipients are handled like remote ones.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use hisp_smime::Signer;
-use hisp_smtp::{deliver, OutboundEnvelope, RecipientOutcome};
+use hisp_smtp::{deliver, ClientError, DeliveryReport, OutboundEnvelope, RecipientOutcome};
 use hisp_store::{
     AuditKind, DirectAddress, Folder, Owner, QueueItem, RecipientId, RecipientRecord, TrackingState,
 };
@@ -20,6 +21,7 @@ use super::{Attempt, Worker};
 use crate::context::{can_sign, key_pairs};
 use crate::error::GatewayError;
 use crate::outbound::{destinations, seal_for, Destination};
+use crate::routes::RouteError;
 
 /// Tries every recipient still queued.
 pub(super) async fn attempt(
@@ -122,11 +124,14 @@ async fn relay_to(
         }
         Ok::<_, GatewayError>(())
     };
-    let Some(route) = worker.routes.get(&dest.domain) else {
-        return Ok(vec![format!(
-            "{}: no route configured (MX lookup is not built)",
-            dest.domain
-        )]);
+    let servers = match worker.routes.servers(&dest.domain).await {
+        Ok(servers) => servers,
+        Err(RouteError::Temporary(why)) => return Ok(vec![why]),
+        Err(RouteError::Permanent(why)) => {
+            warn!(domain = %dest.domain, %why, "no server takes mail for the domain");
+            fail_all(why).await?;
+            return Ok(Vec::new());
+        }
     };
     let sealed = {
         let (bytes, signer, dest, options) = (
@@ -167,15 +172,7 @@ async fn relay_to(
         mail_from: sender.to_string(),
         rcpt_to: dest.recipients.clone(),
     };
-    let host = route.ip().to_string();
-    let report = deliver(
-        &worker.settings.client,
-        &host,
-        route.port(),
-        &envelope,
-        &sealed,
-    )
-    .await;
+    let report = deliver_to_first(worker, &servers, &envelope, &sealed).await;
     let mut again = Vec::new();
     match report {
         Ok(report) => {
@@ -207,6 +204,38 @@ async fn relay_to(
         }
     }
     Ok(again)
+}
+
+/// Delivers to the first of `servers` that takes the transaction: a server
+/// that cannot be reached or answers with a temporary failure before any
+/// recipient is accepted makes way for the next (RFC 5321 §5.1: try the
+/// exchangers in order). The last server's outcome counts.
+async fn deliver_to_first(
+    worker: &Worker,
+    servers: &[SocketAddr],
+    envelope: &OutboundEnvelope,
+    sealed: &[u8],
+) -> Result<DeliveryReport, ClientError> {
+    let mut outcome = None;
+    for (i, server) in servers.iter().enumerate() {
+        let host = server.ip().to_string();
+        let report = deliver(
+            &worker.settings.client,
+            &host,
+            server.port(),
+            envelope,
+            sealed,
+        )
+        .await;
+        match report {
+            Err(e) if e.is_temporary() && i + 1 < servers.len() => {
+                info!(server = %server, error = %e, "trying the next mail exchanger");
+                outcome = Some(Err(e));
+            }
+            other => return other,
+        }
+    }
+    outcome.expect("servers is never empty")
 }
 
 /// A recipient of a local domain: straight to its Inbox.

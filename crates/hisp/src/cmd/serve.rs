@@ -26,7 +26,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hisp_discovery::{
-    Discoverer, DnsConfig, DnsDiscovery, LdapDiscovery, LdapSettings, LocalRecords, Responder,
+    Discoverer, DnsConfig, DnsDiscovery, LdapDiscovery, LdapSettings, LocalRecords, MxResolver,
+    Responder,
 };
 use hisp_gateway::{GatewayContext, GatewayPolicy, Routes, TrustSettings, Worker, WorkerSettings};
 use hisp_smime::SealOptions;
@@ -50,12 +51,12 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     if domains.is_empty() {
         warn!("no local domains: every recipient is remote and nothing can be received (`hisp domain add DOMAIN`)");
     }
-    if config.smtp.seal_local() {
+    if config.smtp.seal_local() && !config.smtp.mx_routing {
         for d in domains
             .iter()
             .filter(|d| routes.get(d.domain.as_str()).is_none())
         {
-            warn!(domain = %d.domain, "[smtp] seal_local_mail is on but the local domain has no [[route]]: mail to it waits in the queue");
+            warn!(domain = %d.domain, "[smtp] seal_local_mail is on but the local domain has no [[route]] and mx_routing is off: mail to it waits in the queue");
         }
     }
     let store: Arc<dyn Store> = Arc::new(store);
@@ -204,16 +205,22 @@ fn routes(config: &Config) -> anyhow::Result<Routes> {
 /// Discovery through `[discovery] nameservers` (the system's when empty),
 /// DNS CERT first, then LDAP.
 fn discoverer(config: &Config) -> anyhow::Result<Arc<Discoverer>> {
-    let mut dns = DnsConfig::default();
     let mut ldap = LdapSettings::default();
     let servers = &config.discovery.nameservers;
     if !servers.is_empty() {
-        dns.name_servers = servers.clone();
         ldap.name_servers = Some(servers.clone());
     }
-    let dns = DnsDiscovery::new(dns).context("cannot set up DNS discovery")?;
+    let dns = DnsDiscovery::new(dns_config(config)).context("cannot set up DNS discovery")?;
     let ldap = LdapDiscovery::new(ldap).context("cannot set up LDAP discovery")?;
     Ok(Arc::new(Discoverer::new(dns, ldap)))
+}
+
+/// DNS through `[discovery] nameservers` (the system's when empty).
+fn dns_config(config: &Config) -> DnsConfig {
+    DnsConfig {
+        name_servers: config.discovery.nameservers.clone(),
+        ..DnsConfig::default()
+    }
 }
 
 /// Binds one listener and says where it listens.
@@ -297,6 +304,12 @@ async fn run(
         None => None,
     };
 
+    let routes = if config.smtp.mx_routing {
+        let mx = MxResolver::new(&dns_config(config)).context("cannot set up MX lookup")?;
+        routes.with_mx(Arc::new(mx), config.smtp.relay_port)
+    } else {
+        routes
+    };
     let mut settings = WorkerSettings::new(hostname);
     settings.client = tls.client;
     settings.seal = SealOptions {

@@ -43,8 +43,12 @@ pub fn loopback(port: u16) -> SocketAddr {
 pub struct Settings {
     /// `[discovery] nameservers`: the one name server asked.
     pub nameserver: SocketAddr,
-    /// `[[route]]` for the peer's domain.
+    /// `[[route]]` for the peer's domain; with `by_mx`, the port its MX
+    /// host is reached on instead.
     pub route_to: SocketAddr,
+    /// No `[[route]]`: the peer's domain is reached through its MX record
+    /// (served by the peer's DNS responder) on `route_to`'s port.
+    pub by_mx: bool,
     /// `[smtp] max_message_size`, when not the default.
     pub max_message_size: Option<usize>,
 }
@@ -100,21 +104,29 @@ impl Site {
         let size = settings
             .max_message_size
             .map_or_else(String::new, |n| format!("max_message_size = {n}\n"));
-        let text = format!(
+        let route = if settings.by_mx {
+            format!("relay_port = {}\n", settings.route_to.port())
+        } else {
+            String::new()
+        };
+        let mut text = format!(
             "data_dir = \"data\"\n\
              [log]\nlevel = \"info\"\n\
-             [smtp]\nsubmission_listen = \"{}\"\nbackbone_listen = \"{}\"\nhostname = \"hisp.{}\"\n{size}\
+             [smtp]\nsubmission_listen = \"{}\"\nbackbone_listen = \"{}\"\nhostname = \"hisp.{}\"\n{size}{route}\
              [discovery]\nnameservers = [\"{}\"]\n\
-             [dns_responder]\nlisten = \"{}\"\n\
-             [[route]]\ndomain = \"{}\"\nto = \"{}\"\n",
+             [dns_responder]\nlisten = \"{}\"\nmail_ip = \"127.0.0.1\"\n",
             self.submission,
             self.backbone,
             self.domain,
             settings.nameserver,
             self.dns,
-            self.peer_domain,
-            settings.route_to,
         );
+        if !settings.by_mx {
+            text.push_str(&format!(
+                "[[route]]\ndomain = \"{}\"\nto = \"{}\"\n",
+                self.peer_domain, settings.route_to
+            ));
+        }
         std::fs::write(self.config(), text).unwrap();
     }
 
@@ -147,6 +159,7 @@ pub fn two_sites(a_settings: impl FnOnce(&Site, &Site) -> Settings) -> (Site, Si
     b.write_config(Settings {
         nameserver: a.dns,
         route_to: a.backbone,
+        by_mx: false,
         max_message_size: None,
     });
     a.write_config(a_settings(&a, &b));
@@ -201,6 +214,7 @@ pub fn peers(_a: &Site, b: &Site) -> Settings {
     Settings {
         nameserver: b.dns,
         route_to: b.backbone,
+        by_mx: false,
         max_message_size: None,
     }
 }

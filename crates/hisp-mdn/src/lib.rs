@@ -1,0 +1,1 @@
+//! Delivery notification for Direct: MDNs and DSNs (being built).
