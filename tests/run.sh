@@ -9,11 +9,15 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: openssl is the independent S/MIME peer of the tests;
 # libssl-dev and pkg-config build the openssl crate; bind9 (named, dig) and
-# slapd/ldap-utils are the real DNS and LDAP servers of the discovery tests.
-packages=(openssl libssl-dev pkg-config ca-certificates bind9 bind9-utils bind9-dnsutils slapd ldap-utils swaks libnet-ssleay-perl)
+# slapd/ldap-utils are the real DNS and LDAP servers of the discovery tests;
+# postfix (with libsasl2-modules for its SASL client) is the portal's relay and
+# the silent peer (smtp-sink) of the gateway tests; swaks is the SMTP client.
+packages=(openssl libssl-dev pkg-config ca-certificates bind9 bind9-utils bind9-dnsutils slapd ldap-utils swaks libnet-ssleay-perl postfix libsasl2-modules)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing test dependencies: ${packages[*]}"
     apt-get update -q
+    # The tests start their own Postfix instances; the system one stays unconfigured.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
 else
     for p in "${packages[@]}"; do

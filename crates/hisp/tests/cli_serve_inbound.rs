@@ -13,7 +13,6 @@
 //! TCP socket against the real submission and backbone listeners.
 
 mod common;
-#[allow(dead_code)] // this binary uses a subset of the two-site helpers
 #[path = "common/serve.rs"]
 mod serve;
 

@@ -1,8 +1,10 @@
-//! Two `hisp serve` processes on loopback for the acceptance tests of
-//! `cli_serve_acceptance.rs` (included there with `#[path]`, so no other
-//! test binary compiles it): sites set up through the CLI, the running
+//! Two `hisp serve` processes on loopback for the acceptance tests
+//! (`cli_serve_acceptance.rs`, `postfix_relay.rs`, included with `#[path]`):
+//! sites set up through the CLI, the running
 //! servers (killed when dropped), `swaks`, and a plain SMTP sink that
-//! captures what a HISP sends on the backbone.
+//! captures what a HISP sends on the backbone. Each test binary uses a
+//! subset of it.
+#![allow(dead_code)]
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
