@@ -3,7 +3,8 @@
 //!
 //! - Submission: the account logs in with its store password; MAIL FROM must
 //!   be an address the account may send as; a local recipient must exist; a
-//!   remote recipient is discovered at RCPT, so a portal learns at once that
+//!   remote recipient (and a local one when local mail is sealed) is
+//!   discovered at RCPT, so a portal learns at once that
 //!   an address is not a Direct address (550 5.1.1) or cannot be checked now
 //!   (451 4.4.3); DATA applies the header policy and commits the message to
 //!   the queue before 250.
@@ -24,12 +25,26 @@ use crate::policy::{check_submission, PolicyError};
 #[derive(Debug, Clone)]
 pub struct GatewayPolicy {
     ctx: GatewayContext,
+    seal_local: bool,
 }
 
 impl GatewayPolicy {
     /// A policy answering from `ctx`'s store and discovery.
     pub fn new(ctx: GatewayContext) -> Self {
-        GatewayPolicy { ctx }
+        GatewayPolicy {
+            ctx,
+            seal_local: false,
+        }
+    }
+
+    /// Mail to local domains travels the Direct way (the workers'
+    /// [`WorkerSettings::seal_local`](crate::WorkerSettings::seal_local)): a
+    /// local recipient must then also have a discoverable, trusted
+    /// certificate at RCPT, like a remote one, or the portal would learn only
+    /// later that the message cannot be sealed for it.
+    pub fn sealing_local_mail(mut self, on: bool) -> Self {
+        self.seal_local = on;
+        self
     }
 }
 
@@ -83,11 +98,12 @@ impl GatewayPolicy {
             .await
             .map_err(|e| local_error(&e))?
         {
-            return match self.ctx.is_local_address(&rcpt).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(unknown_local(to)),
-                Err(e) => Err(local_error(&e)),
-            };
+            match self.ctx.is_local_address(&rcpt).await {
+                Ok(true) if !self.seal_local => return Ok(()),
+                Ok(true) => {}
+                Ok(false) => return Err(unknown_local(to)),
+                Err(e) => return Err(local_error(&e)),
+            }
         }
         let sender = DirectAddress::parse(&envelope.mail_from)
             .map_err(|e| bad_sender(&envelope.mail_from, &e))?;

@@ -8,7 +8,13 @@ use common::smtp::Client;
 use common::{leaf, World, PASSWORD};
 use hisp_ca::{CaOptions, CertificateAuthority};
 use hisp_smime::{seal, KeyPair, SealOptions, Signer};
-use hisp_smtp::{deliver, ClientConfig, OutboundEnvelope, RecipientOutcome};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hisp_gateway::GatewayPolicy;
+use hisp_smtp::{
+    deliver, ClientConfig, OutboundEnvelope, RecipientOutcome, Role, Server, ServerConfig, Shutdown,
+};
 use hisp_store::{DirectAddress, Folder, QuarantineReason, QueueState, Store, TrackingState};
 use time::OffsetDateTime;
 
@@ -151,6 +157,54 @@ async fn seal_local_sends_mail_between_local_domains_through_smime_and_the_backb
     let received = a.store.read_message(inbox[0].id).unwrap();
     assert_eq!(without_trace(&received.bytes), MESSAGE.as_bytes());
     assert!(a.store.quarantined().unwrap().is_empty());
+    world.stop().await;
+}
+
+/// With local mail sealed, a local address whose certificate cannot be
+/// discovered is refused at RCPT like a remote non-Direct address; with it
+/// off the same address is accepted (delivered straight to the Inbox).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seal_local_refuses_a_local_recipient_without_a_certificate_at_rcpt() {
+    let world = World::start().await;
+    let a = &world.a;
+    // carol@a.example exists but no certificate of hers is published.
+    let carol = leaf(&a.ca, "carol@a.example");
+    let cert = hisp_store::NewCertificate::new(
+        &carol.cert.to_der().unwrap(),
+        Some(&carol.key.private_key_to_pem_pkcs8().unwrap()),
+    )
+    .unwrap();
+    a.store
+        .add_address(&addr("carol@a.example"), &[cert])
+        .unwrap();
+    let policy = Arc::new(GatewayPolicy::new(a.ctx.clone()).sealing_local_mail(true));
+    let server = Server::bind(
+        (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+        ServerConfig::new(Role::Submission, "hisp.a.example"),
+        policy,
+    )
+    .await
+    .unwrap();
+    let sealing = server.local_addr().unwrap();
+    let stop = Shutdown::new();
+    let task = tokio::spawn(server.serve(stop.clone(), Duration::from_secs(5)));
+
+    let mut c = Client::login(sealing, Some(&a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    let r = c.command("RCPT TO:<carol@a.example>").await;
+    assert_eq!((r.code, r.enhanced), (550, Some((5, 1, 1))), "{r}");
+    assert!(
+        r.text.contains("carol@a.example") && r.text.contains("not a Direct address"),
+        "{r}"
+    );
+    c.command("QUIT").await;
+
+    let mut plain = Client::login(a.submission, Some(&a.user), PASSWORD).await;
+    assert_eq!(plain.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    assert_eq!(plain.command("RCPT TO:<carol@a.example>").await.code, 250);
+    plain.command("QUIT").await;
+    stop.trigger();
+    let _ = task.await;
     world.stop().await;
 }
 

@@ -269,7 +269,9 @@ async fn run(
     };
     let bundle_store = store.clone();
     let ctx = GatewayContext::new(store, discoverer(config)?, trust);
-    let policy: Arc<dyn Policy> = Arc::new(GatewayPolicy::new(ctx.clone()));
+    let policy: Arc<dyn Policy> = Arc::new(
+        GatewayPolicy::new(ctx.clone()).sealing_local_mail(config.smtp.seal_local()),
+    );
     let submission = bind(
         Role::Submission,
         config.smtp.submission_listen,
