@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of hisp_smime::open with cargo-fuzz (libFuzzer).
+# Coverage-guided fuzzing with cargo-fuzz (libFuzzer). Targets (fuzz/fuzz_targets/):
+#   open    hisp_smime::open on arbitrary bytes (seeded with tests/vectors/)
+#   seal    hisp_smime::seal on arbitrary messages
+#   report  hisp_mdn::parse_report, report_kind and requested (seeded with the
+#           MDN and DSN fixtures of crates/hisp-mdn/tests/fixtures/)
 # Needs a nightly toolchain; installs cargo-fuzz when missing.
-# Usage: tests/fuzz.sh [SECONDS]   (default 60)
+# Usage: tests/fuzz.sh [SECONDS] [TARGET]   (defaults: 60, open; or FUZZ_TARGET=report)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
+target="${2:-${FUZZ_TARGET:-open}}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-mkdir -p fuzz/corpus/open
-# Seed the corpus with the openssl-made vectors.
-cp tests/vectors/*.eml fuzz/corpus/open/ 2>/dev/null || true
+mkdir -p "fuzz/corpus/$target"
+case "$target" in
+    open) cp tests/vectors/*.eml fuzz/corpus/open/ 2>/dev/null || true ;;
+    report) cp crates/hisp-mdn/tests/fixtures/* fuzz/corpus/report/ 2>/dev/null || true ;;
+esac
 cd fuzz
-cargo +nightly fuzz run open corpus/open -- -max_total_time="$seconds" -max_len=65536
+cargo +nightly fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536

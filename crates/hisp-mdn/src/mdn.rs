@@ -1,0 +1,324 @@
+//! Message disposition notifications (RFC 8098) as Direct uses them: building the
+//! `processed`, `dispatched` and `failed` notifications a HISP sends, and reading the ones
+//! other HISPs send back.
+
+use mail_parser::Message;
+use time::OffsetDateTime;
+
+use crate::compose;
+use crate::disposition::{Disposition, DispositionType};
+use crate::error::MdnError;
+use crate::fields::{self, address_value, bare_message_id, squash, Block};
+use crate::report::{self, MDN_TYPES};
+use crate::request::FINAL_DELIVERY_PARAMETER;
+
+/// Everything needed to write one MDN.
+#[derive(Debug, Clone)]
+pub struct MdnSpec<'a> {
+    /// The MDN's own Message-ID, without `<>`.
+    pub message_id: &'a str,
+    /// The MDN's Date.
+    pub date: OffsetDateTime,
+    /// The original recipient: the MDN is From this address.
+    pub from: &'a str,
+    /// The original sender.
+    pub to: &'a str,
+    /// Reporting-UA value, e.g. `hisp.example.org; hisp 0.1.0` (RFC 8098 §3.2.1).
+    pub reporting_ua: &'a str,
+    /// The recipient as the sender addressed it, when known (RFC 8098 §3.2.3).
+    pub original_recipient: Option<&'a str>,
+    /// The recipient the disposition is about (RFC 8098 §3.2.4).
+    pub final_recipient: &'a str,
+    /// The Message-ID of the message the MDN is about, without `<>`.
+    pub original_message_id: Option<&'a str>,
+    /// The Subject of the message the MDN is about; the MDN's Subject repeats it.
+    pub original_subject: Option<&'a str>,
+    /// What happened.
+    pub disposition: Disposition,
+    /// Why it failed: written as `Failure:` (Direct IG), or as `Error:` (RFC 8098 §3.2.7)
+    /// when the disposition has the `error` modifier.
+    pub failure: Option<&'a str>,
+    /// Adds the `X-DIRECT-FINAL-DESTINATION-DELIVERY:` extension field (Direct IG), which a
+    /// HISP puts in MDNs answering a final-delivery request.
+    pub final_delivery_extension: bool,
+}
+
+/// A parsed MDN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mdn {
+    /// Reporting-UA, verbatim.
+    pub reporting_ua: Option<String>,
+    /// MDN-Gateway, verbatim (RFC 8098 §3.2.2).
+    pub mdn_gateway: Option<String>,
+    /// Original-Recipient: the address only (`rfc822;` and `<>` removed).
+    pub original_recipient: Option<String>,
+    /// Final-Recipient: the address only; required (RFC 8098 §3.1).
+    pub final_recipient: String,
+    /// Original-Message-ID without `<>`.
+    pub original_message_id: Option<String>,
+    /// Disposition; required (RFC 8098 §3.1).
+    pub disposition: Disposition,
+    /// Failure field text, whitespace runs collapsed (several fields joined by `; `).
+    pub failure: Option<String>,
+    /// Error field text, whitespace runs collapsed (several fields joined by `; `).
+    pub error: Option<String>,
+    /// Warning field text, whitespace runs collapsed (several fields joined by `; `).
+    pub warning: Option<String>,
+    /// `X-DIRECT-FINAL-DESTINATION-DELIVERY` is present (Direct IG).
+    pub final_delivery_extension: bool,
+    /// Every other field, name as written and value unfolded, in order.
+    pub extension_fields: Vec<(String, String)>,
+    /// The header From address of the MDN message.
+    pub from: Option<String>,
+}
+
+/// Fields this module reads itself; anything else is an extension field.
+const KNOWN: &[&str] = &[
+    "Reporting-UA",
+    "MDN-Gateway",
+    "Original-Recipient",
+    "Final-Recipient",
+    "Original-Message-ID",
+    "Disposition",
+    "Failure",
+    "Error",
+    "Warning",
+    FINAL_DELIVERY_PARAMETER,
+];
+
+/// Writes an MDN: a multipart/report (RFC 6522) with a human-readable text/plain part and
+/// a message/disposition-notification part (RFC 8098 §3). CRLF line ends, 7bit, every
+/// line under 998 characters; caller-supplied values cannot add header lines.
+pub fn build_mdn(spec: &MdnSpec<'_>) -> Vec<u8> {
+    let human = compose::text_body(&explanation(spec));
+    let report = report_fields(spec);
+    let boundary = compose::boundary(
+        &format!(
+            "mdn {} {}",
+            spec.message_id,
+            spec.date.unix_timestamp_nanos()
+        ),
+        &[human.as_bytes(), report.as_bytes()],
+    );
+
+    let mut out = String::with_capacity(human.len() + report.len() + 1024);
+    compose::field(&mut out, "From", &address(spec.from));
+    compose::field(&mut out, "To", &address(spec.to));
+    compose::field(&mut out, "Date", &compose::date(spec.date));
+    compose::field(
+        &mut out,
+        "Message-ID",
+        &format!("<{}>", compose::msg_id(spec.message_id)),
+    );
+    let prefix = subject_prefix(&spec.disposition.kind);
+    let subject = match spec.original_subject {
+        Some(s) if !s.trim().is_empty() => format!("{prefix}: {}", s.trim()),
+        _ => prefix.to_string(),
+    };
+    compose::text_field(&mut out, "Subject", &subject);
+    if let Some(id) = spec.original_message_id.map(compose::msg_id) {
+        if !id.is_empty() {
+            compose::field(&mut out, "In-Reply-To", &format!("<{id}>"));
+            compose::field(&mut out, "References", &format!("<{id}>"));
+        }
+    }
+    // RFC 3834 §5: an automatic response says so, so responders do not answer it.
+    compose::field(&mut out, "Auto-Submitted", "auto-replied");
+    // RFC 8098 §2.1: an MDN MUST NOT itself request an MDN, so no
+    // Disposition-Notification-To is ever written here.
+    compose::field(&mut out, "MIME-Version", "1.0");
+    // RFC 6522 §3: the report-type parameter is required and names the second part.
+    compose::field(
+        &mut out,
+        "Content-Type",
+        &format!("multipart/report; report-type=disposition-notification; boundary=\"{boundary}\""),
+    );
+    compose::field(&mut out, "Content-Transfer-Encoding", "7bit");
+    out.push_str("\r\nThis is a MIME-encapsulated disposition notification.\r\n");
+
+    out.push_str(&format!("\r\n--{boundary}\r\n"));
+    out.push_str("Content-Type: text/plain; charset=us-ascii\r\n");
+    out.push_str("Content-Transfer-Encoding: 7bit\r\n\r\n");
+    out.push_str(&human);
+
+    out.push_str(&format!("\r\n--{boundary}\r\n"));
+    out.push_str("Content-Type: message/disposition-notification\r\n");
+    out.push_str("Content-Transfer-Encoding: 7bit\r\n\r\n");
+    out.push_str(&report);
+    out.push_str(&format!("\r\n--{boundary}--\r\n"));
+    out.into_bytes()
+}
+
+/// Parses an MDN: the message/disposition-notification part is looked for in the root,
+/// among its parts and one level deeper, decoded from any transfer encoding, and read
+/// liberally (any line ends, any case, comments). Final-Recipient and Disposition are
+/// required (RFC 8098 §3.1).
+pub fn parse_mdn(message: &[u8]) -> Result<Mdn, MdnError> {
+    from_message(&report::parse(message)?)
+}
+
+pub(crate) fn from_message(message: &Message<'_>) -> Result<Mdn, MdnError> {
+    let Some(part) = report::find_part(message, MDN_TYPES) else {
+        return Err(match report::kind_in(message) {
+            Some(_) => MdnError::MissingReportPart("message/disposition-notification"),
+            None => MdnError::NotAReport(report::top_type(message)),
+        });
+    };
+    // RFC 8098 §3.1 defines one block of fields; blank lines some senders leave inside it
+    // are tolerated by reading every block.
+    let mut all = Block::default();
+    for block in fields::blocks(part.contents()) {
+        all.fields.extend(block.fields);
+    }
+    let mut mdn = from_block(&all)?;
+    mdn.from = report::from_address(message);
+    Ok(mdn)
+}
+
+fn from_block(block: &Block) -> Result<Mdn, MdnError> {
+    // RFC 8098 §3.1: final-recipient-field and disposition-field are required.
+    let final_value = block
+        .get("Final-Recipient")
+        .ok_or_else(|| MdnError::MissingField {
+            field: "Final-Recipient",
+            rule: "RFC 8098 §3.1".to_string(),
+        })?;
+    let final_recipient = address_value(final_value).ok_or_else(|| MdnError::MalformedAddress {
+        field: "Final-Recipient",
+        value: fields::clip(final_value),
+    })?;
+    let disposition = block
+        .get("Disposition")
+        .ok_or_else(|| MdnError::MissingField {
+            field: "Disposition",
+            rule: "RFC 8098 §3.1".to_string(),
+        })?;
+    let disposition = Disposition::parse(disposition)?;
+    let joined = |name: &str| {
+        let v: Vec<String> = block
+            .all(name)
+            .map(squash)
+            .filter(|v| !v.is_empty())
+            .collect();
+        (!v.is_empty()).then(|| v.join("; "))
+    };
+    let verbatim = |name: &str| {
+        block
+            .get(name)
+            .map(str::to_string)
+            .filter(|v| !v.is_empty())
+    };
+    Ok(Mdn {
+        reporting_ua: verbatim("Reporting-UA"),
+        mdn_gateway: verbatim("MDN-Gateway"),
+        original_recipient: block.get("Original-Recipient").and_then(address_value),
+        final_recipient,
+        original_message_id: block.get("Original-Message-ID").and_then(bare_message_id),
+        disposition,
+        failure: joined("Failure"),
+        error: joined("Error"),
+        warning: joined("Warning"),
+        final_delivery_extension: block.has(FINAL_DELIVERY_PARAMETER),
+        extension_fields: block
+            .fields
+            .iter()
+            .filter(|f| !KNOWN.iter().any(|k| k.eq_ignore_ascii_case(&f.name)))
+            .map(|f| (f.name.clone(), f.value.clone()))
+            .collect(),
+        from: None,
+    })
+}
+
+/// An address as written in a header or a report field: sanitised, no brackets.
+fn address(addr: &str) -> String {
+    compose::sanitize(addr)
+        .chars()
+        .filter(|c| !matches!(c, '<' | '>' | ' '))
+        .collect()
+}
+
+fn subject_prefix(kind: &DispositionType) -> &'static str {
+    match kind {
+        DispositionType::Processed => "Processed",
+        DispositionType::Dispatched => "Dispatched",
+        DispositionType::Failed => "Failed",
+        DispositionType::Displayed => "Displayed",
+        DispositionType::Deleted => "Deleted",
+        DispositionType::Denied => "Denied",
+        DispositionType::Other(_) => "Disposition notification",
+    }
+}
+
+/// The human-readable part (RFC 6522 §3 first part). It names the message and the
+/// recipient only: no subject, no content, since Direct messages carry health data.
+fn explanation(spec: &MdnSpec<'_>) -> String {
+    let message = match spec.original_message_id.map(compose::msg_id) {
+        Some(id) if !id.is_empty() => format!("Your message <{id}>"),
+        _ => "Your message".to_string(),
+    };
+    let rcpt = address(spec.final_recipient);
+    let mut text = match &spec.disposition.kind {
+        DispositionType::Processed => format!(
+            "{message} to {rcpt} was received and processed by the recipient's system. \
+             This does not mean the recipient has read it."
+        ),
+        DispositionType::Dispatched => {
+            format!("{message} to {rcpt} was delivered to the recipient's final destination.")
+        }
+        DispositionType::Failed => format!("{message} to {rcpt} could not be delivered."),
+        DispositionType::Displayed => format!("{message} to {rcpt} was displayed."),
+        DispositionType::Deleted => {
+            format!("{message} to {rcpt} was deleted without being displayed.")
+        }
+        DispositionType::Denied => {
+            format!("The recipient {rcpt} declined to send a notification about {message}.")
+        }
+        DispositionType::Other(k) => format!("{message} to {rcpt} has disposition {k}."),
+    };
+    if let Some(f) = spec.failure {
+        text.push_str("\nReason: ");
+        text.push_str(f);
+    }
+    text.push_str("\n\nThis notification was generated automatically.");
+    text
+}
+
+/// The message/disposition-notification fields, in RFC 8098 §3.1 order.
+fn report_fields(spec: &MdnSpec<'_>) -> String {
+    let mut out = String::new();
+    compose::field(&mut out, "Reporting-UA", spec.reporting_ua);
+    if let Some(orig) = spec.original_recipient.map(address) {
+        if !orig.is_empty() {
+            compose::field(&mut out, "Original-Recipient", &format!("rfc822;{orig}"));
+        }
+    }
+    compose::field(
+        &mut out,
+        "Final-Recipient",
+        &format!("rfc822;{}", address(spec.final_recipient)),
+    );
+    if let Some(id) = spec.original_message_id.map(compose::msg_id) {
+        if !id.is_empty() {
+            compose::field(&mut out, "Original-Message-ID", &format!("<{id}>"));
+        }
+    }
+    compose::field(&mut out, "Disposition", &spec.disposition.to_string());
+    if let Some(failure) = spec.failure {
+        let is_error = spec
+            .disposition
+            .modifiers
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case("error"));
+        compose::field(
+            &mut out,
+            if is_error { "Error" } else { "Failure" },
+            failure,
+        );
+    }
+    if spec.final_delivery_extension {
+        // Direct IG: the extension field carries no value.
+        out.push_str(FINAL_DELIVERY_PARAMETER);
+        out.push_str(":\r\n");
+    }
+    out
+}
