@@ -4,12 +4,15 @@
 //! of an inbound message (`inbound`) — as functions of bytes, certificates
 //! and anchors, and the pipeline that applies them: the SMTP policy of the
 //! submission and backbone listeners (`smtp_policy`) and the queue workers
-//! (`worker`). `hisp serve` (crates/hisp/src/cmd/serve.rs) runs them.
+//! (`worker`), which also keep the delivery notification of Direct: MDNs
+//! written for mail received (`notice`), MDNs and DSNs received tracked,
+//! timeouts and DSNs to our own senders. `hisp serve` (crates/hisp/src/cmd/serve.rs) runs them.
 
 pub mod bundles;
 pub mod context;
 pub mod error;
 pub mod inbound;
+mod notice;
 pub mod outbound;
 pub mod policy;
 pub mod routes;

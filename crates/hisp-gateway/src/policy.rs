@@ -140,7 +140,7 @@ fn addresses(value: Option<&HeaderValue<'_>>) -> Vec<String> {
 }
 
 /// A unique Message-ID: time, randomness and the domain.
-fn new_message_id(domain: &str) -> String {
+pub(crate) fn new_message_id(domain: &str) -> String {
     let mut rnd = [0u8; 12];
     // The pool never runs dry on a running system; the clock alone would
     // still make the id unique enough to trace.

@@ -12,8 +12,10 @@
 //!   (never an open relay); DATA commits the message to the queue before 250.
 
 use async_trait::async_trait;
+use hisp_mdn::{final_delivery_option_field, requested, FinalDelivery};
 use hisp_smtp::{Account, Envelope, Policy, Refusal, Reply, Role, Session};
-use hisp_store::{DirectAddress, MessageDirection, StoreError, UserName};
+use hisp_store::{DirectAddress, Expectation, MessageDirection, StoreError, UserName};
+use mail_parser::MessageParser;
 use time::OffsetDateTime;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -46,6 +48,55 @@ impl GatewayPolicy {
         self.seal_local = on;
         self
     }
+}
+
+/// Whether the header has a Disposition-Notification-Options field (one
+/// that does not ask for final delivery is the portal's own choice).
+fn has_options_field(message: &[u8]) -> bool {
+    MessageParser::new()
+        .parse_headers(message)
+        .is_some_and(|m| {
+            m.headers().iter().any(|h| {
+                h.name
+                    .as_str()
+                    .eq_ignore_ascii_case("Disposition-Notification-Options")
+            })
+        })
+}
+
+/// `message` with `field` inserted after its leading trace fields
+/// (Received, Return-Path), which stay on top (RFC 5321 §4.4).
+fn after_trace_fields(message: &[u8], field: &[u8]) -> Vec<u8> {
+    let mut at = 0;
+    loop {
+        let rest = &message[at..];
+        let is_trace = [&b"Received:"[..], b"Return-Path:"]
+            .iter()
+            .any(|name| rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name));
+        if !is_trace {
+            break;
+        }
+        // The field ends at a line end not followed by folding white space.
+        let mut end = at;
+        loop {
+            match message[end..].iter().position(|&b| b == b'\n') {
+                Some(i) => end += i + 1,
+                None => {
+                    end = message.len();
+                    break;
+                }
+            }
+            if !matches!(message.get(end), Some(b' ' | b'\t')) {
+                break;
+            }
+        }
+        at = end;
+    }
+    let mut out = Vec::with_capacity(message.len() + field.len());
+    out.extend_from_slice(&message[..at]);
+    out.extend_from_slice(field);
+    out.extend_from_slice(&message[at..]);
+    out
 }
 
 /// `553 5.1.7`: the sender address does not parse (RFC 3463 §3.2).
@@ -156,6 +207,7 @@ impl GatewayPolicy {
         from: Option<DirectAddress>,
         envelope: &Envelope,
         message: Vec<u8>,
+        expect: Expectation,
     ) -> Reply {
         let mut recipients = Vec::with_capacity(envelope.rcpt_to.len());
         for r in &envelope.rcpt_to {
@@ -168,12 +220,13 @@ impl GatewayPolicy {
             .ctx
             .store
             .call(move |s| {
-                s.enqueue(
+                s.enqueue_expecting(
                     direction,
                     from.as_ref(),
                     &recipients,
                     &message,
                     OffsetDateTime::now_utc(),
+                    expect,
                 )
             })
             .await;
@@ -186,7 +239,12 @@ impl GatewayPolicy {
         }
     }
 
-    async fn submission_data(&self, envelope: &Envelope, message: Vec<u8>) -> Reply {
+    async fn submission_data(
+        &self,
+        session: &Session,
+        envelope: &Envelope,
+        message: Vec<u8>,
+    ) -> Reply {
         let sender = match DirectAddress::parse(&envelope.mail_from) {
             Ok(a) => a,
             Err(e) => return bad_sender(&envelope.mail_from, &e),
@@ -204,14 +262,52 @@ impl GatewayPolicy {
             }
         };
         let span = info_span!("queue", msg_id = %submission.message_id);
+        let (message, final_delivery) =
+            match self.ask_final_delivery(session, submission.message).await {
+                Ok(asked) => asked,
+                Err(e) => return local_error(&e),
+            };
         self.enqueue(
             MessageDirection::Outbound,
             Some(sender),
             envelope,
-            submission.message,
+            message,
+            Expectation::Mail { final_delivery },
         )
         .instrument(span)
         .await
+    }
+
+    /// Whether the message asks for final-destination delivery notification
+    /// (Implementation Guide for Delivery Notification in Direct 1.0 §3.1):
+    /// a request the portal wrote itself stands; otherwise the account's
+    /// setting decides, and a request is added to the header when it is on.
+    async fn ask_final_delivery(
+        &self,
+        session: &Session,
+        message: Vec<u8>,
+    ) -> Result<(Vec<u8>, bool), GatewayError> {
+        match requested(&message).final_delivery {
+            FinalDelivery::Requested { .. } => return Ok((message, true)),
+            FinalDelivery::Malformed(_) => return Ok((message, false)),
+            FinalDelivery::NotRequested if has_options_field(&message) => {
+                return Ok((message, false))
+            }
+            FinalDelivery::NotRequested => {}
+        }
+        let Some(name) = session
+            .account
+            .as_ref()
+            .and_then(|a| UserName::parse(&a.name).ok())
+        else {
+            return Ok((message, false));
+        };
+        let account = self.ctx.store.call(move |s| s.user(&name)).await?;
+        if !account.request_final_delivery {
+            return Ok((message, false));
+        }
+        let field = format!("{}\r\n", final_delivery_option_field());
+        Ok((after_trace_fields(&message, field.as_bytes()), true))
     }
 }
 
@@ -279,17 +375,54 @@ impl Policy for GatewayPolicy {
         let span = info_span!("data", msg_id = %envelope.id, from = %envelope.mail_from);
         match session.role {
             Role::Submission => {
-                self.submission_data(envelope, message)
+                self.submission_data(session, envelope, message)
                     .instrument(span)
                     .await
             }
             Role::Backbone => {
                 // The null reverse-path (an MDN or DSN) or an unparsable one is kept as none.
                 let from = DirectAddress::parse(&envelope.mail_from).ok();
-                self.enqueue(MessageDirection::Inbound, from, envelope, message)
+                let expect = Expectation::Mail {
+                    final_delivery: false,
+                };
+                self.enqueue(MessageDirection::Inbound, from, envelope, message, expect)
                     .instrument(span)
                     .await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_goes_below_the_trace_fields() {
+        let msg =
+            b"Received: from a\r\n\tby b; date\r\nReturn-Path: <x@y>\r\nFrom: x@y\r\n\r\nbody\r\n";
+        let out = after_trace_fields(msg, b"X-New: 1\r\n");
+        assert_eq!(
+            out,
+            b"Received: from a\r\n\tby b; date\r\nReturn-Path: <x@y>\r\nX-New: 1\r\nFrom: x@y\r\n\r\nbody\r\n"
+        );
+        assert_eq!(
+            after_trace_fields(b"From: x@y\r\n\r\n", b"X: 1\r\n"),
+            b"X: 1\r\nFrom: x@y\r\n\r\n"
+        );
+        assert_eq!(
+            after_trace_fields(b"Received: x", b"X: 1\r\n"),
+            b"Received: xX: 1\r\n"
+        );
+    }
+
+    #[test]
+    fn an_options_field_is_found_in_any_letter_case() {
+        assert!(has_options_field(
+            b"disposition-notification-options: x=optional,false\r\nFrom: a@b\r\n\r\n"
+        ));
+        assert!(!has_options_field(
+            b"From: a@b\r\n\r\nDisposition-Notification-Options: in the body\r\n"
+        ));
     }
 }

@@ -51,6 +51,25 @@ fn without_trace(bytes: &[u8]) -> &[u8] {
     rest
 }
 
+/// The request for final-delivery notification that A adds below the trace
+/// fields of a portal account's message (the test accounts keep the default:
+/// on).
+const FINAL_DELIVERY_REQUEST: &[u8] =
+    b"Disposition-Notification-Options: X-DIRECT-FINAL-DESTINATION-DELIVERY=optional,true\r\n";
+
+/// The message as the portal wrote it: trace fields and A's request gone.
+fn as_submitted(bytes: &[u8]) -> &[u8] {
+    let rest = bytes
+        .strip_prefix(FINAL_DELIVERY_REQUEST)
+        .unwrap_or_else(|| {
+            panic!(
+                "no final-delivery request on top:\n{}",
+                String::from_utf8_lossy(bytes)
+            )
+        });
+    without_trace(rest)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submitted_message_arrives_decrypted_and_byte_equal_in_the_peers_inbox() {
     let world = World::start().await;
@@ -85,7 +104,10 @@ async fn submitted_message_arrives_decrypted_and_byte_equal_in_the_peers_inbox()
     assert_eq!(sent.len(), 1);
     let sent = world.a.store.read_message(sent[0].id).unwrap();
     assert_eq!(received.bytes, sent.bytes, "B reads what A queued");
-    assert_eq!(without_trace(&received.bytes), MESSAGE.as_bytes());
+    assert_eq!(
+        as_submitted(without_trace(&received.bytes)),
+        MESSAGE.as_bytes()
+    );
     assert!(world.b.store.quarantined().unwrap().is_empty());
     world.stop().await;
 }
@@ -140,7 +162,13 @@ async fn seal_local_sends_mail_between_local_domains_through_smime_and_the_backb
     assert_eq!(worker.run_once(now).await.unwrap(), 1, "the inbound one");
 
     let queue = a.store.queue(None).unwrap();
-    assert_eq!(queue.len(), 2, "{queue:?}");
+    // The message out, the message in, and bob's processed and dispatched MDNs to alice.
+    assert_eq!(queue.len(), 4, "{queue:?}");
+    let mdns = queue
+        .iter()
+        .filter(|e| e.expect == hisp_store::Expectation::Notification)
+        .count();
+    assert_eq!(mdns, 2, "{queue:?}");
     let outbound = queue
         .iter()
         .find(|e| e.direction == hisp_store::MessageDirection::Outbound)
@@ -155,7 +183,10 @@ async fn seal_local_sends_mail_between_local_domains_through_smime_and_the_backb
     let inbox = bob_inbox();
     assert_eq!(inbox.len(), 1);
     let received = a.store.read_message(inbox[0].id).unwrap();
-    assert_eq!(without_trace(&received.bytes), MESSAGE.as_bytes());
+    assert_eq!(
+        as_submitted(without_trace(&received.bytes)),
+        MESSAGE.as_bytes()
+    );
     assert!(a.store.quarantined().unwrap().is_empty());
     world.stop().await;
 }

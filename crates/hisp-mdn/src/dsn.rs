@@ -91,7 +91,7 @@ pub struct Dsn {
     /// The per-recipient blocks; at least one.
     pub recipients: Vec<DsnRecipient>,
     /// Message-ID (without `<>`) from the third part (text/rfc822-headers or
-    /// message/rfc822), if any.
+    /// message/rfc822), else the DSN's In-Reply-To, if any.
     pub original_message_id: Option<String>,
     /// The header From address of the DSN message.
     pub from: Option<String>,
@@ -328,15 +328,17 @@ fn is_status(code: &str) -> bool {
 }
 
 /// Message-ID of the third part: a message/rfc822 mail-parser already parsed, or a
-/// header block parsed here.
+/// header block parsed here. Without a third part that names it, the DSN's own
+/// In-Reply-To (which reporting MTAs, hisp among them, set to the original message).
 fn original_message_id(message: &Message<'_>) -> Option<String> {
-    let part = report::find_part(message, ORIGINAL_TYPES)?;
-    let id = match part.message() {
-        Some(inner) => inner.message_id().map(str::to_string),
-        None => MessageParser::default()
-            .parse_headers(part.contents())
-            .and_then(|h| h.message_id().map(str::to_string)),
-    };
+    let from_part =
+        report::find_part(message, ORIGINAL_TYPES).and_then(|part| match part.message() {
+            Some(inner) => inner.message_id().map(str::to_string),
+            None => MessageParser::default()
+                .parse_headers(part.contents())
+                .and_then(|h| h.message_id().map(str::to_string)),
+        });
+    let id = from_part.or_else(|| message.in_reply_to().as_text().map(str::to_string));
     id.and_then(|id| bare_message_id(&id))
 }
 

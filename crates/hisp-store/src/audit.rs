@@ -36,11 +36,20 @@ pub enum AuditKind {
     Moved,
     /// A mailbox message was marked read.
     Read,
+    /// An MDN or DSN about one of our messages moved its tracking (detail:
+    /// recipient, disposition or action).
+    MdnReceived,
+    /// A duplicate, late or unknown MDN or DSN: no state changed (detail:
+    /// what it reported and why it was ignored).
+    MdnIgnored,
+    /// A recipient failed for want of MDNs in time (detail: recipient, the
+    /// state it was in, the timeout).
+    TimedOut,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 13] = [
+    pub const ALL: [AuditKind; 16] = [
         AuditKind::Queued,
         AuditKind::Deferred,
         AuditKind::Completed,
@@ -54,6 +63,9 @@ impl AuditKind {
         AuditKind::DsnSent,
         AuditKind::Moved,
         AuditKind::Read,
+        AuditKind::MdnReceived,
+        AuditKind::MdnIgnored,
+        AuditKind::TimedOut,
     ];
 
     /// The name in the database, CLI and JSON.
@@ -72,6 +84,9 @@ impl AuditKind {
             AuditKind::DsnSent => "dsn-sent",
             AuditKind::Moved => "moved",
             AuditKind::Read => "read",
+            AuditKind::MdnReceived => "mdn-received",
+            AuditKind::MdnIgnored => "mdn-ignored",
+            AuditKind::TimedOut => "timed-out",
         }
     }
 
@@ -101,4 +116,21 @@ pub struct AuditEvent {
     pub message: Option<MessageRecordId>,
     /// What exactly happened; never message content or key material.
     pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_name_that_reads_back() {
+        let mut names: Vec<&str> = AuditKind::ALL.iter().map(|k| k.as_str()).collect();
+        for k in AuditKind::ALL {
+            assert_eq!(AuditKind::from_name(k.as_str()), Some(k));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), AuditKind::ALL.len());
+        assert_eq!(AuditKind::TimedOut.as_str(), "timed-out");
+    }
 }

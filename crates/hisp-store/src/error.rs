@@ -176,6 +176,12 @@ impl StoreError {
         matches!(self, StoreError::BadCredentials)
     }
 
+    /// Whether this error is a refused tracking move (for an MDN or DSN: a
+    /// duplicate or a late one, to be ignored).
+    pub fn is_transition(&self) -> bool {
+        matches!(self, StoreError::Transition { .. })
+    }
+
     /// Whether this error says the thing already exists.
     pub fn is_duplicate(&self) -> bool {
         matches!(self, StoreError::Duplicate { .. })

@@ -23,6 +23,7 @@ mod cert;
 mod directory;
 mod domain;
 mod error;
+mod expect;
 mod mailbox;
 mod message;
 mod password;
@@ -41,6 +42,7 @@ pub use cert::{CertInfo, CertUsage, Fingerprint, NewCertificate, PrivateKeyPem, 
 pub use directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecord, Owner};
 pub use domain::Domain;
 pub use error::{Entity, StoreError};
+pub use expect::Expectation;
 pub use mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 pub use message::{Envelope, HeaderSummary, MessageDirection, MessageId, MessageRecordId};
 pub use password::MIN_PASSWORD_LEN;
@@ -48,5 +50,5 @@ pub use quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, Quarantin
 pub use queue::{Lease, QueueEntry, QueueItem, QueueItemId, QueueState};
 pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};
 pub use store::Store;
-pub use tracking::{RecipientId, RecipientRecord, TrackingState};
+pub use tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
 pub use user::{Account, Grant, UserId, UserName};

@@ -19,6 +19,7 @@ use std::fmt;
 use time::OffsetDateTime;
 
 use crate::address::DirectAddress;
+use crate::expect::Expectation;
 use crate::message::{MessageDirection, MessageId, MessageRecordId};
 use crate::tracking::RecipientRecord;
 
@@ -54,6 +55,8 @@ pub struct QueueItem {
     pub message_id: Option<MessageId>,
     /// MAIL FROM; `None` for the null reverse-path.
     pub envelope_from: Option<DirectAddress>,
+    /// What tracking expects of it (whether to request MDNs).
+    pub expect: Expectation,
     /// The recipients with their tracking state.
     pub recipients: Vec<RecipientRecord>,
     /// The message as received.
@@ -118,6 +121,8 @@ pub struct QueueEntry {
     pub message_id: Option<MessageId>,
     /// MAIL FROM; `None` for the null reverse-path.
     pub envelope_from: Option<DirectAddress>,
+    /// What tracking expects of it.
+    pub expect: Expectation,
     /// The recipients with their tracking state.
     pub recipients: Vec<RecipientRecord>,
     /// Size of the message in bytes.

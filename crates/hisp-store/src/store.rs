@@ -13,11 +13,12 @@ use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
 use crate::domain::Domain;
 use crate::error::StoreError;
+use crate::expect::Expectation;
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 use crate::queue::{QueueEntry, QueueItem, QueueState};
-use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
+use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
 use crate::user::{Account, Grant, UserName};
 
 /// What every store promises:
@@ -34,8 +35,17 @@ use crate::user::{Account, Grant, UserName};
 /// keys and grants, but not its mail.
 ///
 /// Every change of a message's state (queued, deferred, completed, failed,
-/// tracked, delivered to a mailbox, moved, read, quarantined) writes one
-/// audit event in the same transaction as the change.
+/// tracked, delivered to a mailbox, moved, read, quarantined, a sender
+/// notified) writes one audit event in the same transaction as the change;
+/// a call that changes nothing writes none.
+///
+/// Delivery notification (Implementation Guide for Delivery Notification in
+/// Direct 1.0): each outbound message carries an [`Expectation`]. Ordinary
+/// mail waits for MDNs and is failed by the MDN timeout
+/// ([`overdue`](Store::overdue)); each failed recipient of it gets exactly
+/// one final notice to its sender ([`unnotified_failures`](Store::unnotified_failures),
+/// [`notify_sender`](Store::notify_sender)). Notifications (the MDNs and
+/// DSNs hisp sends) never time out and never cause a notice.
 pub trait Store: Send + Sync {
     /// Adds a local domain with its domain-bound certificates (each must carry
     /// a subjectAltName dNSName equal to the domain).
@@ -154,6 +164,10 @@ pub trait Store: Send + Sync {
     /// `synchronous=FULL`): call it before replying 250. The Message-ID is
     /// read from the header. The entry is due at `received_at`. No
     /// recipients, or one twice, is refused and leaves nothing behind.
+    ///
+    /// Outbound mail queued this way expects MDNs without final delivery
+    /// ([`Expectation::default`]); it is
+    /// [`enqueue_expecting`](Store::enqueue_expecting) with that.
     fn enqueue(
         &self,
         direction: MessageDirection,
@@ -161,6 +175,30 @@ pub trait Store: Send + Sync {
         recipients: &[DirectAddress],
         bytes: &[u8],
         received_at: OffsetDateTime,
+    ) -> Result<MessageRecordId, StoreError> {
+        self.enqueue_expecting(
+            direction,
+            envelope_from,
+            recipients,
+            bytes,
+            received_at,
+            Expectation::default(),
+        )
+    }
+
+    /// [`enqueue`](Store::enqueue), keeping what tracking expects of the
+    /// message (read back on [`QueueItem::expect`], [`RecipientRecord::expect`]
+    /// and [`TrackedMessage::expect`]) and its Subject for listings, in the
+    /// same transaction. For inbound messages the expectation means nothing
+    /// and is only kept.
+    fn enqueue_expecting(
+        &self,
+        direction: MessageDirection,
+        envelope_from: Option<&DirectAddress>,
+        recipients: &[DirectAddress],
+        bytes: &[u8],
+        received_at: OffsetDateTime,
+        expect: Expectation,
     ) -> Result<MessageRecordId, StoreError>;
 
     /// Claims up to `limit` entries due at `now` for `lease`: until the
@@ -196,6 +234,12 @@ pub trait Store: Send + Sync {
     /// Moves one recipient's tracking state to `next` at `at`, if
     /// [`TrackingState`] allows the move ([`StoreError::Transition`]
     /// otherwise). `reason` (a failure's cause, an MDN's disposition) is kept.
+    ///
+    /// A move to the state the recipient is already in is refused with
+    /// [`StoreError::Transition`] too, and a refused move changes nothing and
+    /// writes no audit event: a duplicate or late MDN is a no-op for the
+    /// caller to log as [`AuditKind::MdnIgnored`]. An unknown recipient is
+    /// [`StoreError::NotFound`].
     fn track(
         &self,
         recipient: RecipientId,
@@ -207,6 +251,62 @@ pub trait Store: Send + Sync {
     /// The recipients of the queued messages with this Message-ID, for
     /// matching an MDN or DSN to what it reports on.
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError>;
+
+    /// One recipient of a queued message with its tracking state;
+    /// [`StoreError::NotFound`] if there is no such row.
+    fn recipient(&self, id: RecipientId) -> Result<RecipientRecord, StoreError>;
+
+    /// The recipients the MDN timeout must fail: those of outbound
+    /// [`Expectation::Mail`] messages that are `relayed` or `processed` and
+    /// were relayed at or before `relayed_before`, oldest relay first (then by
+    /// row id). Notifications, final states and `dispatched` recipients are
+    /// never listed (a `dispatched` MDN says the recipient has the message,
+    /// and [`TrackingState`] does not let it fail). Reads an index, never a
+    /// message body.
+    ///
+    /// Messages queued before schema version 3 read as
+    /// `Mail { final_delivery: false }`, so their recipients left `relayed`
+    /// are listed here too (hisp did not process MDNs then).
+    fn overdue(&self, relayed_before: OffsetDateTime) -> Result<Vec<RecipientRecord>, StoreError>;
+
+    /// The failed recipients whose sender is still owed its final notice:
+    /// those of outbound [`Expectation::Mail`] messages with an envelope
+    /// sender (not the null reverse-path) and no
+    /// [`notified_at`](RecipientRecord::notified_at), by message then row id.
+    fn unnotified_failures(&self) -> Result<Vec<RecipientRecord>, StoreError>;
+
+    /// Sends the one final notice about `recipients` (failed recipients of
+    /// outbound mail) to `sender`, in one transaction: marks them notified
+    /// at `at`, files `notice` in `sender`'s Inbox as
+    /// [`deliver_to_mailbox`](Store::deliver_to_mailbox) with
+    /// [`Folder::Inbox`] does (with its [`AuditKind::Delivered`] event), and
+    /// writes an [`AuditKind::DsnSent`] event about each original message
+    /// naming its recipients. Returns the mailbox entry.
+    ///
+    /// If any of `recipients` was already notified, nothing is filed or
+    /// changed and the answer is `Ok(None)`: calling again after a crash, or
+    /// from a racing worker, never gives a second notice. An unknown
+    /// recipient is [`StoreError::NotFound`] (as is a `sender` that is not a
+    /// local address); no recipients, a recipient not failed, or one of a
+    /// notification is [`StoreError::Invalid`]. Nothing is written then.
+    fn notify_sender(
+        &self,
+        sender: &DirectAddress,
+        notice: &[u8],
+        recipients: &[RecipientId],
+        at: OffsetDateTime,
+    ) -> Result<Option<MailboxEntryId>, StoreError>;
+
+    /// Outbound messages (mail and notifications) with where each recipient
+    /// is, newest first (by when received, then row id). A message is listed
+    /// when any of its recipients matches `filter`, and then with all its
+    /// recipients. Reads no message body.
+    fn tracked_messages(&self, filter: TrackFilter) -> Result<Vec<TrackedMessage>, StoreError>;
+
+    /// The outbound messages with this Message-ID (usually one), as
+    /// [`tracked_messages`](Store::tracked_messages) lists them; empty if
+    /// there is none.
+    fn tracked_message(&self, message_id: &MessageId) -> Result<Vec<TrackedMessage>, StoreError>;
 
     /// Stores a message in the Inbox or Sent folder of a local address,
     /// unread, and reads From, Subject, Date and Message-ID from its header

@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 
 use crate::address::DirectAddress;
 use crate::error::StoreError;
-use crate::message::{MessageId, MessageRecordId};
+use crate::expect::Expectation;
+use crate::message::{MessageDirection, MessageId, MessageRecordId};
 
 /// Where one recipient's copy of a message is.
 ///
@@ -172,6 +173,16 @@ pub struct RecipientRecord {
     pub reached_at: [Option<OffsetDateTime>; 6],
     /// Why it failed, or the last note given with a move.
     pub reason: Option<String>,
+    /// When the sender was sent the final notice (a DSN) about this
+    /// recipient's failure; `None` until then. Set once, by
+    /// [`notify_sender`](crate::Store::notify_sender).
+    pub notified_at: Option<OffsetDateTime>,
+    /// MAIL FROM of the message; `None` for the null reverse-path.
+    pub envelope_from: Option<DirectAddress>,
+    /// Which way the message travels.
+    pub direction: MessageDirection,
+    /// What tracking expects of the message.
+    pub expect: Expectation,
 }
 
 impl RecipientRecord {
@@ -182,6 +193,39 @@ impl RecipientRecord {
             .position(|s| *s == state)
             .and_then(|i| self.reached_at[i])
     }
+}
+
+/// Which outbound messages [`tracked_messages`](crate::Store::tracked_messages)
+/// lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackFilter {
+    /// Every outbound message.
+    All,
+    /// Messages with at least one recipient in this state.
+    State(TrackingState),
+    /// Messages with at least one recipient not in a final state.
+    Pending,
+}
+
+/// An outbound message with where each of its recipients is, for
+/// `hisp message list` and `hisp message status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedMessage {
+    /// The message.
+    pub message: MessageRecordId,
+    /// Its Message-ID, if the header has one.
+    pub message_id: Option<MessageId>,
+    /// MAIL FROM; `None` for the null reverse-path.
+    pub envelope_from: Option<DirectAddress>,
+    /// When it was received.
+    pub received_at: OffsetDateTime,
+    /// The Subject, read from the header when it was queued (`None` for
+    /// messages queued before schema version 3).
+    pub subject: Option<String>,
+    /// What tracking expects of it.
+    pub expect: Expectation,
+    /// Every recipient, by row id.
+    pub recipients: Vec<RecipientRecord>,
 }
 
 #[cfg(test)]
@@ -212,6 +256,18 @@ mod tests {
                 }
                 other => panic!("{from} -> {to}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_move_to_the_state_already_reached_is_refused() {
+        // A duplicate MDN must not move or be audited twice: the store
+        // reports it as a refused transition.
+        for s in TrackingState::ALL {
+            assert!(
+                matches!(s.to(s), Err(StoreError::Transition { .. })),
+                "{s} -> {s}"
+            );
         }
     }
 

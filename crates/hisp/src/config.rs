@@ -36,9 +36,35 @@ pub struct Config {
     /// `[smtp]`
     #[serde(default)]
     pub smtp: SmtpConfig,
+    /// `[tracking]`
+    #[serde(default)]
+    pub tracking: TrackingConfig,
     /// `[[route]]`: static routes for outbound mail, one table per entry.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
+}
+
+/// `[tracking]`: delivery notification of outbound mail.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingConfig {
+    /// Seconds after relaying within which a recipient's MDNs (processed,
+    /// and dispatched when final delivery was asked for) must arrive, else
+    /// it fails and the sender gets a DSN. Default 3600.
+    #[serde(default = "default_mdn_timeout_secs")]
+    pub mdn_timeout_secs: u64,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            mdn_timeout_secs: default_mdn_timeout_secs(),
+        }
+    }
+}
+
+fn default_mdn_timeout_secs() -> u64 {
+    3600
 }
 
 /// `[smtp]`: the listeners of `hisp serve`.

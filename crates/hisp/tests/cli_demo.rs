@@ -231,7 +231,9 @@ fn demo_prints_a_password_once_and_swaks_mail_from_the_patient_lands_with_the_pr
 
     // It went the Direct way, not straight into the mailbox: the outbound
     // message was relayed (sealed, by the route to the backbone listener) and
-    // came back in as an inbound one that was opened and delivered.
+    // came back in as an inbound one that was opened and delivered; the
+    // provider's side answered with processed and dispatched MDNs, which
+    // took the patient's tracking to delivered.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let queue = dir.queue();
@@ -241,7 +243,10 @@ fn demo_prints_a_password_once_and_swaks_mail_from_the_patient_lands_with_the_pr
                 .find(|e| e["direction"] == direction && e["from"] == PATIENT)
                 .cloned()
         };
-        let relayed = entry("outbound").is_some_and(|e| e["recipients"][0]["state"] == "relayed");
+        let relayed = entry("outbound").is_some_and(|e| {
+            e["recipients"][0]["state"] == "delivered"
+                && e["recipients"][0]["reason"] == "dispatched MDN received"
+        });
         let opened = entry("inbound").is_some_and(|e| {
             e["state"] == "done"
                 && e["recipients"][0]["address"] == PROVIDER
@@ -252,7 +257,7 @@ fn demo_prints_a_password_once_and_swaks_mail_from_the_patient_lands_with_the_pr
         }
         assert!(
             Instant::now() < deadline,
-            "no relayed outbound and delivered inbound entry after 30 s: {queue:#?}\n{}",
+            "no outbound entry tracked to delivered and delivered inbound entry after 30 s: {queue:#?}\n{}",
             demo.log()
         );
         std::thread::sleep(Duration::from_millis(250));

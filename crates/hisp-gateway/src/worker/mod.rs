@@ -3,8 +3,10 @@
 //! finish each claim — done, retried later with exponential backoff, or
 //! given up after the message's lifetime.
 
+mod notify;
 mod receive;
 mod relay;
+mod report;
 
 use std::time::Duration;
 
@@ -43,13 +45,21 @@ pub struct WorkerSettings {
     /// is opened and judged like mail from another HISP. Off (the default):
     /// it goes straight to the recipient's Inbox, unsealed.
     pub seal_local: bool,
+    /// How long after relaying a recipient may stay without its MDNs
+    /// (processed, and dispatched when final delivery was asked for) before
+    /// it fails and the sender gets a DSN (default 1 hour).
+    pub mdn_timeout: Duration,
+    /// This HISP's host name in the MDNs (Reporting-UA) and DSNs
+    /// (Reporting-MTA) it writes.
+    pub reporting_host: String,
 }
 
 impl WorkerSettings {
     /// Defaults: 5-minute leases, batches of 16, a 1 s poll, retries from
     /// 1 minute doubling up to 1 hour, a 24-hour lifetime, opportunistic
-    /// STARTTLS is off (no client TLS configured), and mail between local
-    /// domains is delivered locally (`seal_local` off).
+    /// STARTTLS is off (no client TLS configured), mail between local
+    /// domains is delivered locally (`seal_local` off), a 1-hour MDN
+    /// timeout, and `helo_name` as the reporting host.
     pub fn new(helo_name: &str) -> Self {
         WorkerSettings {
             lease: Duration::from_secs(300),
@@ -61,6 +71,8 @@ impl WorkerSettings {
             seal: SealOptions::default(),
             client: ClientConfig::new(helo_name, None),
             seal_local: false,
+            mdn_timeout: Duration::from_secs(3600),
+            reporting_host: helo_name.to_string(),
         }
     }
 
@@ -101,9 +113,12 @@ impl Worker {
         }
     }
 
-    /// Claims the messages due at `now` and processes each once; returns
-    /// how many were processed. A message whose processing fails on a store
+    /// Claims the messages due at `now` and processes each once, then fails
+    /// the recipients whose MDNs are overdue at `now` and files a DSN for
+    /// every failure a sender has not been told of; returns how many queue
+    /// messages were processed. A message whose processing fails on a store
     /// error keeps its claim until the lease ends and is then tried again.
+    /// `now` is the worker's clock: tests pass a later time to see timeouts.
     pub async fn run_once(&self, now: OffsetDateTime) -> Result<usize, GatewayError> {
         let (lease, batch) = (self.settings.lease, self.settings.batch);
         let items = self
@@ -121,6 +136,9 @@ impl Worker {
             if let Err(e) = self.process(&item, now).instrument(span.clone()).await {
                 span.in_scope(|| warn!(error = %e, "processing failed; the claim will lapse and the message be tried again"));
             }
+        }
+        if let Err(e) = notify::sweep(self, now).await {
+            warn!(error = %e, "delivery notification sweep failed; tried again at the next look");
         }
         Ok(count)
     }

@@ -1,19 +1,22 @@
 //! One attempt at an inbound message: for each recipient domain, judge the
 //! message with the recipients' keys and the domain's incoming anchors
 //! (Applicability Statement 1.3 §4.1) and deliver the inner message to the
-//! Inbox, or quarantine it with the reason (no MDN, no DSN).
+//! Inbox with its MDNs, hand a delivery report to tracking, or quarantine
+//! the message with the reason (no MDN, no DSN).
 
+use hisp_mdn::{report_kind, requested, DispositionType, FinalDelivery, ReportKind};
 use hisp_store::{
-    AuditKind, Domain, Envelope, Flow, Folder, Owner, QuarantineReason, QueueItem, RecipientRecord,
-    TrackingState,
+    AuditKind, DirectAddress, Domain, Envelope, Expectation, Flow, Folder, MessageDirection, Owner,
+    QuarantineReason, QueueItem, RecipientRecord, TrackingState,
 };
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use super::{Attempt, Worker};
+use super::{report, Attempt, Worker};
 use crate::context::{anchors, can_decrypt, key_pairs};
 use crate::error::GatewayError;
 use crate::inbound::{judge_inbound, InboundContext, InboundVerdict};
+use crate::notice::{mdn, MdnNotice, Original};
 
 /// Judges and delivers for every recipient still queued.
 pub(super) async fn attempt(
@@ -91,22 +94,27 @@ async fn receive_for(
     .await?;
     match verdict {
         InboundVerdict::Accept {
-            message, signer, ..
+            message,
+            signer,
+            from,
         } => {
             info!(%domain, %signer, "opened and trusted");
-            let (record, list) = (item.message, recipients.to_vec());
+            let record = item.message;
             worker
                 .ctx
                 .store
-                .call(move |s| {
-                    s.audit(AuditKind::Opened, None, Some(record), &signer)?;
-                    for r in &list {
-                        s.deliver_to_mailbox(&r.address, &message, Folder::Inbox, now)?;
-                        s.track(r.id, TrackingState::Delivered, now, None)?;
-                    }
-                    Ok(())
-                })
+                .call(move |s| s.audit(AuditKind::Opened, None, Some(record), &signer))
                 .await?;
+            let from = DirectAddress::parse(&from).ok();
+            match report_kind(&message) {
+                Some(ReportKind::Mdn | ReportKind::Dsn) => {
+                    report::track(worker, record, &message, from.as_ref(), now).await?;
+                    consumed(worker, recipients, now).await?;
+                }
+                // Never answer a report with an MDN (RFC 8098 §2.1; RFC 3464 §2).
+                Some(ReportKind::Other(_)) => file(worker, recipients, &message, None, now).await?,
+                None => file(worker, recipients, &message, from.as_ref(), now).await?,
+            }
             Ok(None)
         }
         InboundVerdict::Quarantine { code, reason } => {
@@ -135,6 +143,145 @@ async fn receive_for(
         }
         InboundVerdict::Temporary { reason } => Ok(Some(format!("{domain}: {reason}"))),
     }
+}
+
+/// A report for our own outbound mail went to tracking: the inbound copy is
+/// done, and no mailbox holds it.
+async fn consumed(
+    worker: &Worker,
+    recipients: &[RecipientRecord],
+    now: OffsetDateTime,
+) -> Result<(), GatewayError> {
+    let list = recipients.to_vec();
+    worker
+        .ctx
+        .store
+        .call(move |s| {
+            for r in &list {
+                s.track(
+                    r.id,
+                    TrackingState::Delivered,
+                    now,
+                    Some("a delivery report, consumed by tracking"),
+                )?;
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// Files `message` in each recipient's Inbox and, when `answer_to` is the
+/// sender to answer, queues the MDNs (Implementation Guide for Delivery
+/// Notification in Direct 1.0 §3.3): `processed` for each recipient once
+/// the message passed every check and is stored; `dispatched` too, with the
+/// final-delivery extension, when the sender asked for final delivery
+/// (filing in the mailbox store is the point at which the recipient's portal
+/// shows it); `processed` then `failed` for a recipient whose mailbox cannot
+/// take it. A malformed request gets `processed` only.
+async fn file(
+    worker: &Worker,
+    recipients: &[RecipientRecord],
+    message: &[u8],
+    answer_to: Option<&DirectAddress>,
+    now: OffsetDateTime,
+) -> Result<(), GatewayError> {
+    let original = Original::of(message);
+    let final_delivery = match requested(message).final_delivery {
+        FinalDelivery::Requested { .. } => true,
+        FinalDelivery::NotRequested => false,
+        FinalDelivery::Malformed(why) => {
+            info!(%why, "malformed final-delivery request: processed MDN only");
+            false
+        }
+    };
+    let mut plans = Vec::new();
+    for r in recipients {
+        let mdns = answer_to.map(|sender| {
+            let build = |kind: DispositionType, failure: Option<&str>, extension: bool| {
+                mdn(&MdnNotice {
+                    original: &original,
+                    recipient: &r.address,
+                    sender,
+                    kind,
+                    failure,
+                    final_delivery: extension,
+                    reporting_host: &worker.settings.reporting_host,
+                    now,
+                })
+                .0
+            };
+            Mdns {
+                sender: sender.clone(),
+                processed: build(DispositionType::Processed, None, final_delivery),
+                dispatched: final_delivery.then(|| build(DispositionType::Dispatched, None, true)),
+                failed: build(
+                    DispositionType::Failed,
+                    Some("the recipient's mailbox is not available"),
+                    final_delivery,
+                ),
+            }
+        });
+        plans.push((r.clone(), mdns));
+    }
+    let (message, record_id) = (message.to_vec(), original.message_id.clone());
+    worker
+        .ctx
+        .store
+        .call(move |s| {
+            for (r, mdns) in &plans {
+                let filed = match s.deliver_to_mailbox(&r.address, &message, Folder::Inbox, now) {
+                    Ok(_) => {
+                        s.track(r.id, TrackingState::Delivered, now, None)?;
+                        true
+                    }
+                    Err(e) if e.is_not_found() => {
+                        let why = format!("{}: no such local address", r.address);
+                        s.track(r.id, TrackingState::Failed, now, Some(&why))?;
+                        false
+                    }
+                    Err(e) => return Err(e),
+                };
+                let Some(m) = mdns else { continue };
+                let mut out = vec![("processed", &m.processed)];
+                match (&m.dispatched, filed) {
+                    (Some(d), true) => out.push(("dispatched", d)),
+                    (_, false) => out.push(("failed", &m.failed)),
+                    (None, true) => {}
+                }
+                for (kind, bytes) in out {
+                    let queued = s.enqueue_expecting(
+                        MessageDirection::Outbound,
+                        Some(&r.address),
+                        std::slice::from_ref(&m.sender),
+                        bytes,
+                        now,
+                        Expectation::Notification,
+                    )?;
+                    let about = record_id
+                        .as_deref()
+                        .unwrap_or("a message without Message-ID");
+                    s.audit(
+                        AuditKind::MdnSent,
+                        None,
+                        Some(r.message),
+                        &format!(
+                            "{kind} MDN from {} to {} about <{about}> queued as {queued}",
+                            r.address, m.sender
+                        ),
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// The MDNs one recipient may send, built before the store call.
+struct Mdns {
+    sender: DirectAddress,
+    processed: Vec<u8>,
+    dispatched: Option<Vec<u8>>,
+    failed: Vec<u8>,
 }
 
 /// The store's reason for a judgement's code (the S/MIME error codes of

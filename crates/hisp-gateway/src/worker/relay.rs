@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use hisp_smime::Signer;
 use hisp_smtp::{deliver, ClientError, DeliveryReport, OutboundEnvelope, RecipientOutcome};
 use hisp_store::{
-    AuditKind, DirectAddress, Folder, Owner, QueueItem, RecipientId, RecipientRecord, TrackingState,
+    AuditKind, DirectAddress, Expectation, Folder, Owner, QueueItem, RecipientId, RecipientRecord,
+    TrackingState,
 };
 use openssl::x509::X509;
 use time::OffsetDateTime;
@@ -43,7 +44,8 @@ pub(super) async fn attempt(
         }
         return Ok(Attempt::Finished);
     };
-    if item.attempts == 1 {
+    // The MDNs and DSNs hisp writes are not the user's mail: no Sent copy.
+    if item.attempts == 1 && item.expect != Expectation::Notification {
         sent_copy(worker, &sender, item, now).await;
     }
 

@@ -16,6 +16,7 @@ mod migrations;
 mod quarantine;
 mod queue;
 mod rows;
+mod tracking;
 mod users;
 
 #[cfg(test)]
@@ -36,13 +37,14 @@ use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
 use crate::domain::Domain;
 use crate::error::StoreError;
+use crate::expect::Expectation;
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
 use crate::password;
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 use crate::queue::{QueueEntry, QueueItem, QueueState};
 use crate::store::Store;
-use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
+use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
 use crate::user::{Account, Grant, UserName};
 
 pub use migrations::SCHEMA_VERSION;
@@ -298,16 +300,25 @@ impl Store for SqliteStore {
         self.write(|tx| users::set_request_final_delivery(tx, name, on))
     }
 
-    fn enqueue(
+    fn enqueue_expecting(
         &self,
         direction: MessageDirection,
         envelope_from: Option<&DirectAddress>,
         recipients: &[DirectAddress],
         bytes: &[u8],
         received_at: OffsetDateTime,
+        expect: Expectation,
     ) -> Result<MessageRecordId, StoreError> {
         self.write(|tx| {
-            queue::enqueue(tx, direction, envelope_from, recipients, bytes, received_at)
+            queue::enqueue(
+                tx,
+                direction,
+                envelope_from,
+                recipients,
+                bytes,
+                received_at,
+                expect,
+            )
         })
     }
 
@@ -353,6 +364,36 @@ impl Store for SqliteStore {
 
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError> {
         self.read(|tx| queue::tracking(tx, message_id))
+    }
+
+    fn recipient(&self, id: RecipientId) -> Result<RecipientRecord, StoreError> {
+        self.read(|tx| queue::recipient(tx, id))
+    }
+
+    fn overdue(&self, relayed_before: OffsetDateTime) -> Result<Vec<RecipientRecord>, StoreError> {
+        self.read(|tx| tracking::overdue(tx, relayed_before))
+    }
+
+    fn unnotified_failures(&self) -> Result<Vec<RecipientRecord>, StoreError> {
+        self.read(tracking::unnotified_failures)
+    }
+
+    fn notify_sender(
+        &self,
+        sender: &DirectAddress,
+        notice: &[u8],
+        recipients: &[RecipientId],
+        at: OffsetDateTime,
+    ) -> Result<Option<MailboxEntryId>, StoreError> {
+        self.write(|tx| tracking::notify_sender(tx, sender, notice, recipients, at))
+    }
+
+    fn tracked_messages(&self, filter: TrackFilter) -> Result<Vec<TrackedMessage>, StoreError> {
+        self.read(|tx| tracking::tracked_messages(tx, filter))
+    }
+
+    fn tracked_message(&self, message_id: &MessageId) -> Result<Vec<TrackedMessage>, StoreError> {
+        self.read(|tx| tracking::tracked_message(tx, message_id))
     }
 
     fn deliver_to_mailbox(

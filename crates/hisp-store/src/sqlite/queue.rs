@@ -18,6 +18,7 @@ use super::rows::{
 use crate::address::DirectAddress;
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
+use crate::expect::Expectation;
 use crate::message::{HeaderSummary, MessageDirection, MessageId, MessageRecordId};
 use crate::queue::{Lease, QueueEntry, QueueItem, QueueItemId, QueueState};
 use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
@@ -29,6 +30,7 @@ pub(crate) fn enqueue(
     recipients: &[DirectAddress],
     bytes: &[u8],
     received_at: OffsetDateTime,
+    expect: Expectation,
 ) -> Result<MessageRecordId, StoreError> {
     if recipients.is_empty() {
         return Err(StoreError::Invalid {
@@ -37,7 +39,8 @@ pub(crate) fn enqueue(
             reason: "a message needs at least one recipient".into(),
         });
     }
-    let message_id = HeaderSummary::read(bytes).message_id;
+    let summary = HeaderSummary::read(bytes);
+    let message_id = summary.message_id;
     let at = received_at.unix_timestamp();
     tx.execute(
         "INSERT INTO messages (direction, message_id, envelope_from, received_at, size, body)
@@ -53,6 +56,13 @@ pub(crate) fn enqueue(
     )
     .map_err(StoreError::sqlite("storing a message"))?;
     let message = MessageRecordId(tx.last_insert_rowid());
+    tx.execute(
+        "INSERT INTO message_tracking (message, expect, subject) VALUES (?1, ?2, ?3)",
+        (message.0, expect.as_str(), summary.subject.as_deref()),
+    )
+    .map_err(StoreError::sqlite(
+        "storing what tracking expects of a message",
+    ))?;
     tx.execute(
         "INSERT INTO queue (message, state, next_attempt_at, updated_at)
          VALUES (?1, 'pending', ?2, ?3)",
@@ -80,12 +90,16 @@ pub(crate) fn enqueue(
         })?;
     }
     let to: Vec<String> = recipients.iter().map(ToString::to_string).collect();
-    let detail = format!(
+    let mut detail = format!(
         "{direction} from {} to {} ({} bytes)",
         envelope_from.map_or_else(|| "<>".to_string(), ToString::to_string),
         to.join(", "),
         bytes.len()
     );
+    // The default stays unmentioned, so events read as they always did.
+    if direction == MessageDirection::Outbound && expect != Expectation::default() {
+        detail.push_str(&format!(", expecting {expect}"));
+    }
     audit::write(
         tx,
         AuditKind::Queued,
@@ -152,8 +166,11 @@ fn item(tx: &Transaction<'_>, id: QueueItemId) -> Result<QueueItem, StoreError> 
     let mut item = tx
         .query_row(
             "SELECT q.id, q.message, m.direction, m.message_id, m.envelope_from, m.body,
-                    m.received_at, q.attempts, q.last_error, q.lease_token, q.lease_until
-             FROM queue q JOIN messages m ON m.id = q.message WHERE q.id = ?1",
+                    m.received_at, q.attempts, q.last_error, q.lease_token, q.lease_until,
+                    coalesce(t.expect, 'mail')
+             FROM queue q JOIN messages m ON m.id = q.message
+                  LEFT JOIN message_tracking t ON t.message = m.id
+             WHERE q.id = ?1",
             [id.0],
             |r| {
                 Ok(QueueItem {
@@ -162,6 +179,7 @@ fn item(tx: &Transaction<'_>, id: QueueItemId) -> Result<QueueItem, StoreError> 
                     direction: parsed(r, 2, "direction", MessageDirection::from_name)?,
                     message_id: message_id_opt(r, 3)?,
                     envelope_from: address_opt(r, 4)?,
+                    expect: parsed(r, 11, "expectation", Expectation::from_name)?,
                     recipients: Vec::new(),
                     bytes: r.get(5)?,
                     received_at: time_at(r, 6)?,
@@ -279,8 +297,9 @@ pub(crate) fn entries(
         .prepare(
             "SELECT q.id, q.message, m.direction, m.message_id, m.envelope_from, m.size,
                     m.received_at, q.state, q.attempts, q.next_attempt_at, q.lease_until,
-                    q.last_error
+                    q.last_error, coalesce(t.expect, 'mail')
              FROM queue q JOIN messages m ON m.id = q.message
+                  LEFT JOIN message_tracking t ON t.message = m.id
              WHERE ?1 IS NULL OR q.state = ?1
              ORDER BY q.id",
         )
@@ -293,6 +312,7 @@ pub(crate) fn entries(
                 direction: parsed(r, 2, "direction", MessageDirection::from_name)?,
                 message_id: message_id_opt(r, 3)?,
                 envelope_from: address_opt(r, 4)?,
+                expect: parsed(r, 12, "expectation", Expectation::from_name)?,
                 recipients: Vec::new(),
                 size: count_at(r, 5)?,
                 received_at: time_at(r, 6)?,
@@ -313,8 +333,17 @@ pub(crate) fn entries(
     Ok(entries)
 }
 
-const RECIPIENT_COLUMNS: &str = "r.id, r.message, m.message_id, r.address, r.state, r.queued_at,
-    r.relayed_at, r.processed_at, r.dispatched_at, r.delivered_at, r.failed_at, r.reason";
+/// The columns [`recipient_row`] reads. Every one of them is in `recipients`,
+/// `message_tracking` or before `body` in `messages`, so reading them never
+/// touches a message body.
+pub(super) const RECIPIENT_COLUMNS: &str =
+    "r.id, r.message, m.message_id, r.address, r.state, r.queued_at,
+    r.relayed_at, r.processed_at, r.dispatched_at, r.delivered_at, r.failed_at, r.reason,
+    r.notified_at, m.envelope_from, m.direction, coalesce(t.expect, 'mail')";
+
+/// The tables [`RECIPIENT_COLUMNS`] come from.
+pub(super) const RECIPIENT_FROM: &str = "recipients r JOIN messages m ON m.id = r.message
+    LEFT JOIN message_tracking t ON t.message = m.id";
 
 fn recipient_row(r: &Row<'_>) -> rusqlite::Result<RecipientRecord> {
     let mut reached_at = [None; 6];
@@ -329,6 +358,10 @@ fn recipient_row(r: &Row<'_>) -> rusqlite::Result<RecipientRecord> {
         state: parsed(r, 4, "tracking state", TrackingState::from_name)?,
         reached_at,
         reason: r.get(11)?,
+        notified_at: time_opt(r, 12)?,
+        envelope_from: address_opt(r, 13)?,
+        direction: parsed(r, 14, "direction", MessageDirection::from_name)?,
+        expect: parsed(r, 15, "expectation", Expectation::from_name)?,
     })
 }
 
@@ -337,21 +370,42 @@ fn recipients_where(
     condition: &str,
     value: &dyn rusqlite::ToSql,
 ) -> Result<Vec<RecipientRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {RECIPIENT_COLUMNS} FROM recipients r JOIN messages m ON m.id = r.message
-         WHERE {condition} ORDER BY r.id"
-    );
+    recipients_query(tx, &format!("{condition} ORDER BY r.id"), [value])
+}
+
+/// The recipients matching `condition_and_order` (the SQL after `WHERE`,
+/// over the aliases `r`, `m` and `t`), with `params`.
+pub(super) fn recipients_query(
+    tx: &Transaction<'_>,
+    condition_and_order: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RecipientRecord>, StoreError> {
+    let sql =
+        format!("SELECT {RECIPIENT_COLUMNS} FROM {RECIPIENT_FROM} WHERE {condition_and_order}");
     let mut stmt = tx
         .prepare(&sql)
         .map_err(StoreError::sqlite("reading recipients"))?;
     let rows = stmt
-        .query_map([value], recipient_row)
+        .query_map(params, recipient_row)
         .map_err(StoreError::sqlite("reading recipients"))?;
     rows.collect::<Result<_, _>>()
         .map_err(StoreError::sqlite("reading recipients"))
 }
 
-fn recipients_of(
+/// One recipient, or NotFound.
+pub(crate) fn recipient(
+    tx: &Transaction<'_>,
+    recipient: RecipientId,
+) -> Result<RecipientRecord, StoreError> {
+    recipients_where(tx, "r.id = ?1", &recipient.0)?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound {
+            entity: Entity::Recipient,
+            name: recipient.0.to_string(),
+        })
+}
+
+pub(super) fn recipients_of(
     tx: &Transaction<'_>,
     message: MessageRecordId,
 ) -> Result<Vec<RecipientRecord>, StoreError> {
@@ -374,12 +428,9 @@ pub(crate) fn track(
     at: OffsetDateTime,
     reason: Option<&str>,
 ) -> Result<RecipientRecord, StoreError> {
-    let current = recipients_where(tx, "r.id = ?1", &recipient.0)?
-        .pop()
-        .ok_or_else(|| StoreError::NotFound {
-            entity: Entity::Recipient,
-            name: recipient.0.to_string(),
-        })?;
+    let current = self::recipient(tx, recipient)?;
+    // A move to the state already reached is refused too (TrackingState
+    // allows none), so a duplicate MDN changes nothing and is not audited.
     let next = current.state.to(next)?;
     // The column name comes from the enum, never from input.
     let sql = format!(
@@ -403,12 +454,7 @@ pub(crate) fn track(
         Some(current.message),
         &detail,
     )?;
-    recipients_where(tx, "r.id = ?1", &recipient.0)?
-        .pop()
-        .ok_or_else(|| StoreError::NotFound {
-            entity: Entity::Recipient,
-            name: recipient.0.to_string(),
-        })
+    self::recipient(tx, recipient)
 }
 
 /// The Message-ID of a queued message, for audit events written about it.

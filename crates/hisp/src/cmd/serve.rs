@@ -269,9 +269,8 @@ async fn run(
     };
     let bundle_store = store.clone();
     let ctx = GatewayContext::new(store, discoverer(config)?, trust);
-    let policy: Arc<dyn Policy> = Arc::new(
-        GatewayPolicy::new(ctx.clone()).sealing_local_mail(config.smtp.seal_local()),
-    );
+    let policy: Arc<dyn Policy> =
+        Arc::new(GatewayPolicy::new(ctx.clone()).sealing_local_mail(config.smtp.seal_local()));
     let submission = bind(
         Role::Submission,
         config.smtp.submission_listen,
@@ -320,6 +319,7 @@ async fn run(
         copy_subject: config.smime.copy_subject,
     };
     settings.seal_local = config.smtp.seal_local();
+    settings.mdn_timeout = Duration::from_secs(config.tracking.mdn_timeout_secs);
     let worker = Worker::new(ctx, routes, settings);
     let stop_listeners = Shutdown::new();
     let stop_worker = Shutdown::new();

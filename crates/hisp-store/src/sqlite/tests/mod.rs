@@ -7,6 +7,7 @@ mod file;
 mod mailbox;
 mod migration;
 mod queue;
+mod tracking;
 mod trust;
 mod users;
 

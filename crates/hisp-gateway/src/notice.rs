@@ -1,0 +1,269 @@
+//! The notifications hisp writes (Implementation Guide for Delivery
+//! Notification in Direct 1.0): MDNs from a local recipient back to the
+//! sender of a message it received, and DSNs to a local sender naming the
+//! recipients that will not get its message. Building only; the workers
+//! queue and deliver them.
+
+use hisp_mdn::{
+    build_dsn, build_mdn, Disposition, DispositionType, DsnAction, DsnRecipient, DsnSpec, MdnSpec,
+};
+use hisp_store::DirectAddress;
+use mail_parser::{HeaderName, HeaderValue, MessageParser};
+use time::OffsetDateTime;
+
+use crate::policy::new_message_id;
+
+/// What hisp says about itself in Reporting-UA and Reporting-MTA.
+pub(crate) const PRODUCT: &str = concat!("hisp ", env!("CARGO_PKG_VERSION"));
+
+/// The Message-ID and Subject of a message, read from its header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Original {
+    pub(crate) message_id: Option<String>,
+    pub(crate) subject: Option<String>,
+}
+
+impl Original {
+    /// Reads the header of `message`; fields that are missing or do not
+    /// parse are `None`.
+    pub(crate) fn of(message: &[u8]) -> Original {
+        let Some(parsed) = MessageParser::new()
+            .with_message_ids()
+            .parse_headers(message)
+        else {
+            return Original::default();
+        };
+        let message_id = match parsed.header(HeaderName::MessageId) {
+            Some(HeaderValue::Text(id)) if !id.is_empty() => Some(id.to_string()),
+            _ => None,
+        };
+        Original {
+            message_id,
+            subject: parsed.subject().map(str::to_string),
+        }
+    }
+}
+
+/// One MDN about `original`, from the local `recipient` to the remote
+/// `sender`. `reporting_host` is this HISP's host name.
+pub(crate) struct MdnNotice<'a> {
+    pub(crate) original: &'a Original,
+    pub(crate) recipient: &'a DirectAddress,
+    pub(crate) sender: &'a DirectAddress,
+    pub(crate) kind: DispositionType,
+    pub(crate) failure: Option<&'a str>,
+    /// The sender asked for final-destination delivery: the extension
+    /// field goes into the report (Direct IG §3.3).
+    pub(crate) final_delivery: bool,
+    pub(crate) reporting_host: &'a str,
+    pub(crate) now: OffsetDateTime,
+}
+
+/// The MDN's bytes and its Message-ID.
+pub(crate) fn mdn(notice: &MdnNotice<'_>) -> (Vec<u8>, String) {
+    let id = new_message_id(notice.recipient.domain().as_str());
+    let reporting_ua = format!("{}; {PRODUCT}", notice.reporting_host);
+    let (from, to) = (notice.recipient.to_string(), notice.sender.to_string());
+    let bytes = build_mdn(&MdnSpec {
+        message_id: &id,
+        date: notice.now,
+        from: &from,
+        to: &to,
+        reporting_ua: &reporting_ua,
+        original_recipient: Some(&from),
+        final_recipient: &from,
+        original_message_id: notice.original.message_id.as_deref(),
+        original_subject: notice.original.subject.as_deref(),
+        disposition: Disposition::automatic(notice.kind.clone()),
+        failure: notice.failure,
+        final_delivery_extension: notice.final_delivery,
+    });
+    (bytes, id)
+}
+
+/// One recipient a DSN names, and why it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) address: DirectAddress,
+    pub(crate) reason: String,
+    pub(crate) at: Option<OffsetDateTime>,
+}
+
+/// A DSN (action failed) to the local `sender` about `failures`, from
+/// postmaster of the sender's domain, with the subject "Not Delivered: ...".
+pub(crate) struct DsnNotice<'a> {
+    pub(crate) original: &'a Original,
+    pub(crate) original_headers: Option<&'a [u8]>,
+    pub(crate) sender: &'a DirectAddress,
+    pub(crate) arrival: Option<OffsetDateTime>,
+    pub(crate) failures: &'a [Failure],
+    pub(crate) reporting_host: &'a str,
+    pub(crate) now: OffsetDateTime,
+}
+
+/// The DSN's bytes.
+pub(crate) fn dsn(notice: &DsnNotice<'_>) -> Vec<u8> {
+    let domain = notice.sender.domain().as_str();
+    let id = new_message_id(domain);
+    let from = format!("postmaster@{domain}");
+    let to = notice.sender.to_string();
+    let reporting_mta = format!("dns; {}", notice.reporting_host);
+    let recipients = notice
+        .failures
+        .iter()
+        .map(|f| DsnRecipient {
+            final_recipient: f.address.to_string(),
+            original_recipient: Some(f.address.to_string()),
+            action: DsnAction::Failed,
+            status: status_of(&f.reason),
+            diagnostic: Some(f.reason.clone()),
+            remote_mta: None,
+            last_attempt: f.at.and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc2822)
+                    .ok()
+            }),
+        })
+        .collect();
+    let names: Vec<String> = notice
+        .failures
+        .iter()
+        .map(|f| f.address.to_string())
+        .collect();
+    let explanation = format!(
+        "Your message could not be delivered to {}. hisp at {} gave up on {}.",
+        names.join(", "),
+        notice.reporting_host,
+        if names.len() == 1 {
+            "this recipient"
+        } else {
+            "these recipients"
+        }
+    );
+    build_dsn(&DsnSpec {
+        message_id: &id,
+        date: notice.now,
+        from: &from,
+        to: &to,
+        reporting_mta: &reporting_mta,
+        original_message_id: notice.original.message_id.as_deref(),
+        original_subject: notice.original.subject.as_deref(),
+        original_headers: notice.original_headers,
+        arrival_date: notice.arrival,
+        recipients,
+        explanation: &explanation,
+    })
+}
+
+/// The RFC 3463 status of a failure: the enhanced code of an SMTP reply
+/// quoted at the start of the reason (`550 5.1.1 ...`), else `5.0.0`
+/// (other undefined status: timeouts, refusals by hisp itself).
+fn status_of(reason: &str) -> String {
+    let mut words = reason.split_whitespace();
+    let (Some(code), Some(enhanced)) = (words.next(), words.next()) else {
+        return "5.0.0".into();
+    };
+    let smtp_code =
+        code.len() == 3 && code.starts_with('5') && code.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = enhanced.split('.').collect();
+    let enhanced_ok = parts.len() == 3
+        && parts[0] == "5"
+        && parts[1..]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    if smtp_code && enhanced_ok {
+        enhanced.to_string()
+    } else {
+        "5.0.0".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> DirectAddress {
+        DirectAddress::parse(s).unwrap()
+    }
+
+    #[test]
+    fn status_comes_from_a_quoted_smtp_reply_or_is_generic() {
+        assert_eq!(status_of("550 5.1.1 <x@y>: no such user"), "5.1.1");
+        assert_eq!(status_of("554 5.7.1 refused"), "5.7.1");
+        assert_eq!(status_of("451 4.4.3 try later"), "5.0.0");
+        assert_eq!(status_of("no processed MDN within 1h"), "5.0.0");
+        assert_eq!(status_of("550"), "5.0.0");
+    }
+
+    #[test]
+    fn original_fields_are_read_from_the_header() {
+        let o = Original::of(b"Subject: Lab results\r\nMessage-ID: <m1@a.example>\r\n\r\nbody\r\n");
+        assert_eq!(o.message_id.as_deref(), Some("m1@a.example"));
+        assert_eq!(o.subject.as_deref(), Some("Lab results"));
+        assert_eq!(Original::of(b"\xff\xfe"), Original::default());
+    }
+
+    #[test]
+    fn processed_mdn_answers_the_original_and_reads_back() {
+        let original = Original {
+            message_id: Some("m1@a.example".into()),
+            subject: Some("Referral".into()),
+        };
+        let (bytes, id) = mdn(&MdnNotice {
+            original: &original,
+            recipient: &addr("doc@b.example"),
+            sender: &addr("pat@a.example"),
+            kind: DispositionType::Processed,
+            failure: None,
+            final_delivery: true,
+            reporting_host: "hisp.b.example",
+            now: OffsetDateTime::UNIX_EPOCH,
+        });
+        assert!(id.ends_with("@b.example"), "{id}");
+        let parsed = hisp_mdn::parse_mdn(&bytes).unwrap();
+        assert_eq!(parsed.final_recipient, "doc@b.example");
+        assert_eq!(parsed.original_message_id.as_deref(), Some("m1@a.example"));
+        assert_eq!(parsed.disposition.kind, DispositionType::Processed);
+        assert!(parsed.final_delivery_extension);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(!text
+            .to_ascii_lowercase()
+            .contains("disposition-notification-to"));
+    }
+
+    #[test]
+    fn dsn_names_each_failed_recipient_with_its_reason() {
+        let original = Original {
+            message_id: Some("m2@a.example".into()),
+            subject: Some("Referral".into()),
+        };
+        let failures = [
+            Failure {
+                address: addr("doc@b.example"),
+                reason: "no processed MDN within 1h".into(),
+                at: Some(OffsetDateTime::UNIX_EPOCH),
+            },
+            Failure {
+                address: addr("nurse@b.example"),
+                reason: "550 5.1.1 <nurse@b.example>: no such address here".into(),
+                at: None,
+            },
+        ];
+        let bytes = dsn(&DsnNotice {
+            original: &original,
+            original_headers: Some(b"Subject: Referral\r\n\r\n"),
+            sender: &addr("pat@a.example"),
+            arrival: Some(OffsetDateTime::UNIX_EPOCH),
+            failures: &failures,
+            reporting_host: "hisp.a.example",
+            now: OffsetDateTime::UNIX_EPOCH,
+        });
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert!(text.contains("From: postmaster@a.example"), "{text}");
+        assert!(text.contains("Subject: Not Delivered: Referral"), "{text}");
+        let parsed = hisp_mdn::parse_dsn(&bytes).unwrap();
+        assert_eq!(parsed.recipients.len(), 2);
+        assert_eq!(parsed.recipients[0].status, "5.0.0");
+        assert_eq!(parsed.recipients[1].status, "5.1.1");
+        assert_eq!(parsed.original_message_id.as_deref(), Some("m2@a.example"));
+    }
+}

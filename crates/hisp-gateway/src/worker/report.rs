@@ -1,0 +1,350 @@
+//! MDNs and DSNs that other HISPs send about our outbound mail. They arrive
+//! like any Direct message (sealed, judged, opened) and then go to tracking,
+//! never into a mailbox (Implementation Guide for Delivery Notification in
+//! Direct 1.0 §3.1: the sender's HISP consumes them).
+//!
+//! A report moves the tracked recipient it names:
+//!
+//! - `processed`: relayed -> processed, and on to delivered when final
+//!   delivery was not asked for;
+//! - `dispatched`: relayed or processed -> dispatched -> delivered;
+//! - `failed`, `denied` (or any disposition with the `error` modifier) and a
+//!   DSN with action failed: -> failed with the remote reason (the sender
+//!   then gets one DSN from us).
+//!
+//! A report for a recipient already past that point (a duplicate), for one
+//! already failed (late, after the timeout), for an unknown message or from
+//! a sender who is not the recipient it speaks for changes nothing and is
+//! audited.
+
+use hisp_mdn::{parse_report, DispositionType, DsnAction, Mdn, Report};
+use hisp_store::{
+    AuditKind, DirectAddress, Expectation, MessageId, MessageRecordId, RecipientRecord,
+    TrackingState,
+};
+use time::OffsetDateTime;
+use tracing::info;
+
+use super::Worker;
+use crate::error::GatewayError;
+
+/// What one report says about one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Said {
+    Processed,
+    Dispatched,
+    Failed(String),
+    /// A disposition or action that does not move tracking.
+    Nothing(String),
+}
+
+/// Tracks the report `inner` (opened, trusted), received as inbound queue
+/// message `record` from `signer_address` (the From its signer is bound to).
+pub(super) async fn track(
+    worker: &Worker,
+    record: MessageRecordId,
+    inner: &[u8],
+    from: Option<&DirectAddress>,
+    now: OffsetDateTime,
+) -> Result<(), GatewayError> {
+    let report = match parse_report(inner) {
+        Ok(r) => r,
+        Err(e) => {
+            return ignore(worker, record, None, &format!("unreadable report: {e}")).await;
+        }
+    };
+    let (original, claims) = match &report {
+        Report::Mdn(mdn) => (
+            mdn.original_message_id.clone(),
+            vec![(mdn.final_recipient.clone(), said_by_mdn(mdn))],
+        ),
+        Report::Dsn(dsn) => (
+            dsn.original_message_id.clone(),
+            dsn.recipients
+                .iter()
+                .map(|r| {
+                    let said = match r.action {
+                        DsnAction::Failed => Said::Failed(format!(
+                            "the destination reported failed, status {}{}",
+                            r.status,
+                            r.diagnostic
+                                .as_deref()
+                                .map(|d| format!(": {d}"))
+                                .unwrap_or_default()
+                        )),
+                        other => Said::Nothing(format!("DSN action {other}")),
+                    };
+                    (r.final_recipient.clone(), said)
+                })
+                .collect(),
+        ),
+    };
+    let kind = match report {
+        Report::Mdn(_) => "MDN",
+        Report::Dsn(_) => "DSN",
+    };
+    let Some(original) = original.and_then(|id| MessageId::parse(&id).ok()) else {
+        return ignore(
+            worker,
+            record,
+            None,
+            &format!("{kind} names no original Message-ID"),
+        )
+        .await;
+    };
+    let lookup = original.clone();
+    let tracked = worker
+        .ctx
+        .store
+        .call(move |s| s.tracked_message(&lookup))
+        .await?;
+    if tracked.is_empty() {
+        return ignore(
+            worker,
+            record,
+            Some(&original),
+            &format!("{kind} about an unknown message <{original}>"),
+        )
+        .await;
+    }
+    for (final_recipient, said) in claims {
+        let Some((recipient, expect)) = tracked.iter().find_map(|m| {
+            m.recipients
+                .iter()
+                .find(|r| r.address.to_string().eq_ignore_ascii_case(&final_recipient))
+                .map(|r| (r.clone(), m.expect))
+        }) else {
+            ignore(
+                worker,
+                record,
+                Some(&original),
+                &format!("{kind} about {final_recipient}, who is not a recipient of <{original}>"),
+            )
+            .await?;
+            continue;
+        };
+        if !speaks_for(from, &recipient.address) {
+            let who = from.map_or_else(|| "an unknown sender".to_string(), |f| f.to_string());
+            ignore(
+                worker,
+                record,
+                Some(&original),
+                &format!("{kind} from {who} about {final_recipient} not accepted: only the recipient's domain reports on it"),
+            )
+            .await?;
+            continue;
+        }
+        apply(
+            worker, record, &original, &recipient, expect, said, kind, now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// What an MDN's disposition says (RFC 8098 §3.2.6).
+fn said_by_mdn(mdn: &Mdn) -> Said {
+    let why = || {
+        mdn.failure
+            .clone()
+            .or_else(|| mdn.error.clone())
+            .unwrap_or_else(|| "no reason given".into())
+    };
+    if mdn
+        .disposition
+        .modifiers
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case("error"))
+    {
+        return Said::Failed(format!("the destination reported an error: {}", why()));
+    }
+    match &mdn.disposition.kind {
+        DispositionType::Processed => Said::Processed,
+        DispositionType::Dispatched => Said::Dispatched,
+        DispositionType::Failed | DispositionType::Denied => Said::Failed(format!(
+            "the destination reported {}: {}",
+            mdn.disposition.kind.as_str(),
+            why()
+        )),
+        other => Said::Nothing(format!("disposition {}", other.as_str())),
+    }
+}
+
+/// Whether a report whose signed sender is `from` may speak for
+/// `recipient`: the recipient itself, or an address of its domain (a HISP
+/// that reports as postmaster).
+fn speaks_for(from: Option<&DirectAddress>, recipient: &DirectAddress) -> bool {
+    from.is_some_and(|f| f.domain() == recipient.domain())
+}
+
+/// The tracking moves for what a report said, from the recipient's state.
+fn moves(
+    state: TrackingState,
+    said: &Said,
+    final_delivery: bool,
+) -> Result<Vec<TrackingState>, String> {
+    use TrackingState::*;
+    match (said, state) {
+        (Said::Nothing(what), _) => Err(format!("{what} does not change tracking")),
+        (_, Failed) => Err(format!(
+            "late: the recipient had already failed ({})",
+            state
+        )),
+        (Said::Processed, Relayed) if final_delivery => Ok(vec![Processed]),
+        (Said::Processed, Relayed) => Ok(vec![Processed, Delivered]),
+        (Said::Processed, Queued) => Err("processed MDN before the message was relayed".into()),
+        (Said::Processed, _) => Err(format!("duplicate: the recipient is already {state}")),
+        (Said::Dispatched, Relayed | Processed) => Ok(vec![Dispatched, Delivered]),
+        (Said::Dispatched, Queued) => Err("dispatched MDN before the message was relayed".into()),
+        (Said::Dispatched, _) => Err(format!("duplicate: the recipient is already {state}")),
+        (Said::Failed(_), Queued | Relayed | Processed) => Ok(vec![Failed]),
+        (Said::Failed(_), _) => Err(format!(
+            "the recipient is already {state}; a failure report cannot undo that"
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    worker: &Worker,
+    record: MessageRecordId,
+    original: &MessageId,
+    recipient: &RecipientRecord,
+    expect: Expectation,
+    said: Said,
+    kind: &str,
+    now: OffsetDateTime,
+) -> Result<(), GatewayError> {
+    let final_delivery = matches!(
+        expect,
+        Expectation::Mail {
+            final_delivery: true
+        }
+    );
+    let steps = match moves(recipient.state, &said, final_delivery) {
+        Ok(steps) => steps,
+        Err(why) => {
+            return ignore(
+                worker,
+                record,
+                Some(original),
+                &format!("{kind} about {}: {why}", recipient.address),
+            )
+            .await
+        }
+    };
+    let note = match &said {
+        Said::Failed(why) => Some(why.clone()),
+        Said::Processed => Some(format!("processed {kind} received")),
+        Said::Dispatched => Some(format!("dispatched {kind} received")),
+        Said::Nothing(_) => None,
+    };
+    info!(rcpt = %recipient.address, original = %original, ?steps, "report tracked");
+    let (id, original, address) = (recipient.id, original.clone(), recipient.address.clone());
+    let kind = kind.to_string();
+    worker
+        .ctx
+        .store
+        .call(move |s| {
+            for step in &steps {
+                s.track(id, *step, now, note.as_deref())?;
+            }
+            let names: Vec<&str> = steps.iter().map(|s| s.as_str()).collect();
+            s.audit(
+                AuditKind::MdnReceived,
+                Some(&original),
+                None,
+                &format!("{kind} about {address}: {}", names.join(" -> ")),
+            )?;
+            s.audit(
+                AuditKind::MdnReceived,
+                None,
+                Some(record),
+                &format!("{kind} tracked for <{original}>"),
+            )
+        })
+        .await
+}
+
+/// Audits a report that changes nothing, about the original message when
+/// known and about the report itself.
+async fn ignore(
+    worker: &Worker,
+    record: MessageRecordId,
+    original: Option<&MessageId>,
+    why: &str,
+) -> Result<(), GatewayError> {
+    info!(%why, "report ignored");
+    let (original, why) = (original.cloned(), why.to_string());
+    worker
+        .ctx
+        .store
+        .call(move |s| {
+            if let Some(original) = &original {
+                s.audit(AuditKind::MdnIgnored, Some(original), None, &why)?;
+            }
+            s.audit(AuditKind::MdnIgnored, None, Some(record), &why)
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TrackingState::*;
+
+    #[test]
+    fn processed_completes_unless_final_delivery_was_asked() {
+        assert_eq!(
+            moves(Relayed, &Said::Processed, false),
+            Ok(vec![Processed, Delivered])
+        );
+        assert_eq!(moves(Relayed, &Said::Processed, true), Ok(vec![Processed]));
+        assert_eq!(
+            moves(Processed, &Said::Dispatched, true),
+            Ok(vec![Dispatched, Delivered])
+        );
+        assert_eq!(
+            moves(Relayed, &Said::Dispatched, true),
+            Ok(vec![Dispatched, Delivered])
+        );
+    }
+
+    #[test]
+    fn duplicates_late_and_meaningless_reports_change_nothing() {
+        for (state, said) in [
+            (Processed, Said::Processed),
+            (Delivered, Said::Processed),
+            (Delivered, Said::Dispatched),
+            (Failed, Said::Processed),
+            (Failed, Said::Dispatched),
+            (Failed, Said::Failed("x".into())),
+            (Delivered, Said::Failed("x".into())),
+            (Relayed, Said::Nothing("disposition displayed".into())),
+            (Queued, Said::Processed),
+        ] {
+            assert!(moves(state, &said, true).is_err(), "{state} {said:?}");
+        }
+        let late = moves(Failed, &Said::Processed, true).unwrap_err();
+        assert!(late.starts_with("late"), "{late}");
+    }
+
+    #[test]
+    fn failures_fail_an_open_recipient() {
+        assert_eq!(
+            moves(Processed, &Said::Failed("x".into()), true),
+            Ok(vec![Failed])
+        );
+    }
+
+    #[test]
+    fn only_the_recipients_domain_speaks_for_it() {
+        let doc = DirectAddress::parse("doc@b.example").unwrap();
+        let pm = DirectAddress::parse("postmaster@b.example").unwrap();
+        let eve = DirectAddress::parse("eve@c.example").unwrap();
+        assert!(speaks_for(Some(&doc), &doc));
+        assert!(speaks_for(Some(&pm), &doc));
+        assert!(!speaks_for(Some(&eve), &doc));
+        assert!(!speaks_for(None, &doc));
+    }
+}

@@ -1,0 +1,696 @@
+//! Delivery notification tracking (Implementation Guide for Delivery
+//! Notification in Direct 1.0): what a message expects, the MDN timeout,
+//! exactly one final notice per failed recipient, and message listings.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+use time::OffsetDateTime;
+
+use super::*;
+use crate::error::Entity;
+use crate::sqlite::migrations::migrate_to;
+use crate::sqlite::queue::{RECIPIENT_COLUMNS, RECIPIENT_FROM};
+use crate::sqlite::tracking::{listing_sql, BY_MESSAGE_ID, OVERDUE, UNNOTIFIED};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn t(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
+}
+
+fn mid(text: &str) -> MessageId {
+    MessageId::parse(text).unwrap()
+}
+
+/// A message with Message-ID `<n@a.example>` and a Subject.
+fn message(n: u32, subject: &str) -> Vec<u8> {
+    format!(
+        "From: alice@a.example\r\n\
+To: bob@b.example\r\n\
+Subject: {subject}\r\n\
+Message-ID: <{n}@a.example>\r\n\
+Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\
+\r\n\
+hello\r\n"
+    )
+    .into_bytes()
+}
+
+/// The DSN hisp files in the sender's Inbox.
+const NOTICE: &[u8] = b"From: postmaster@a.example\r\n\
+To: alice@a.example\r\n\
+Subject: Delivery Status Notification (Failure)\r\n\
+Message-ID: <dsn-1@a.example>\r\n\
+Date: Mon, 1 Jan 2024 01:00:00 +0000\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\
+\r\n\
+--b--\r\n";
+
+/// A store where alice@a.example is local (so she has an Inbox).
+fn with_alice(dir: &Path) -> SqliteStore {
+    let store = open(dir);
+    store.add_domain(&domain("a.example"), &[]).unwrap();
+    store.add_address(&addr("alice@a.example"), &[]).unwrap();
+    store
+}
+
+fn send(
+    store: &SqliteStore,
+    n: u32,
+    from: Option<&str>,
+    to: &[&str],
+    at: OffsetDateTime,
+    expect: Expectation,
+) -> MessageRecordId {
+    let to: Vec<DirectAddress> = to.iter().map(|a| addr(a)).collect();
+    store
+        .enqueue_expecting(
+            MessageDirection::Outbound,
+            from.map(addr).as_ref(),
+            &to,
+            &message(n, "lab results"),
+            at,
+            expect,
+        )
+        .unwrap()
+}
+
+const MAIL: Expectation = Expectation::Mail {
+    final_delivery: false,
+};
+
+/// The recipient rows of the message with Message-ID `<n@a.example>`.
+fn rcpts(store: &SqliteStore, n: u32) -> Vec<RecipientRecord> {
+    store.tracking(&mid(&format!("{n}@a.example"))).unwrap()
+}
+
+/// Moves a recipient along `states`, one second apart from `start`.
+fn walk(store: &SqliteStore, id: RecipientId, start: i64, states: &[TrackingState]) {
+    for (i, s) in states.iter().enumerate() {
+        store.track(id, *s, t(start + i as i64), None).unwrap();
+    }
+}
+
+fn addresses(records: &[RecipientRecord]) -> Vec<String> {
+    records.iter().map(|r| r.address.to_string()).collect()
+}
+
+fn kinds(store: &SqliteStore, n: u32) -> Vec<AuditKind> {
+    store
+        .audit_events(&mid(&format!("{n}@a.example")))
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+fn plan(store: &SqliteStore, sql: &str, param: Option<i64>) -> String {
+    let conn = store.conn();
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let rows = stmt.query_map(rusqlite::params_from_iter(param), |r| r.get::<_, String>(3));
+    rows.unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_expectation_and_subject_come_back_through_claim_status_and_tracking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let final_delivery = Expectation::Mail {
+        final_delivery: true,
+    };
+    let id = send(
+        &store,
+        1,
+        Some("alice@a.example"),
+        &["bob@b.example"],
+        t(0),
+        final_delivery,
+    );
+    let item = store.claim_due(t(0), LEASE, 10).unwrap().remove(0);
+    assert_eq!(item.message, id);
+    assert_eq!(item.expect, final_delivery);
+    assert_eq!(item.recipients[0].expect, final_delivery);
+    assert_eq!(item.recipients[0].direction, MessageDirection::Outbound);
+    assert_eq!(
+        item.recipients[0].envelope_from,
+        Some(addr("alice@a.example"))
+    );
+    assert_eq!(item.recipients[0].notified_at, None);
+    assert_eq!(store.queue(None).unwrap()[0].expect, final_delivery);
+
+    let status = store.tracked_message(&mid("1@a.example")).unwrap();
+    assert_eq!(status.len(), 1);
+    let m = &status[0];
+    assert_eq!(m.message, id);
+    assert_eq!(m.message_id, Some(mid("1@a.example")));
+    assert_eq!(m.envelope_from, Some(addr("alice@a.example")));
+    assert_eq!(m.received_at, t(0));
+    assert_eq!(m.subject.as_deref(), Some("lab results"));
+    assert_eq!(m.expect, final_delivery);
+    assert_eq!(addresses(&m.recipients), ["bob@b.example"]);
+    assert_eq!(
+        store.recipient(m.recipients[0].id).unwrap(),
+        m.recipients[0]
+    );
+    let queued = &store.audit_events(&mid("1@a.example")).unwrap()[0];
+    assert!(
+        queued.detail.ends_with(", expecting mail-final-delivery"),
+        "{}",
+        queued.detail
+    );
+
+    // A DSN hisp sends, from the null reverse-path.
+    send(
+        &store,
+        2,
+        None,
+        &["bob@b.example"],
+        t(1),
+        Expectation::Notification,
+    );
+    let n = store.tracked_message(&mid("2@a.example")).unwrap();
+    assert_eq!(n[0].expect, Expectation::Notification);
+    assert_eq!(n[0].envelope_from, None);
+    assert_eq!(n[0].recipients[0].expect, Expectation::Notification);
+
+    // Plain enqueue is ordinary mail without final delivery.
+    store
+        .enqueue(
+            MessageDirection::Outbound,
+            Some(&addr("alice@a.example")),
+            &[addr("bob@b.example")],
+            &message(3, "plain"),
+            t(2),
+        )
+        .unwrap();
+    assert_eq!(rcpts(&store, 3)[0].expect, MAIL);
+
+    assert!(store
+        .tracked_message(&mid("9@a.example"))
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .recipient(RecipientId(999))
+        .unwrap_err()
+        .is_not_found());
+}
+
+#[test]
+fn overdue_lists_mail_waiting_for_mdns_relayed_before_the_cut_oldest_first() {
+    use TrackingState::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let everyone = [
+        "relayed@b.example",
+        "processed@b.example",
+        "dispatched@b.example",
+        "delivered@b.example",
+        "failed@b.example",
+        "late@b.example",
+        "queued@b.example",
+    ];
+    send(&store, 1, Some("alice@a.example"), &everyone, t(0), MAIL);
+    let r = rcpts(&store, 1);
+    walk(&store, r[0].id, 10, &[Relayed]);
+    walk(&store, r[1].id, 10, &[Relayed, Processed]);
+    walk(&store, r[2].id, 10, &[Relayed, Dispatched]);
+    walk(&store, r[3].id, 10, &[Relayed, Processed, Delivered]);
+    walk(&store, r[4].id, 10, &[Relayed, Failed]);
+    walk(&store, r[5].id, 51, &[Relayed]);
+    // Relayed earlier than all of the above, in a later message.
+    send(
+        &store,
+        2,
+        Some("alice@a.example"),
+        &["early@b.example"],
+        t(0),
+        Expectation::Mail {
+            final_delivery: true,
+        },
+    );
+    walk(&store, rcpts(&store, 2)[0].id, 5, &[Relayed, Processed]);
+    // A notification never times out.
+    send(
+        &store,
+        3,
+        None,
+        &["mdn@b.example"],
+        t(0),
+        Expectation::Notification,
+    );
+    walk(&store, rcpts(&store, 3)[0].id, 1, &[Relayed]);
+    // Nor does inbound mail.
+    store
+        .enqueue(
+            MessageDirection::Inbound,
+            Some(&addr("bob@b.example")),
+            &[addr("alice@a.example")],
+            &message(4, "inbound"),
+            t(0),
+        )
+        .unwrap();
+    walk(&store, rcpts(&store, 4)[0].id, 1, &[Relayed]);
+
+    let due = store.overdue(t(50)).unwrap();
+    assert_eq!(
+        addresses(&due),
+        [
+            "early@b.example",
+            "relayed@b.example",
+            "processed@b.example"
+        ]
+    );
+    assert_eq!(due[0].at(Relayed), Some(t(5)));
+    // The cut is inclusive.
+    assert_eq!(store.overdue(t(51)).unwrap().len(), 4);
+    assert!(store.overdue(t(4)).unwrap().is_empty());
+
+    // Failing one for want of MDNs takes it off the list.
+    store
+        .track(due[1].id, Failed, t(60), Some("no MDN within 1 h"))
+        .unwrap();
+    assert_eq!(
+        addresses(&store.overdue(t(50)).unwrap()),
+        ["early@b.example", "processed@b.example"]
+    );
+}
+
+#[test]
+fn the_timeout_notice_and_status_queries_read_indexes_not_every_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let overdue = plan(
+        &store,
+        &format!("SELECT {RECIPIENT_COLUMNS} FROM {RECIPIENT_FROM} WHERE {OVERDUE}"),
+        Some(0),
+    );
+    assert!(overdue.contains("recipients_awaiting_mdn"), "{overdue}");
+    assert!(!overdue.contains("SCAN m"), "{overdue}");
+    assert!(!overdue.contains("TEMP B-TREE"), "{overdue}");
+    let unnotified = plan(
+        &store,
+        &format!("SELECT {RECIPIENT_COLUMNS} FROM {RECIPIENT_FROM} WHERE {UNNOTIFIED}"),
+        None,
+    );
+    assert!(unnotified.contains("recipients_unnotified"), "{unnotified}");
+    assert!(!unnotified.contains("SCAN m"), "{unnotified}");
+    // `hisp message status` looks the Message-ID up.
+    let status = plan(&store, &listing_sql(BY_MESSAGE_ID), Some(0));
+    assert!(status.contains("messages_message_id"), "{status}");
+}
+
+/// alice's message 1 to bob and carol, both failed by giving up the entry.
+fn failed_to_bob_and_carol(store: &SqliteStore) -> (RecipientId, RecipientId) {
+    send(
+        store,
+        1,
+        Some("alice@a.example"),
+        &["bob@b.example", "carol@b.example"],
+        t(0),
+        MAIL,
+    );
+    let item = store.claim_due(t(0), LEASE, 10).unwrap().remove(0);
+    store.fail(&item, "550 5.1.1 no such user", t(5)).unwrap();
+    let r = rcpts(store, 1);
+    assert!(r.iter().all(|r| r.state == TrackingState::Failed));
+    (r[0].id, r[1].id)
+}
+
+fn inbox(store: &SqliteStore) -> Vec<MailboxEntry> {
+    store
+        .mailbox(&addr("alice@a.example"), Folder::Inbox)
+        .unwrap()
+}
+
+#[test]
+fn a_failed_recipient_gets_exactly_one_notice_filed_in_the_senders_inbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = with_alice(tmp.path());
+    let (bob, carol) = failed_to_bob_and_carol(&store);
+    // Failures that owe nobody a notice: the null reverse-path, and a
+    // notification hisp sent.
+    send(&store, 2, None, &["dave@b.example"], t(0), MAIL);
+    send(
+        &store,
+        3,
+        Some("alice@a.example"),
+        &["erin@b.example"],
+        t(0),
+        Expectation::Notification,
+    );
+    for n in [2, 3] {
+        let id = rcpts(&store, n)[0].id;
+        store
+            .track(id, TrackingState::Failed, t(6), Some("refused"))
+            .unwrap();
+    }
+
+    let owed = store.unnotified_failures().unwrap();
+    assert_eq!(addresses(&owed), ["bob@b.example", "carol@b.example"]);
+    assert_eq!(owed[0].envelope_from, Some(addr("alice@a.example")));
+
+    let entry = store
+        .notify_sender(&addr("alice@a.example"), NOTICE, &[bob, carol], t(9))
+        .unwrap()
+        .expect("the first notice is filed");
+    let listed = inbox(&store);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, entry);
+    assert_eq!(
+        listed[0].subject.as_deref(),
+        Some("Delivery Status Notification (Failure)")
+    );
+    assert_eq!(listed[0].message_id, Some(mid("dsn-1@a.example")));
+    assert_eq!(listed[0].from.as_deref(), Some("postmaster@a.example"));
+    assert_eq!(listed[0].received_at, t(9));
+    assert!(listed[0].unread);
+    assert_eq!(store.read_message(entry).unwrap().bytes, NOTICE);
+    for id in [bob, carol] {
+        assert_eq!(store.recipient(id).unwrap().notified_at, Some(t(9)));
+    }
+    assert!(store.unnotified_failures().unwrap().is_empty());
+
+    let dsn: Vec<AuditEvent> = store
+        .audit_events(&mid("1@a.example"))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == AuditKind::DsnSent)
+        .collect();
+    assert_eq!(dsn.len(), 1);
+    assert_eq!(
+        dsn[0].detail,
+        format!(
+            "to alice@a.example (mailbox entry {entry}): failed bob@b.example, carol@b.example"
+        )
+    );
+    assert_eq!(
+        kinds(&store, 1).last(),
+        Some(&AuditKind::DsnSent),
+        "written after the failure"
+    );
+    let events_before = store.audit_events(&mid("1@a.example")).unwrap().len();
+
+    // Again (a restart after the commit, or a racing worker): nothing.
+    assert_eq!(
+        store
+            .notify_sender(&addr("alice@a.example"), NOTICE, &[carol, bob], t(20))
+            .unwrap(),
+        None
+    );
+    assert_eq!(inbox(&store).len(), 1);
+    assert_eq!(store.recipient(bob).unwrap().notified_at, Some(t(9)));
+    assert_eq!(
+        store.audit_events(&mid("1@a.example")).unwrap().len(),
+        events_before
+    );
+    assert!(store
+        .audit_events(&mid("dsn-1@a.example"))
+        .unwrap()
+        .iter()
+        .all(|e| e.kind == AuditKind::Delivered));
+    assert_eq!(
+        store.audit_events(&mid("dsn-1@a.example")).unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn a_notice_naming_any_recipient_already_notified_files_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = with_alice(tmp.path());
+    let (bob, carol) = failed_to_bob_and_carol(&store);
+    let alice = addr("alice@a.example");
+    assert!(store
+        .notify_sender(&alice, NOTICE, &[bob], t(9))
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store
+            .notify_sender(&alice, NOTICE, &[bob, carol], t(10))
+            .unwrap(),
+        None
+    );
+    assert_eq!(inbox(&store).len(), 1);
+    assert_eq!(store.recipient(carol).unwrap().notified_at, None);
+    assert_eq!(
+        addresses(&store.unnotified_failures().unwrap()),
+        ["carol@b.example"]
+    );
+    assert!(store
+        .notify_sender(&alice, NOTICE, &[carol], t(11))
+        .unwrap()
+        .is_some());
+    assert_eq!(inbox(&store).len(), 2);
+    assert_eq!(store.recipient(carol).unwrap().notified_at, Some(t(11)));
+}
+
+#[test]
+fn a_notice_about_unknown_or_unfailed_recipients_is_refused_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = with_alice(tmp.path());
+    let (bob, _) = failed_to_bob_and_carol(&store);
+    let alice = addr("alice@a.example");
+    let events = || store.audit_events(&mid("1@a.example")).unwrap().len();
+    let before = events();
+
+    match store.notify_sender(&alice, NOTICE, &[bob, RecipientId(999)], t(9)) {
+        Err(StoreError::NotFound {
+            entity: Entity::Recipient,
+            name,
+        }) => assert_eq!(name, "999"),
+        other => panic!("{other:?}"),
+    }
+    send(
+        &store,
+        2,
+        Some("alice@a.example"),
+        &["dave@b.example"],
+        t(0),
+        MAIL,
+    );
+    let dave = rcpts(&store, 2)[0].id;
+    store
+        .track(dave, TrackingState::Relayed, t(1), None)
+        .unwrap();
+    let err = store
+        .notify_sender(&alice, NOTICE, &[bob, dave], t(9))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("it is relayed; only a failed recipient gets a failure notice"),
+        "{err}"
+    );
+    assert!(store.notify_sender(&alice, NOTICE, &[], t(9)).is_err());
+    // A sender that is not local has no Inbox: the marks roll back.
+    assert!(store
+        .notify_sender(&addr("zed@a.example"), NOTICE, &[bob], t(9))
+        .unwrap_err()
+        .is_not_found());
+
+    assert!(inbox(&store).is_empty());
+    assert_eq!(store.recipient(bob).unwrap().notified_at, None);
+    assert_eq!(events(), before);
+}
+
+#[test]
+fn listings_are_newest_first_and_keep_every_recipient_of_a_matching_message() {
+    use TrackingState::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let done = send(
+        &store,
+        1,
+        Some("alice@a.example"),
+        &["bob@b.example"],
+        t(0),
+        MAIL,
+    );
+    walk(
+        &store,
+        rcpts(&store, 1)[0].id,
+        1,
+        &[Relayed, Processed, Delivered],
+    );
+    let half = send(
+        &store,
+        2,
+        Some("alice@a.example"),
+        &["bob@b.example", "carol@b.example"],
+        t(10),
+        MAIL,
+    );
+    let r = rcpts(&store, 2);
+    walk(&store, r[0].id, 11, &[Relayed, Failed]);
+    walk(&store, r[1].id, 11, &[Relayed]);
+    let notice = send(
+        &store,
+        3,
+        None,
+        &["bob@b.example"],
+        t(20),
+        Expectation::Notification,
+    );
+    store
+        .enqueue(
+            MessageDirection::Inbound,
+            Some(&addr("bob@b.example")),
+            &[addr("alice@a.example")],
+            &message(4, "inbound"),
+            t(30),
+        )
+        .unwrap();
+
+    let ids = |filter| -> Vec<MessageRecordId> {
+        store
+            .tracked_messages(filter)
+            .unwrap()
+            .iter()
+            .map(|m| m.message)
+            .collect()
+    };
+    assert_eq!(ids(TrackFilter::All), [notice, half, done]);
+    assert_eq!(ids(TrackFilter::Pending), [notice, half]);
+    assert_eq!(ids(TrackFilter::State(Delivered)), [done]);
+    assert_eq!(ids(TrackFilter::State(Queued)), [notice]);
+    assert!(ids(TrackFilter::State(Dispatched)).is_empty());
+
+    let failed = store.tracked_messages(TrackFilter::State(Failed)).unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].message, half);
+    assert_eq!(failed[0].subject.as_deref(), Some("lab results"));
+    let states: Vec<TrackingState> = failed[0].recipients.iter().map(|r| r.state).collect();
+    assert_eq!(states, [Failed, Relayed]);
+}
+
+#[test]
+fn a_duplicate_move_is_refused_and_not_audited() {
+    use TrackingState::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    send(
+        &store,
+        1,
+        Some("alice@a.example"),
+        &["bob@b.example"],
+        t(0),
+        MAIL,
+    );
+    let bob = rcpts(&store, 1)[0].id;
+    for state in [Relayed, Processed, Dispatched, Delivered] {
+        store.track(bob, state, t(10), Some("first")).unwrap();
+        let before = store.audit_events(&mid("1@a.example")).unwrap().len();
+        let err = store
+            .track(bob, state, t(20), Some("duplicate MDN"))
+            .unwrap_err();
+        assert!(err.is_transition(), "{state}: {err}");
+        assert_eq!(
+            err.to_string(),
+            format!("a recipient cannot move from {state} to {state}")
+        );
+        assert_eq!(
+            store.audit_events(&mid("1@a.example")).unwrap().len(),
+            before,
+            "{state}"
+        );
+        let now = store.recipient(bob).unwrap();
+        assert_eq!(now.at(state), Some(t(10)), "{state}");
+        assert_eq!(now.reason.as_deref(), Some("first"));
+    }
+}
+
+/// A database at schema version 2 with an outbound message relayed to bob
+/// and failed for carol, and an inbound one, written with version 2's SQL.
+fn version_2_database(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join(DB_FILE);
+    let mut conn = Connection::open(&path).unwrap();
+    migrate_to(&mut conn, &path, 2).unwrap();
+    let body = message(1, "old results");
+    conn.execute(
+        "INSERT INTO messages (id, direction, message_id, envelope_from, received_at, size, body)
+         VALUES (1, 'outbound', '1@a.example', 'alice@a.example', ?1, ?2, ?3)",
+        (t(0).unix_timestamp(), body.len() as i64, &body),
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO messages (id, direction, message_id, envelope_from, received_at, size, body)
+         VALUES (2, 'inbound', '2@b.example', 'bob@b.example', ?1, 3, x'414243')",
+        [t(1).unix_timestamp()],
+    )
+    .unwrap();
+    conn.execute_batch(&format!(
+        "INSERT INTO queue (message, state, next_attempt_at, updated_at)
+             VALUES (1, 'done', {0}, {0}), (2, 'pending', {0}, {0});
+         INSERT INTO recipients (message, address, state, queued_at, relayed_at)
+             VALUES (1, 'bob@b.example', 'relayed', {0}, {1});
+         INSERT INTO recipients (message, address, state, queued_at, failed_at, reason)
+             VALUES (1, 'carol@b.example', 'failed', {0}, {1}, 'refused');
+         INSERT INTO recipients (message, address, state, queued_at)
+             VALUES (2, 'alice@a.example', 'queued', {0});
+         INSERT INTO audit_events (at, kind, message_id, message, detail)
+             VALUES ({0}, 'queued', '1@a.example', 1, 'old');",
+        t(0).unix_timestamp(),
+        t(5).unix_timestamp()
+    ))
+    .unwrap();
+    path
+}
+
+#[test]
+fn upgrading_from_version_2_reads_old_messages_as_mail_without_final_delivery() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = version_2_database(tmp.path());
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 3);
+
+    let old = store.tracked_message(&mid("1@a.example")).unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].expect, MAIL);
+    assert_eq!(old[0].subject, None, "not read back from old bodies");
+    assert_eq!(old[0].envelope_from, Some(addr("alice@a.example")));
+    assert_eq!(
+        addresses(&old[0].recipients),
+        ["bob@b.example", "carol@b.example"]
+    );
+    assert!(old[0]
+        .recipients
+        .iter()
+        .all(|r| r.notified_at.is_none() && r.expect == MAIL));
+    assert_eq!(old[0].recipients[0].at(TrackingState::Relayed), Some(t(5)));
+    assert_eq!(addresses(&store.overdue(t(5)).unwrap()), ["bob@b.example"]);
+    assert_eq!(
+        addresses(&store.unnotified_failures().unwrap()),
+        ["carol@b.example"]
+    );
+    // Inbound messages are not tracked messages, but still claimable.
+    assert!(store
+        .tracked_message(&mid("2@b.example"))
+        .unwrap()
+        .is_empty());
+    let item = store.claim_due(t(10), LEASE, 10).unwrap().remove(0);
+    assert_eq!(item.message, MessageRecordId(2));
+    assert_eq!(item.expect, MAIL);
+    assert_eq!(item.recipients[0].direction, MessageDirection::Inbound);
+    // The old audit trail reads with the new kinds beside it.
+    store
+        .audit(AuditKind::TimedOut, None, Some(MessageRecordId(1)), "bob")
+        .unwrap();
+    assert_eq!(kinds(&store, 1), [AuditKind::Queued, AuditKind::TimedOut]);
+    // And new messages go on after the old ones.
+    let id = send(
+        &store,
+        3,
+        Some("alice@a.example"),
+        &["bob@b.example"],
+        t(20),
+        Expectation::Notification,
+    );
+    assert_eq!(id, MessageRecordId(3));
+    assert_eq!(
+        store.tracked_messages(TrackFilter::All).unwrap()[0].expect,
+        Expectation::Notification
+    );
+}
