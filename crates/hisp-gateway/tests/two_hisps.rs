@@ -368,9 +368,13 @@ async fn message_signed_under_an_untrusted_ca_lands_in_quarantine_not_the_inbox(
     let quarantined = world.b.store.quarantined().unwrap();
     assert_eq!(quarantined.len(), 1);
     assert_eq!(quarantined[0].reason, QuarantineReason::Untrusted);
-    let entry = &world.b.store.queue(None).unwrap()[0];
+    let queue = world.b.store.queue(None).unwrap();
+    // No MDN answers a quarantined message (issue 6): the one inbound entry only.
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    let entry = &queue[0];
     assert_eq!(entry.state, QueueState::Done);
     assert_eq!(entry.recipients[0].state, TrackingState::Failed);
+    assert_eq!(world.b.worker(&world.a).run_once(now).await.unwrap(), 0);
     world.stop().await;
 }
 
@@ -407,6 +411,19 @@ async fn unreachable_peer_is_retried_with_backoff_then_failed_after_the_lifetime
     let entry = &a.store.queue(None).unwrap()[0];
     assert_eq!(entry.state, QueueState::Failed);
     assert_eq!(entry.recipients[0].state, TrackingState::Failed);
+    // The sender's Inbox gets a DSN (RFC 3464, action failed) naming bob
+    // and why (issue 5: "then a DSN to the sender's mailbox").
+    let inbox = a
+        .store
+        .mailbox(&addr("alice@a.example"), Folder::Inbox)
+        .unwrap();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    let dsn = a.store.read_message(inbox[0].id).unwrap();
+    let parsed = hisp_mdn::parse_dsn(&dsn.bytes).unwrap();
+    assert_eq!(parsed.recipients[0].final_recipient, "bob@b.example");
+    assert_eq!(parsed.recipients[0].action, hisp_mdn::DsnAction::Failed);
+    let diagnostic = parsed.recipients[0].diagnostic.clone().unwrap_or_default();
+    assert!(diagnostic.contains("lifetime"), "{diagnostic}");
     a.stop().await;
     if let Some(r) = responder {
         r.shutdown().await.unwrap();

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hisp_smime::{ContentCipher, KeyTransport};
 use hisp_store::{
-    AnchorSelector, DirectAddress, Direction, Domain, Folder, Grant, MailboxEntryId, QuarantineId,
-    QueueState, UserName, MIN_REFRESH_SECS,
+    AnchorSelector, DirectAddress, Direction, Domain, Folder, Grant, MailboxEntryId, MessageId,
+    QuarantineId, QueueState, TrackFilter, TrackingState, UserName, MIN_REFRESH_SECS,
 };
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -63,6 +63,10 @@ pub enum Command {
     /// The queue of messages in transit, with each recipient's tracking state.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Outbound messages and where each recipient is: queued, relayed,
+    /// processed, dispatched, delivered or failed (delivery notification).
+    #[command(subcommand)]
+    Message(MessageCommand),
     /// Inbound messages held back as untrusted, undecryptable or tampered.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
@@ -89,6 +93,39 @@ pub enum UserCommand {
     Grant(UserGrantArgs),
     /// List the accounts with what they may send as.
     List(ListArgs),
+    /// Change an account's settings.
+    Set(UserSetArgs),
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Turn it on.
+    On,
+    /// Turn it off.
+    Off,
+}
+
+impl Switch {
+    /// Whether it is on.
+    pub fn is_on(self) -> bool {
+        self == Switch::On
+    }
+}
+
+/// `hisp user set`
+#[derive(Debug, Args)]
+pub struct UserSetArgs {
+    /// The account.
+    #[arg(value_name = "NAME", value_parser = parse_user)]
+    pub name: UserName,
+    /// Whether mail the account submits requests final delivery
+    /// notification (dispatched MDNs).
+    #[arg(long, value_enum)]
+    pub final_delivery: Switch,
+    /// Print the account as JSON (shape in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `hisp user add`
@@ -207,6 +244,75 @@ pub struct QueueListArgs {
     /// Only entries in this state. Default: all.
     #[arg(long, value_enum)]
     pub state: Option<QueueStateArg>,
+    /// Print JSON (shapes in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hisp message ...`
+#[derive(Debug, Subcommand)]
+pub enum MessageCommand {
+    /// Show where each recipient of an outbound message is, when it reached
+    /// each step, and why it failed.
+    Status(MessageStatusArgs),
+    /// List outbound messages, newest first, with each recipient's state.
+    List(MessageListArgs),
+}
+
+/// `hisp message status`
+#[derive(Debug, Args)]
+pub struct MessageStatusArgs {
+    /// The Message-ID, with or without its angle brackets.
+    #[arg(value_name = "MESSAGE-ID", value_parser = parse_message_id)]
+    pub message_id: MessageId,
+    /// Print JSON (shapes in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which outbound messages `hisp message list` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrackStateArg {
+    /// A recipient is queued: nothing sent yet.
+    Queued,
+    /// A recipient was accepted by the destination HISP.
+    Relayed,
+    /// A recipient's `processed` MDN arrived.
+    Processed,
+    /// A recipient's `dispatched` MDN arrived.
+    Dispatched,
+    /// A recipient is delivered.
+    Delivered,
+    /// A recipient failed.
+    Failed,
+    /// A recipient is neither delivered nor failed yet.
+    Pending,
+}
+
+impl From<TrackStateArg> for TrackFilter {
+    fn from(s: TrackStateArg) -> TrackFilter {
+        match s {
+            TrackStateArg::Queued => TrackFilter::State(TrackingState::Queued),
+            TrackStateArg::Relayed => TrackFilter::State(TrackingState::Relayed),
+            TrackStateArg::Processed => TrackFilter::State(TrackingState::Processed),
+            TrackStateArg::Dispatched => TrackFilter::State(TrackingState::Dispatched),
+            TrackStateArg::Delivered => TrackFilter::State(TrackingState::Delivered),
+            TrackStateArg::Failed => TrackFilter::State(TrackingState::Failed),
+            TrackStateArg::Pending => TrackFilter::Pending,
+        }
+    }
+}
+
+/// `hisp message list`
+#[derive(Debug, Args)]
+pub struct MessageListArgs {
+    /// Only messages with a recipient in this state (`pending`: not yet
+    /// delivered or failed). Default: all.
+    #[arg(long, value_enum)]
+    pub state: Option<TrackStateArg>,
+    /// Also list the MDNs and DSNs hisp sent itself.
+    #[arg(long)]
+    pub notifications: bool,
     /// Print JSON (shapes in docs/cli.md) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -674,6 +780,10 @@ fn parse_mailbox_id(s: &str) -> Result<MailboxEntryId, String> {
 
 fn parse_quarantine_id(s: &str) -> Result<QuarantineId, String> {
     parse_id(s).map(QuarantineId)
+}
+
+fn parse_message_id(s: &str) -> Result<MessageId, String> {
+    MessageId::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_selector(s: &str) -> Result<AnchorSelector, String> {

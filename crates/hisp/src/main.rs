@@ -16,7 +16,7 @@ use crate::cli::{
     AddressCommand, AnchorCommand, BundleCommand, CertCommand, Cli, Command, DnsCommand,
     DomainCommand, SmimeCommand,
 };
-use crate::cli::{MailboxCommand, QuarantineCommand, QueueCommand, UserCommand};
+use crate::cli::{MailboxCommand, MessageCommand, QuarantineCommand, QueueCommand, UserCommand};
 use crate::config::Config;
 
 fn main() -> ExitCode {
@@ -64,9 +64,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(UserCommand::Add(args)) => cmd::user::add(&args, &config),
         Command::User(UserCommand::Grant(args)) => cmd::user::grant(&args, &config),
         Command::User(UserCommand::List(args)) => cmd::user::list(&args, &config),
+        Command::User(UserCommand::Set(args)) => cmd::user::set(&args, &config),
         Command::Mailbox(MailboxCommand::List(args)) => cmd::mailbox::list(&args, &config),
         Command::Mailbox(MailboxCommand::Show(args)) => cmd::mailbox::show(&args, &config),
         Command::Queue(QueueCommand::List(args)) => cmd::queue::list(&args, &config),
+        Command::Message(MessageCommand::Status(args)) => cmd::message::status(&args, &config),
+        Command::Message(MessageCommand::List(args)) => cmd::message::list(&args, &config),
         Command::Quarantine(QuarantineCommand::List(args)) => cmd::quarantine::list(&args, &config),
         Command::Quarantine(QuarantineCommand::Show(args)) => cmd::quarantine::show(&args, &config),
         Command::Serve => cmd::serve::serve(&config),

@@ -212,6 +212,53 @@ fn user_grant_and_list_show_what_an_account_may_send_as() {
     );
 }
 
+#[test]
+fn user_set_final_delivery_changes_what_the_account_requests() {
+    let env = Env::new();
+    env.run_with(&["user", "add", "portal", "--generate"], b"")
+        .ok();
+    assert_eq!(
+        env.ok(&["user", "set", "portal", "--final-delivery", "off"]),
+        "USER    FINAL-DELIVERY  MAY-SEND-AS\n\
+         portal  no              -\n"
+    );
+    assert!(
+        !env.store()
+            .user(&user("portal"))
+            .unwrap()
+            .request_final_delivery
+    );
+    let list = env.json(&["user", "list", "--json"]);
+    assert_eq!(list[0]["name"], "portal");
+    assert_eq!(list[0]["request_final_delivery"], false);
+    let shown = env.json(&["user", "set", "portal", "--final-delivery", "on", "--json"]);
+    assert_eq!(shown["name"], "portal");
+    assert_eq!(shown["request_final_delivery"], true);
+    assert_eq!(shown, env.json(&["user", "list", "--json"])[0]);
+    env.fails(
+        &["user", "set", "nobody", "--final-delivery", "off"],
+        b"",
+        1,
+        "hisp: user nobody not found",
+    );
+    let run = env.run_with(&["user", "set", "portal", "--final-delivery", "maybe"], b"");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[possible values: on, off]"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run_with(&["user", "set", "portal"], b"");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--final-delivery"), "{}", run.stderr);
+    assert!(
+        env.store()
+            .user(&user("portal"))
+            .unwrap()
+            .request_final_delivery
+    );
+}
+
 const MESSAGE: &[u8] = b"From: Alice <alice@a.example>\r\n\
 To: bob@b.example\r\n\
 Subject: lab results\r\n\

@@ -9,6 +9,7 @@ pub mod discover;
 pub mod dns;
 pub mod domain;
 pub mod mailbox;
+pub mod message;
 pub mod quarantine;
 pub mod queue;
 pub mod serve;

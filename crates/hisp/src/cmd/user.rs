@@ -1,4 +1,4 @@
-//! `hisp user add|grant|list`: submission accounts.
+//! `hisp user add|grant|list|set`: submission accounts.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use hisp_store::{Account, Store, MIN_PASSWORD_LEN};
 use serde_json::{json, Value};
 
 use super::{print_json, print_table, rfc3339, say};
-use crate::cli::{ListArgs, UserAddArgs, UserGrantArgs};
+use crate::cli::{ListArgs, UserAddArgs, UserGrantArgs, UserSetArgs};
 use crate::config::Config;
 use crate::store;
 
@@ -95,29 +95,49 @@ pub fn list(args: &ListArgs, config: &Config) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&Value::Array(users.iter().map(account_json).collect()))?;
     } else {
-        let rows: Vec<Vec<String>> = users
-            .iter()
-            .map(|a| {
-                let grants: Vec<String> = a.grants.iter().map(ToString::to_string).collect();
-                vec![
-                    a.name.to_string(),
-                    if a.request_final_delivery {
-                        "yes"
-                    } else {
-                        "no"
-                    }
-                    .to_string(),
-                    if grants.is_empty() {
-                        "-".to_string()
-                    } else {
-                        grants.join(",")
-                    },
-                ]
-            })
-            .collect();
-        print_table(&["USER", "FINAL-DELIVERY", "MAY-SEND-AS"], &rows)?;
+        print_accounts(&users)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Changes whether an account's mail requests final delivery notification,
+/// then prints the account as `list` does.
+pub fn set(args: &UserSetArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let store = store::open(config)?;
+    let on = args.final_delivery.is_on();
+    let account = store.set_request_final_delivery(&args.name, on)?;
+    tracing::info!(user = %account.name, final_delivery = on, "changed user");
+    if args.json {
+        print_json(&account_json(&account))?;
+    } else {
+        print_accounts(std::slice::from_ref(&account))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The text table of `list`.
+fn print_accounts(accounts: &[Account]) -> anyhow::Result<()> {
+    let rows: Vec<Vec<String>> = accounts
+        .iter()
+        .map(|a| {
+            let grants: Vec<String> = a.grants.iter().map(ToString::to_string).collect();
+            vec![
+                a.name.to_string(),
+                if a.request_final_delivery {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
+                if grants.is_empty() {
+                    "-".to_string()
+                } else {
+                    grants.join(",")
+                },
+            ]
+        })
+        .collect();
+    print_table(&["USER", "FINAL-DELIVERY", "MAY-SEND-AS"], &rows)
 }
 
 fn account_json(a: &Account) -> Value {
