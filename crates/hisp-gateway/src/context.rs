@@ -102,7 +102,7 @@ pub fn anchors(store: &dyn Store, domain: &Domain, flow: Flow) -> Result<Vec<X50
 
 /// The key pairs (certificates with their private keys) of `owners`, in
 /// order, keeping those whose usage `fits`. A certificate whose key does not
-/// load is logged and left out.
+/// load is logged and left out; an owner that no longer exists has none.
 pub fn key_pairs(
     store: &dyn Store,
     owners: &[Owner],
@@ -110,7 +110,14 @@ pub fn key_pairs(
 ) -> Result<Vec<KeyPair>, StoreError> {
     let mut out = Vec::new();
     for owner in owners {
-        for record in store.certificates(Some(owner))? {
+        // An owner removed since (an address deleted after its mail was
+        // accepted) has no keys any more; the others may still do.
+        let records = match store.certificates(Some(owner)) {
+            Ok(records) => records,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e),
+        };
+        for record in records {
             let Some(key) = &record.private_key else {
                 continue;
             };

@@ -50,17 +50,20 @@ impl GatewayPolicy {
     }
 }
 
-/// Whether the header has a Disposition-Notification-Options field (one
-/// that does not ask for final delivery is the portal's own choice).
-fn has_options_field(message: &[u8]) -> bool {
+/// Disposition-Notification-To (RFC 8098 §2.1).
+const DNT: &str = "Disposition-Notification-To";
+/// Disposition-Notification-Options (RFC 8098 §2.2).
+const DNO: &str = "Disposition-Notification-Options";
+
+/// Whether the header has a field called `name` (a request the portal
+/// wrote, readable or not, is the portal's own choice).
+fn has_field(message: &[u8], name: &str) -> bool {
     MessageParser::new()
         .parse_headers(message)
         .is_some_and(|m| {
-            m.headers().iter().any(|h| {
-                h.name
-                    .as_str()
-                    .eq_ignore_ascii_case("Disposition-Notification-Options")
-            })
+            m.headers()
+                .iter()
+                .any(|h| h.name.as_str().eq_ignore_ascii_case(name))
         })
 }
 
@@ -262,11 +265,13 @@ impl GatewayPolicy {
             }
         };
         let span = info_span!("queue", msg_id = %submission.message_id);
-        let (message, final_delivery) =
-            match self.ask_final_delivery(session, submission.message).await {
-                Ok(asked) => asked,
-                Err(e) => return local_error(&e),
-            };
+        let asked = self
+            .ask_for_notification(session, &sender, submission.message)
+            .await;
+        let (message, final_delivery) = match asked {
+            Ok(asked) => asked,
+            Err(e) => return local_error(&e),
+        };
         self.enqueue(
             MessageDirection::Outbound,
             Some(sender),
@@ -278,36 +283,62 @@ impl GatewayPolicy {
         .await
     }
 
-    /// Whether the message asks for final-destination delivery notification
-    /// (Implementation Guide for Delivery Notification in Direct 1.0 §3.1):
-    /// a request the portal wrote itself stands; otherwise the account's
-    /// setting decides, and a request is added to the header when it is on.
-    async fn ask_final_delivery(
+    /// Adds the requests for delivery notification (Implementation Guide
+    /// for Delivery Notification in Direct 1.0 §3.1) and says whether final
+    /// delivery is asked for:
+    ///
+    /// - processed MDNs: `Disposition-Notification-To: <sender>` (RFC 8098
+    ///   §2.1), unless the portal wrote one;
+    /// - final-destination delivery (the dispatched MDN): a request the
+    ///   portal wrote itself stands (a malformed one counts as none);
+    ///   otherwise the account's setting decides, and
+    ///   `Disposition-Notification-Options` is added when it is on.
+    ///
+    /// The fields go below the trace fields.
+    async fn ask_for_notification(
         &self,
         session: &Session,
+        sender: &DirectAddress,
         message: Vec<u8>,
     ) -> Result<(Vec<u8>, bool), GatewayError> {
-        match requested(&message).final_delivery {
-            FinalDelivery::Requested { .. } => return Ok((message, true)),
-            FinalDelivery::Malformed(_) => return Ok((message, false)),
-            FinalDelivery::NotRequested if has_options_field(&message) => {
-                return Ok((message, false))
+        let request = requested(&message);
+        let mut fields = String::new();
+        if request.disposition_notification_to.is_empty() && !has_field(&message, DNT) {
+            fields.push_str(&format!("{DNT}: <{sender}>\r\n"));
+        }
+        let final_delivery = match request.final_delivery {
+            FinalDelivery::Requested { .. } => true,
+            FinalDelivery::Malformed(_) => false,
+            FinalDelivery::NotRequested if has_field(&message, DNO) => false,
+            FinalDelivery::NotRequested => {
+                let on = match session
+                    .account
+                    .as_ref()
+                    .and_then(|a| UserName::parse(&a.name).ok())
+                {
+                    Some(name) => {
+                        self.ctx
+                            .store
+                            .call(move |s| s.user(&name))
+                            .await?
+                            .request_final_delivery
+                    }
+                    None => false,
+                };
+                if on {
+                    fields.push_str(final_delivery_option_field());
+                    fields.push_str("\r\n");
+                }
+                on
             }
-            FinalDelivery::NotRequested => {}
-        }
-        let Some(name) = session
-            .account
-            .as_ref()
-            .and_then(|a| UserName::parse(&a.name).ok())
-        else {
-            return Ok((message, false));
         };
-        let account = self.ctx.store.call(move |s| s.user(&name)).await?;
-        if !account.request_final_delivery {
-            return Ok((message, false));
+        if fields.is_empty() {
+            return Ok((message, final_delivery));
         }
-        let field = format!("{}\r\n", final_delivery_option_field());
-        Ok((after_trace_fields(&message, field.as_bytes()), true))
+        Ok((
+            after_trace_fields(&message, fields.as_bytes()),
+            final_delivery,
+        ))
     }
 }
 
@@ -418,11 +449,13 @@ mod tests {
 
     #[test]
     fn an_options_field_is_found_in_any_letter_case() {
-        assert!(has_options_field(
-            b"disposition-notification-options: x=optional,false\r\nFrom: a@b\r\n\r\n"
+        assert!(has_field(
+            b"disposition-notification-options: x=optional,false\r\nFrom: a@b\r\n\r\n",
+            DNO
         ));
-        assert!(!has_options_field(
-            b"From: a@b\r\n\r\nDisposition-Notification-Options: in the body\r\n"
+        assert!(!has_field(
+            b"From: a@b\r\n\r\nDisposition-Notification-Options: in the body\r\n",
+            DNO
         ));
     }
 }

@@ -69,12 +69,15 @@ fn tracked(a: &Hisp, id: &str) -> RecipientRecord {
     messages[0].recipients[0].clone()
 }
 
-/// Runs A's and B's workers at `now` until neither finds anything to do:
-/// A relays, B files and answers, B relays its MDNs, A tracks them.
-async fn settle(world: &World, now: OffsetDateTime) {
+/// Runs A's and B's workers until neither finds anything to do: A relays,
+/// B files and answers, B relays its MDNs, A tracks them. Each look is at
+/// the current time: mail arriving over SMTP is queued at the wall clock
+/// (whole seconds), so a fixed earlier `now` could miss it.
+async fn settle(world: &World) {
     let (wa, wb) = (world.a.worker(&world.b), world.b.worker(&world.a));
     for _ in 0..8 {
-        let n = wa.run_once(now).await.unwrap() + wb.run_once(now).await.unwrap();
+        let n = wa.run_once(OffsetDateTime::now_utc()).await.unwrap()
+            + wb.run_once(OffsetDateTime::now_utc()).await.unwrap();
         if n == 0 {
             return;
         }
@@ -106,7 +109,7 @@ fn audit_details(h: &Hisp, id: &str, kind: AuditKind) -> Vec<String> {
 async fn final_delivery_asked_tracks_processed_then_dispatched() {
     let world = World::start().await;
     submit(&world.a, MESSAGE_ID).await;
-    settle(&world, OffsetDateTime::now_utc()).await;
+    settle(&world).await;
 
     let r = tracked(&world.a, MESSAGE_ID);
     assert_eq!(r.state, TrackingState::Delivered, "{r:?}");
@@ -130,6 +133,8 @@ async fn final_delivery_asked_tracks_processed_then_dispatched() {
         audit_details(&world.a, MESSAGE_ID, AuditKind::MdnReceived).len(),
         2
     );
+    // A never answers an MDN with an MDN.
+    assert!(notifications(&world.a).is_empty());
     world.stop().await;
 }
 
@@ -143,7 +148,7 @@ async fn without_final_delivery_only_processed_is_asked_and_tracked() {
         .set_request_final_delivery(&user, false)
         .unwrap();
     submit(&world.a, MESSAGE_ID).await;
-    settle(&world, OffsetDateTime::now_utc()).await;
+    settle(&world).await;
 
     let r = tracked(&world.a, MESSAGE_ID);
     assert_eq!(r.state, TrackingState::Delivered, "{r:?}");
@@ -208,7 +213,15 @@ async fn the_mdn_on_the_wire_opens_with_openssl_cms_and_names_the_message_and_re
     submit(&world.a, MESSAGE_ID).await;
     let now = OffsetDateTime::now_utc();
     assert_eq!(world.a.worker(&world.b).run_once(now).await.unwrap(), 1);
-    assert_eq!(world.b.worker(&world.a).run_once(now).await.unwrap(), 1);
+    assert_eq!(
+        world
+            .b
+            .worker(&world.a)
+            .run_once(OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
+        1
+    );
     let mut routes = Routes::new();
     routes.insert("a.example", tap);
     let to_tap = Worker::new(
@@ -216,7 +229,11 @@ async fn the_mdn_on_the_wire_opens_with_openssl_cms_and_names_the_message_and_re
         routes,
         WorkerSettings::new("hisp.b.example"),
     );
-    assert_eq!(to_tap.run_once(now).await.unwrap(), 2, "two MDNs");
+    assert_eq!(
+        to_tap.run_once(OffsetDateTime::now_utc()).await.unwrap(),
+        2,
+        "two MDNs"
+    );
     let captured = capture.messages.lock().unwrap().clone();
     assert_eq!(captured.len(), 2);
 
@@ -478,7 +495,7 @@ async fn late_duplicate_and_unknown_mdns_change_nothing_and_are_audited() {
     let mdn = processed_mdn("dup-1@a.example", "mdn-dup-1@b.example");
     mdn_from_bob(&world, &mdn).await;
     mdn_from_bob(&world, &mdn).await;
-    assert_eq!(a.run_once(now).await.unwrap(), 2);
+    assert_eq!(a.run_once(OffsetDateTime::now_utc()).await.unwrap(), 2);
     let r = tracked(&world.a, "dup-1@a.example");
     assert_eq!(r.state, TrackingState::Processed, "{r:?}");
     let ignored = audit_details(&world.a, "dup-1@a.example", AuditKind::MdnIgnored);
@@ -491,7 +508,7 @@ async fn late_duplicate_and_unknown_mdns_change_nothing_and_are_audited() {
         &processed_mdn("never-sent@a.example", "mdn-x@b.example"),
     )
     .await;
-    assert_eq!(a.run_once(now).await.unwrap(), 1);
+    assert_eq!(a.run_once(OffsetDateTime::now_utc()).await.unwrap(), 1);
     let unknown = audit_details(&world.a, "never-sent@a.example", AuditKind::MdnIgnored);
     assert_eq!(unknown.len(), 1, "{unknown:?}");
     assert!(unknown[0].contains("unknown message"), "{unknown:?}");
@@ -514,7 +531,7 @@ async fn late_duplicate_and_unknown_mdns_change_nothing_and_are_audited() {
 
     // Late: the recipient timed out (and alice was told) before the MDN came.
     submit(&world.a, "late-1@a.example").await;
-    assert_eq!(a.run_once(now).await.unwrap(), 1);
+    assert_eq!(a.run_once(OffsetDateTime::now_utc()).await.unwrap(), 1);
     let later = now + Duration::from_secs(2 * 3600);
     a.run_once(later).await.unwrap();
     assert_eq!(
@@ -626,7 +643,7 @@ async fn an_mdn_made_with_openssl_cms_is_recognised_and_tracked() {
     ]);
     assert!(ok, "openssl cms -encrypt: {err}");
     send_to_a(&world, &sealed).await;
-    assert_eq!(a.run_once(now).await.unwrap(), 1);
+    assert_eq!(a.run_once(OffsetDateTime::now_utc()).await.unwrap(), 1);
 
     let r = tracked(&world.a, MESSAGE_ID);
     assert_eq!(r.state, TrackingState::Processed, "{r:?}");
@@ -637,5 +654,75 @@ async fn an_mdn_made_with_openssl_cms_is_recognised_and_tracked() {
         .mailbox(&addr("alice@a.example"), Folder::Inbox)
         .unwrap()
         .is_empty());
+    world.stop().await;
+}
+
+/// Trust passed but the mailbox cannot take the message (carol's address
+/// was removed at B between RCPT and filing): B sends processed, then
+/// failed; A fails carol and tells alice with a DSN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_mailbox_cannot_take_gets_processed_then_failed() {
+    let world = World::start_with_b_domain_cert().await;
+    let carol = addr("carol@b.example");
+    world.b.store.add_address(&carol, &[]).unwrap();
+    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    let r = c.command("RCPT TO:<carol@b.example>").await;
+    assert_eq!(
+        r.code, 250,
+        "carol is Direct through b.example's domain certificate: {r}"
+    );
+    assert_eq!(c.command("DATA").await.code, 354);
+    let text = message("carol-1@a.example").replace("Bob <bob@b.example>", "carol@b.example");
+    assert_eq!(c.message(text.as_bytes()).await.code, 250);
+    c.command("QUIT").await;
+
+    let now = OffsetDateTime::now_utc();
+    let (wa, wb) = (world.a.worker(&world.b), world.b.worker(&world.a));
+    assert_eq!(wa.run_once(now).await.unwrap(), 1);
+    world.b.store.remove_address(&carol).unwrap();
+    settle(&world).await;
+    let _ = wb;
+
+    let sent = notifications(&world.b);
+    assert_eq!(sent.len(), 2, "processed and failed: {sent:?}");
+    let r = tracked(&world.a, "carol-1@a.example");
+    assert_eq!(r.state, TrackingState::Failed, "{r:?}");
+    assert!(r.at(TrackingState::Processed).is_some(), "{r:?}");
+    let reason = r.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("failed") && reason.contains("mailbox"),
+        "{reason}"
+    );
+    let inbox = world
+        .a
+        .store
+        .mailbox(&addr("alice@a.example"), Folder::Inbox)
+        .unwrap();
+    assert_eq!(inbox.len(), 1, "one DSN: {inbox:?}");
+    world.stop().await;
+}
+
+/// A portal that writes its own, malformed, final-delivery request keeps
+/// it (hisp adds none); B answers with a processed MDN only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_final_delivery_request_gets_a_processed_mdn_only() {
+    let world = World::start().await;
+    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    assert_eq!(c.command("RCPT TO:<bob@b.example>").await.code, 250);
+    assert_eq!(c.command("DATA").await.code, 354);
+    let text = format!(
+        "Disposition-Notification-Options: X-DIRECT-FINAL-DESTINATION-DELIVERY=maybe,yes\r\n{}",
+        message("odd-1@a.example")
+    );
+    assert_eq!(c.message(text.as_bytes()).await.code, 250);
+    c.command("QUIT").await;
+    settle(&world).await;
+
+    assert_eq!(notifications(&world.b).len(), 1, "processed only");
+    let r = tracked(&world.a, "odd-1@a.example");
+    assert_eq!(r.state, TrackingState::Delivered, "{r:?}");
+    assert_eq!(r.at(TrackingState::Dispatched), None);
     world.stop().await;
 }

@@ -175,10 +175,30 @@ impl Hisp {
 impl World {
     /// Starts the responder and both HISPs.
     pub async fn start() -> World {
+        World::start_with(false).await
+    }
+
+    /// Like [`start`](Self::start), and B also holds a domain-bound
+    /// certificate (with its key) for b.example, published in DNS: any local
+    /// address of B is then a Direct address whose mail B decrypts with the
+    /// domain key.
+    pub async fn start_with_b_domain_cert() -> World {
+        World::start_with(true).await
+    }
+
+    async fn start_with(b_domain_cert: bool) -> World {
         let (ca_a, ca_b) = (ca("HISP A Test CA"), ca("HISP B Test CA"));
         let alice = leaf(&ca_a, "alice@a.example");
         let bob = leaf(&ca_b, "bob@b.example");
-        let records = LocalRecords {
+        let domain_cert = b_domain_cert.then(|| {
+            issue(
+                &ca_b,
+                &Binding::Domain("b.example".into()),
+                &IssueOptions::default(),
+            )
+            .expect("issue")
+        });
+        let mut records = LocalRecords {
             zones: vec![
                 "a.example".into(),
                 "b.example".into(),
@@ -192,12 +212,30 @@ impl World {
             mx: vec![("plain.example".into(), 10, "mail.plain.example".into())],
             ttl: 60,
         };
+        if let Some(issued) = &domain_cert {
+            records
+                .certs
+                .push(("b.example".into(), issued.cert.to_der().unwrap()));
+        }
         let responder = Responder::start((Ipv4Addr::LOCALHOST, 0).into(), &records)
             .await
             .expect("responder");
         let dns = responder.local_addr();
         let a = Hisp::start("alice", "a.example", ca_a, alice, &ca_b, dns).await;
         let b = Hisp::start("bob", "b.example", ca_b, bob, &a.ca, dns).await;
+        if let Some(issued) = &domain_cert {
+            let cert = NewCertificate::new(
+                &issued.cert.to_der().unwrap(),
+                Some(&issued.key.private_key_to_pem_pkcs8().unwrap()),
+            )
+            .unwrap();
+            b.store
+                .add_certificate(
+                    &hisp_store::Owner::Domain(Domain::parse("b.example").unwrap()),
+                    &cert,
+                )
+                .unwrap();
+        }
         World {
             a,
             b,
