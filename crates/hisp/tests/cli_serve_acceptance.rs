@@ -305,6 +305,69 @@ fn mail_for_a_domain_without_a_route_goes_to_its_mx_host() {
     assert_eq!(entries[0]["subject"], "routed by MX", "{entries:?}");
 }
 
+/// Delivery notification between two running HISPs (issue 6, Acceptance:
+/// "A's tracking shows processed and then dispatched"): B answers with
+/// processed and dispatched MDNs through its outbound path, and `hisp
+/// message status` on A shows each step with its time; the MDNs stay out of
+/// the patient's Inbox.
+#[test]
+fn hisp_message_status_shows_processed_then_dispatched_from_the_peer() {
+    let (a, b) = two_sites(peers);
+    let serve_a = Serve::start(&a, "a");
+    let serve_b = Serve::start(&b, "b");
+    let out = Swaks::to(a.submission, "pat@a.example", "doc@b.example")
+        .auth("portal-a")
+        .args(["--header", "Message-Id: <track-1@a.example>"])
+        .args(["--header", "Subject: tracked"])
+        .run();
+    assert!(out.queued(), "{}\n{}", out.text, serve_a.log());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let run = a.run(&["message", "status", "<track-1@a.example>", "--json"], b"");
+        let json: serde_json::Value = serde_json::from_slice(&run.ok().stdout).unwrap();
+        let recipient = json[0]["recipients"][0].clone();
+        if recipient["state"] == "delivered" {
+            break json;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered after 60 s: {json:#}\n{}\n{}",
+            serve_a.log(),
+            serve_b.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let message = &status[0];
+    assert_eq!(message["message_id"], "<track-1@a.example>");
+    assert_eq!(message["final_delivery"], true);
+    let recipient = &message["recipients"][0];
+    assert_eq!(recipient["address"], "doc@b.example");
+    let steps = &recipient["steps"];
+    for step in ["queued", "relayed", "processed", "dispatched", "delivered"] {
+        assert!(steps[step].is_string(), "no {step} step: {status:#}");
+    }
+    assert!(steps.get("failed").is_none(), "{status:#}");
+    assert!(
+        steps["processed"].as_str().unwrap() <= steps["dispatched"].as_str().unwrap(),
+        "{status:#}"
+    );
+    // The MDNs were consumed by tracking: nothing in the patient's Inbox,
+    // and B lists its two MDNs as notifications.
+    assert!(a.mailbox("pat@a.example").is_empty());
+    let sent = b
+        .run(&["message", "list", "--notifications", "--json"], b"")
+        .ok();
+    let sent: serde_json::Value = serde_json::from_slice(&sent.stdout).unwrap();
+    let kinds: Vec<&str> = sent
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["notification", "notification"], "{sent:#}");
+}
+
 /// The decoded body of the first base64 part of type `content_type` in a
 /// multipart message: the top-level boundary, then each part's headers and body.
 fn base64_part(message: &[u8], content_type: &str) -> Option<Vec<u8>> {
