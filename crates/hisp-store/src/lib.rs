@@ -24,6 +24,7 @@ mod directory;
 mod domain;
 mod error;
 mod expect;
+mod filing;
 mod mailbox;
 mod message;
 mod password;
@@ -43,6 +44,7 @@ pub use directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecor
 pub use domain::Domain;
 pub use error::{Entity, StoreError};
 pub use expect::Expectation;
+pub use filing::{Answer, Filing};
 pub use mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 pub use message::{Envelope, HeaderSummary, MessageDirection, MessageId, MessageRecordId};
 pub use password::MIN_PASSWORD_LEN;

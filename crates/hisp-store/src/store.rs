@@ -14,6 +14,7 @@ use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
 use crate::domain::Domain;
 use crate::error::StoreError;
 use crate::expect::Expectation;
+use crate::filing::{Answer, Filing};
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
@@ -318,6 +319,44 @@ pub trait Store: Send + Sync {
         folder: Folder,
         received_at: OffsetDateTime,
     ) -> Result<MailboxEntryId, StoreError>;
+
+    /// Files an accepted inbound message for one recipient of its queued
+    /// copy, with the MDNs that answer it, in one transaction: all of it is
+    /// written or none of it (a crash or error midway leaves the recipient
+    /// queued, to be tried again).
+    ///
+    /// - `recipient` already `delivered` or `failed` (an earlier attempt
+    ///   committed, say before its worker's lease ran out and another worker
+    ///   claimed the entry): [`Filing::AlreadyDone`] with that state, and
+    ///   nothing is written. Calling again is therefore safe.
+    /// - `address` is local: `bytes` go to its Inbox exactly as
+    ///   [`deliver_to_mailbox`](Store::deliver_to_mailbox) with
+    ///   [`Folder::Inbox`] files them, the recipient moves to `delivered` as
+    ///   [`track`](Store::track) moves it, and each of `if_filed` is queued:
+    ///   [`Filing::Filed`].
+    /// - `address` is not local (removed since the message was queued): the
+    ///   recipient moves to `failed` with the reason "`<address>`: no such
+    ///   local address", and each of `if_missing` is queued:
+    ///   [`Filing::NoSuchAddress`].
+    ///
+    /// Each answer is queued as [`enqueue_expecting`](Store::enqueue_expecting)
+    /// queues an outbound [`Expectation::Notification`] from
+    /// [`Answer::from`] to [`Answer::to`], with its usual audit event, plus
+    /// one [`AuditKind::MdnSent`] event about the inbound message
+    /// (`"<kind> MDN from <from> to <to> about <message-id> queued as
+    /// <message record>"`, the Message-ID read from the recipient's queued
+    /// message). An unknown recipient is [`StoreError::NotFound`]; a
+    /// recipient whose state may not move to `delivered` or `failed` is
+    /// [`StoreError::Transition`], and nothing is written.
+    fn file_inbound(
+        &self,
+        recipient: RecipientId,
+        address: &DirectAddress,
+        bytes: &[u8],
+        at: OffsetDateTime,
+        if_filed: &[Answer],
+        if_missing: &[Answer],
+    ) -> Result<Filing, StoreError>;
 
     /// One folder of a mailbox, newest first. Works for addresses since
     /// removed: mail outlives its address.

@@ -6,8 +6,8 @@
 
 use hisp_mdn::{report_kind, requested, DispositionType, FinalDelivery, ReportKind};
 use hisp_store::{
-    AuditKind, DirectAddress, Domain, Envelope, Expectation, Flow, Folder, MessageDirection, Owner,
-    QuarantineReason, QueueItem, RecipientRecord, TrackingState,
+    Answer, AuditKind, DirectAddress, Domain, Envelope, Filing, Flow, Owner, QuarantineReason,
+    QueueItem, RecipientRecord, TrackingState,
 };
 use time::OffsetDateTime;
 use tracing::{info, warn};
@@ -178,6 +178,11 @@ async fn consumed(
 /// (filing in the mailbox store is the point at which the recipient's portal
 /// shows it); `processed` then `failed` for a recipient whose mailbox cannot
 /// take it. A malformed request gets `processed` only.
+///
+/// Each recipient's filing, tracking move and MDNs are one transaction
+/// (`Store::file_inbound`), and a recipient already done is left alone: a
+/// retry after a crash or a lapsed lease files nothing twice and sends no
+/// MDN twice.
 async fn file(
     worker: &Worker,
     recipients: &[RecipientRecord],
@@ -196,9 +201,11 @@ async fn file(
     };
     let mut plans = Vec::new();
     for r in recipients {
-        let mdns = answer_to.map(|sender| {
-            let build = |kind: DispositionType, failure: Option<&str>, extension: bool| {
-                mdn(&MdnNotice {
+        let (mut if_filed, mut if_missing) = (Vec::new(), Vec::new());
+        if let Some(sender) = answer_to {
+            let answer = |kind: DispositionType, failure: Option<&str>, extension: bool| {
+                let name = kind.as_str().to_string();
+                let (bytes, _) = mdn(&MdnNotice {
                     original: &original,
                     recipient: &r.address,
                     sender,
@@ -207,81 +214,54 @@ async fn file(
                     final_delivery: extension,
                     reporting_host: &worker.settings.reporting_host,
                     now,
-                })
-                .0
+                });
+                Answer {
+                    from: r.address.clone(),
+                    to: sender.clone(),
+                    bytes,
+                    kind: name,
+                }
             };
-            Mdns {
-                sender: sender.clone(),
-                processed: build(DispositionType::Processed, None, final_delivery),
-                dispatched: final_delivery.then(|| build(DispositionType::Dispatched, None, true)),
-                failed: build(
-                    DispositionType::Failed,
-                    Some("the recipient's mailbox is not available"),
-                    final_delivery,
-                ),
+            let processed = answer(DispositionType::Processed, None, final_delivery);
+            if_filed.push(processed.clone());
+            if final_delivery {
+                if_filed.push(answer(DispositionType::Dispatched, None, true));
             }
-        });
-        plans.push((r.clone(), mdns));
+            if_missing.push(processed);
+            if_missing.push(answer(
+                DispositionType::Failed,
+                Some("the recipient's mailbox is not available"),
+                final_delivery,
+            ));
+        }
+        plans.push((r.clone(), if_filed, if_missing));
     }
-    let (message, record_id) = (message.to_vec(), original.message_id.clone());
-    worker
+    let message = message.to_vec();
+    let outcomes = worker
         .ctx
         .store
         .call(move |s| {
-            for (r, mdns) in &plans {
-                let filed = match s.deliver_to_mailbox(&r.address, &message, Folder::Inbox, now) {
-                    Ok(_) => {
-                        s.track(r.id, TrackingState::Delivered, now, None)?;
-                        true
-                    }
-                    Err(e) if e.is_not_found() => {
-                        let why = format!("{}: no such local address", r.address);
-                        s.track(r.id, TrackingState::Failed, now, Some(&why))?;
-                        false
-                    }
-                    Err(e) => return Err(e),
-                };
-                let Some(m) = mdns else { continue };
-                let mut out = vec![("processed", &m.processed)];
-                match (&m.dispatched, filed) {
-                    (Some(d), true) => out.push(("dispatched", d)),
-                    (_, false) => out.push(("failed", &m.failed)),
-                    (None, true) => {}
-                }
-                for (kind, bytes) in out {
-                    let queued = s.enqueue_expecting(
-                        MessageDirection::Outbound,
-                        Some(&r.address),
-                        std::slice::from_ref(&m.sender),
-                        bytes,
-                        now,
-                        Expectation::Notification,
-                    )?;
-                    let about = record_id
-                        .as_deref()
-                        .unwrap_or("a message without Message-ID");
-                    s.audit(
-                        AuditKind::MdnSent,
-                        None,
-                        Some(r.message),
-                        &format!(
-                            "{kind} MDN from {} to {} about <{about}> queued as {queued}",
-                            r.address, m.sender
-                        ),
-                    )?;
-                }
+            let mut out = Vec::new();
+            for (r, if_filed, if_missing) in &plans {
+                let filing =
+                    s.file_inbound(r.id, &r.address, &message, now, if_filed, if_missing)?;
+                out.push((r.address.clone(), filing));
             }
-            Ok(())
+            Ok(out)
         })
-        .await
-}
-
-/// The MDNs one recipient may send, built before the store call.
-struct Mdns {
-    sender: DirectAddress,
-    processed: Vec<u8>,
-    dispatched: Option<Vec<u8>>,
-    failed: Vec<u8>,
+        .await?;
+    for (address, filing) in outcomes {
+        match filing {
+            Filing::Filed(entry) => info!(rcpt = %address, %entry, "filed in the Inbox"),
+            Filing::NoSuchAddress => {
+                warn!(rcpt = %address, "no such local address any more; failed")
+            }
+            Filing::AlreadyDone(state) => {
+                info!(rcpt = %address, %state, "already done; left alone")
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The store's reason for a judgement's code (the S/MIME error codes of

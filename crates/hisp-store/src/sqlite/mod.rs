@@ -11,6 +11,7 @@ mod audit;
 mod bundles;
 mod directory;
 mod files;
+mod filing;
 mod mailbox;
 mod migrations;
 mod quarantine;
@@ -38,6 +39,7 @@ use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
 use crate::domain::Domain;
 use crate::error::StoreError;
 use crate::expect::Expectation;
+use crate::filing::{Answer, Filing};
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
 use crate::password;
@@ -404,6 +406,20 @@ impl Store for SqliteStore {
         received_at: OffsetDateTime,
     ) -> Result<MailboxEntryId, StoreError> {
         self.write(|tx| mailbox::deliver(tx, address, bytes, folder, received_at))
+    }
+
+    fn file_inbound(
+        &self,
+        recipient: RecipientId,
+        address: &DirectAddress,
+        bytes: &[u8],
+        at: OffsetDateTime,
+        if_filed: &[Answer],
+        if_missing: &[Answer],
+    ) -> Result<Filing, StoreError> {
+        self.write(|tx| {
+            filing::file_inbound(tx, recipient, address, bytes, at, if_filed, if_missing)
+        })
     }
 
     fn mailbox(

@@ -4,6 +4,7 @@
 
 mod directory;
 mod file;
+mod filing;
 mod mailbox;
 mod migration;
 mod queue;
