@@ -119,6 +119,12 @@ fn assert_nothing_delivered(b: &Site, serve_b: &Serve) {
         "the mailbox must stay empty\n{}",
         serve_b.log()
     );
+    // No MDN answers a quarantined message (issue 6): B queued nothing to send.
+    let sent = b
+        .run(&["message", "list", "--notifications", "--json"], b"")
+        .ok();
+    let sent: Value = serde_json::from_slice(&sent.stdout).expect("message list --json");
+    assert_eq!(sent, serde_json::json!([]), "no MDN\n{}", serve_b.log());
 }
 
 /// A signer whose certificate chains to a CA B does not trust as an
