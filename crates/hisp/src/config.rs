@@ -207,13 +207,60 @@ pub struct RouteConfig {
 }
 
 /// `[discovery]`: finding recipients' certificates in DNS and LDAP.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscoveryConfig {
     /// Name servers (`IP:PORT`) asked for CERT and SRV records; empty means
     /// the system's (/etc/resolv.conf). `--nameserver` wins.
     #[serde(default)]
     pub nameservers: Vec<std::net::SocketAddr>,
+    /// Seconds to wait for one DNS answer. Default 5.
+    #[serde(default = "default_dns_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Tries per name server before a lookup is a temporary failure. Default 2.
+    #[serde(default = "default_dns_attempts")]
+    pub attempts: usize,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        DiscoveryConfig {
+            nameservers: Vec::new(),
+            timeout_secs: default_dns_timeout_secs(),
+            attempts: default_dns_attempts(),
+        }
+    }
+}
+
+impl DiscoveryConfig {
+    /// DNS settings for `name_servers` with this section's timing.
+    pub fn dns(&self, name_servers: &[std::net::SocketAddr]) -> hisp_discovery::DnsConfig {
+        hisp_discovery::DnsConfig {
+            name_servers: name_servers.to_vec(),
+            timeout: std::time::Duration::from_secs(self.timeout_secs),
+            attempts: self.attempts,
+            ..hisp_discovery::DnsConfig::default()
+        }
+    }
+
+    /// LDAP settings for `name_servers` (the system's when empty) with this
+    /// section's DNS timing for the SRV lookups.
+    pub fn ldap(&self, name_servers: &[std::net::SocketAddr]) -> hisp_discovery::LdapSettings {
+        hisp_discovery::LdapSettings {
+            name_servers: (!name_servers.is_empty()).then(|| name_servers.to_vec()),
+            dns_timeout: std::time::Duration::from_secs(self.timeout_secs),
+            dns_attempts: self.attempts,
+            ..hisp_discovery::LdapSettings::default()
+        }
+    }
+}
+
+fn default_dns_timeout_secs() -> u64 {
+    5
+}
+
+fn default_dns_attempts() -> usize {
+    2
 }
 
 /// `[trust]`: how certificates are judged.
@@ -388,6 +435,20 @@ mod tests {
         assert!(!off.smtp.seal_local());
         let e = Config::parse("[smtp]\nseal_local_mail = \"yes\"\n").unwrap_err();
         assert!(e.to_string().contains("seal_local_mail"), "{e}");
+    }
+
+    #[test]
+    fn discovery_timing_has_defaults_and_reaches_dns_and_ldap() {
+        let c = Config::parse("").unwrap();
+        assert_eq!((c.discovery.timeout_secs, c.discovery.attempts), (5, 2));
+        let c = Config::parse("[discovery]\ntimeout_secs = 1\nattempts = 3\n").unwrap();
+        let server: std::net::SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let dns = c.discovery.dns(&[server]);
+        assert_eq!(dns.timeout, std::time::Duration::from_secs(1));
+        assert_eq!((dns.attempts, dns.name_servers.clone()), (3, vec![server]));
+        let ldap = c.discovery.ldap(&[]);
+        assert_eq!(ldap.name_servers, None, "the system's resolver");
+        assert_eq!(ldap.dns_attempts, 3);
     }
 
     #[test]

@@ -9,10 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hisp_discovery::{
-    Discoverer, Discovery, DnsConfig, DnsDiscovery, Judged, LdapDiscovery, LdapSettings,
-    TrustContext,
-};
+use hisp_discovery::{Discoverer, Discovery, DnsDiscovery, Judged, LdapDiscovery, TrustContext};
 use hisp_trust::{HttpFetcher, Remote};
 use openssl::asn1::Asn1TimeRef;
 use openssl::x509::X509;
@@ -44,12 +41,8 @@ pub fn discover(args: &DiscoverArgs, config: &Config) -> anyhow::Result<ExitCode
         .build()
         .context("cannot start the async runtime")?;
     let discovery = runtime.block_on(async {
-        let mut dns = DnsConfig::default();
-        let mut ldap = LdapSettings::default();
-        if !name_servers.is_empty() {
-            dns.name_servers = name_servers.clone();
-            ldap.name_servers = Some(name_servers.clone());
-        }
+        let dns = config.discovery.dns(&name_servers);
+        let ldap = config.discovery.ldap(&name_servers);
         let dns = DnsDiscovery::new(dns).context("cannot set up DNS discovery")?;
         let ldap = LdapDiscovery::new(ldap).context("cannot set up LDAP discovery")?;
         let remote = Remote::new(Arc::new(HttpFetcher::new(

@@ -26,8 +26,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hisp_discovery::{
-    Discoverer, DnsConfig, DnsDiscovery, LdapDiscovery, LdapSettings, LocalRecords, MxResolver,
-    Responder,
+    Discoverer, DnsConfig, DnsDiscovery, LdapDiscovery, LocalRecords, MxResolver, Responder,
 };
 use hisp_gateway::{GatewayContext, GatewayPolicy, Routes, TrustSettings, Worker, WorkerSettings};
 use hisp_smime::SealOptions;
@@ -205,11 +204,7 @@ fn routes(config: &Config) -> anyhow::Result<Routes> {
 /// Discovery through `[discovery] nameservers` (the system's when empty),
 /// DNS CERT first, then LDAP.
 fn discoverer(config: &Config) -> anyhow::Result<Arc<Discoverer>> {
-    let mut ldap = LdapSettings::default();
-    let servers = &config.discovery.nameservers;
-    if !servers.is_empty() {
-        ldap.name_servers = Some(servers.clone());
-    }
+    let ldap = config.discovery.ldap(&config.discovery.nameservers);
     let dns = DnsDiscovery::new(dns_config(config)).context("cannot set up DNS discovery")?;
     let ldap = LdapDiscovery::new(ldap).context("cannot set up LDAP discovery")?;
     Ok(Arc::new(Discoverer::new(dns, ldap)))
@@ -217,10 +212,7 @@ fn discoverer(config: &Config) -> anyhow::Result<Arc<Discoverer>> {
 
 /// DNS through `[discovery] nameservers` (the system's when empty).
 fn dns_config(config: &Config) -> DnsConfig {
-    DnsConfig {
-        name_servers: config.discovery.nameservers.clone(),
-        ..DnsConfig::default()
-    }
+    config.discovery.dns(&config.discovery.nameservers)
 }
 
 /// Binds one listener and says where it listens.
