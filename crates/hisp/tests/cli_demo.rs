@@ -7,226 +7,66 @@
 //! password and keeps the mailbox; SIGTERM stops it with exit 0.
 
 mod common;
+#[path = "common/serve.rs"]
+mod serve;
 
-use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{hisp, hisp_cmd, s};
-use serde_json::Value;
+use common::hisp;
+use serve::{eventually, first_in_inbox, free_ports, Serve, Site, Swaks};
 
 const PATIENT: &str = "patient@patients.demo.test";
 const PROVIDER: &str = "provider@clinic.demo.test";
 const BODY: &str = "Dear doctor, here are my blood pressure readings.";
 
-/// `n` distinct loopback ports free for both TCP and UDP.
-fn free_ports(n: usize) -> Vec<u16> {
-    let mut held = Vec::new();
-    while held.len() < n {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
-        let port = udp.local_addr().expect("local address").port();
-        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)) {
-            held.push((port, udp, tcp));
-        }
-    }
-    held.into_iter().map(|(port, _, _)| port).collect()
+/// A site whose config is the shipped config/demo.toml with the ports and
+/// data dir of this test.
+fn demo_site() -> Site {
+    let site = Site::new("patients.demo.test", "clinic.demo.test", &free_ports(3));
+    let shipped = include_str!("../../../config/demo.toml")
+        .replace("../target/hisp-demo", "data")
+        .replace("127.0.0.1:2587", &site.submission.to_string())
+        .replace("127.0.0.1:2525", &site.backbone.to_string())
+        .replace("127.0.0.1:5353", &site.dns.to_string());
+    std::fs::write(site.config(), shipped).unwrap();
+    site
 }
 
-/// A demo configuration: config/demo.toml with the ports and data dir of
-/// this test.
-struct DemoDir {
-    dir: tempfile::TempDir,
-    submission: SocketAddr,
-    backbone: SocketAddr,
-    dns: SocketAddr,
+/// Starts `hisp demo` (the `run`th start) and waits for its listeners.
+fn start_demo(site: &Site, run: u32) -> Serve {
+    let log = site.path(&format!("demo-{run}.log"));
+    // The first start makes two CAs and two RSA keys first.
+    let patience = Duration::from_secs(60);
+    Serve::launch("demo", &site.config(), log, &site.listeners(), patience)
 }
 
-impl DemoDir {
-    fn new() -> DemoDir {
-        let ports = free_ports(3);
-        let at = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-        let demo = DemoDir {
-            dir: tempfile::tempdir().unwrap(),
-            submission: at(ports[0]),
-            backbone: at(ports[1]),
-            dns: at(ports[2]),
-        };
-        let shipped = include_str!("../../../config/demo.toml")
-            .replace("../target/hisp-demo", "data")
-            .replace("127.0.0.1:2587", &demo.submission.to_string())
-            .replace("127.0.0.1:2525", &demo.backbone.to_string())
-            .replace("127.0.0.1:5353", &demo.dns.to_string());
-        std::fs::write(demo.config(), shipped).unwrap();
-        demo
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("demo.toml")
-    }
-
-    /// `hisp queue list --json`.
-    fn queue(&self) -> Vec<Value> {
-        let run = hisp(
-            ["--config", &s(&self.config()), "queue", "list", "--json"],
-            b"",
-        )
-        .ok();
-        let json: Value = serde_json::from_slice(&run.stdout).expect("queue list --json");
-        json.as_array().expect("an array").clone()
-    }
-
-    fn mailbox(&self, address: &str) -> Vec<Value> {
-        let run = hisp(
-            [
-                "--config",
-                &s(&self.config()),
-                "mailbox",
-                "list",
-                address,
-                "--json",
-            ],
-            b"",
-        )
-        .ok();
-        let json: Value = serde_json::from_slice(&run.stdout).expect("mailbox list --json");
-        json.as_array().expect("an array").clone()
-    }
-}
-
-/// A running `hisp demo`, killed when dropped if it is still running.
-struct Demo {
-    child: Child,
-    out: PathBuf,
-    log: PathBuf,
-}
-
-impl Demo {
-    /// Starts `hisp demo` (the `run`th start) and waits for its listeners.
-    fn start(demo: &DemoDir, run: u32) -> Demo {
-        let out = demo.dir.path().join(format!("demo-{run}.out"));
-        let log = demo.dir.path().join(format!("demo-{run}.log"));
-        let child = hisp_cmd(["--config", &s(&demo.config()), "demo"])
-            .stdin(Stdio::null())
-            .stdout(File::create(&out).unwrap())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .expect("hisp demo starts");
-        let mut running = Demo { child, out, log };
-        // The first start makes two CAs and two RSA keys first.
-        for addr in [demo.submission, demo.backbone, demo.dns] {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while TcpStream::connect(addr).is_err() {
-                if let Ok(Some(status)) = running.child.try_wait() {
-                    panic!("hisp demo exited with {status}:\n{}", running.log());
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "hisp demo did not listen on {addr}:\n{}",
-                    running.log()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        running
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The password printed on the `user demo password: ...` line, if any.
-    fn password(&self) -> Option<String> {
-        let out = self.stdout();
-        let line = out.lines().find(|l| l.contains("password: "))?;
-        let (_, rest) = line.split_once("password: ")?;
-        Some(rest.split_whitespace().next()?.to_string())
-    }
-
-    /// Sends SIGTERM and returns the exit code, waiting at most 30 s.
-    fn terminate(&mut self) -> Option<i32> {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid fits pid_t");
-        // SAFETY: kill(2) with the pid of our own child, not yet reaped.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "hisp demo did not stop within 30 s of SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The password printed on the `user demo password: ...` line, if any.
+fn printed_password(demo: &Serve) -> Option<String> {
+    let out = demo.stdout();
+    let line = out.lines().find(|l| l.contains("password: "))?;
+    let (_, rest) = line.split_once("password: ")?;
+    Some(rest.split_whitespace().next()?.to_string())
 }
 
 #[test]
 fn demo_prints_a_password_once_and_swaks_mail_from_the_patient_lands_with_the_provider() {
-    let dir = DemoDir::new();
-    let mut demo = Demo::start(&dir, 1);
-    let password = demo
-        .password()
+    let site = demo_site();
+    let mut demo = start_demo(&site, 1);
+    let password = printed_password(&demo)
         .unwrap_or_else(|| panic!("no password printed:\n{}", demo.stdout()));
     assert_eq!(password.len(), 24, "{password}");
 
     // The README's command, with this test's port.
-    let out = Command::new("swaks")
-        .args(["--server", &dir.submission.to_string()])
-        .args(["--auth", "PLAIN", "--auth-user", "demo"])
-        .args(["--auth-password", &password])
-        .args(["--from", PATIENT, "--to", PROVIDER])
+    let out = Swaks::to(site.submission, PATIENT, PROVIDER)
+        .auth_with("demo", &password)
         .args(["--header", "Subject: blood pressure", "--body", BODY])
-        .stdin(Stdio::null())
-        .output()
-        .expect("swaks runs");
-    let transcript = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && transcript.contains("<-  250 2.0.0 Ok: queued as"),
-        "swaks failed:\n{transcript}\n{}",
-        demo.log()
-    );
+        .run();
+    assert!(out.queued(), "swaks failed:\n{}\n{}", out.text, demo.log());
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let entry = loop {
-        if let Some(entry) = dir.mailbox(PROVIDER).into_iter().next() {
-            break entry;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nothing in {PROVIDER}'s inbox after 30 s:\n{}",
-            demo.log()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let entry = first_in_inbox(&site, PROVIDER, &[&demo]);
     assert_eq!(entry["from"], PATIENT);
     assert_eq!(entry["subject"], "blood pressure");
-    let shown = hisp(
-        [
-            "--config",
-            &s(&dir.config()),
-            "mailbox",
-            "show",
-            &entry["id"].to_string(),
-        ],
-        b"",
-    )
-    .ok()
-    .stdout_text();
+    let shown = site.mailbox_text(&entry);
     assert!(shown.contains(BODY), "{shown}");
 
     // It went the Direct way, not straight into the mailbox: the outbound
@@ -234,9 +74,8 @@ fn demo_prints_a_password_once_and_swaks_mail_from_the_patient_lands_with_the_pr
     // came back in as an inbound one that was opened and delivered; the
     // provider's side answered with processed and dispatched MDNs, which
     // took the patient's tracking to delivered.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let queue = dir.queue();
+    let relayed_and_opened = || {
+        let queue = site.queue_entries();
         let entry = |direction: &str| {
             queue
                 .iter()
@@ -252,27 +91,26 @@ fn demo_prints_a_password_once_and_swaks_mail_from_the_patient_lands_with_the_pr
                 && e["recipients"][0]["address"] == PROVIDER
                 && e["recipients"][0]["state"] == "delivered"
         });
-        if relayed && opened {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no outbound entry tracked to delivered and delivered inbound entry after 30 s: {queue:#?}\n{}",
+        (relayed && opened).then_some(())
+    };
+    eventually(Duration::from_secs(30), relayed_and_opened, || {
+        format!(
+            "no outbound entry tracked to delivered and delivered inbound entry: {:#?}\n{}",
+            site.queue_entries(),
             demo.log()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+        )
+    });
     assert_eq!(demo.terminate(), Some(0), "{}", demo.log());
 
     // Second start on the same data dir: no password, the message kept.
-    let mut again = Demo::start(&dir, 2);
-    assert_eq!(again.password(), None, "{}", again.stdout());
+    let mut again = start_demo(&site, 2);
+    assert_eq!(printed_password(&again), None, "{}", again.stdout());
     assert!(
         again.stdout().contains("was shown at its first start"),
         "{}",
         again.stdout()
     );
-    let inbox = dir.mailbox(PROVIDER);
+    let inbox = site.mailbox(PROVIDER);
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     assert_eq!(inbox[0]["id"], entry["id"]);
     assert_eq!(again.terminate(), Some(0), "{}", again.log());

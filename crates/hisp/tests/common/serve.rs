@@ -1,15 +1,16 @@
-//! Two `hisp serve` processes on loopback for the acceptance tests
-//! (`cli_serve_acceptance.rs`, `postfix_relay.rs`, included with `#[path]`):
-//! sites set up through the CLI, the running
-//! servers (killed when dropped), `swaks`, and a plain SMTP sink that
-//! captures what a HISP sends on the backbone. Each test binary uses a
-//! subset of it.
+//! `hisp serve` (and `hisp demo`) processes on loopback for the tests that
+//! include this file with `#[path]` (`cli_serve.rs`, `cli_serve_tls.rs`,
+//! `cli_serve_acceptance.rs`, `cli_serve_inbound.rs`, `postfix_relay.rs`,
+//! `cli_demo.rs`): sites set up through the CLI, the running processes
+//! (waited for until they listen, stopped with SIGTERM or SIGKILL, killed
+//! when dropped), `swaks`, and a plain SMTP sink that captures what a HISP
+//! sends on the backbone. Each test binary uses a subset of it.
 #![allow(dead_code)]
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -77,6 +78,11 @@ impl Site {
         }
     }
 
+    /// Submission, backbone and DNS responder: what a start waits for.
+    pub fn listeners(&self) -> [SocketAddr; 3] {
+        [self.submission, self.backbone, self.dns]
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -103,6 +109,12 @@ impl Site {
 
     /// (Re)writes `hisp.toml`; the listeners stay where they are.
     pub fn write_config(&self, settings: Settings) {
+        self.write_config_with_smtp(settings, "");
+    }
+
+    /// [`write_config`](Self::write_config) with `smtp` (whole lines) added
+    /// to the `[smtp]` table, such as the TLS keys.
+    pub fn write_config_with_smtp(&self, settings: Settings, smtp: &str) {
         let size = settings
             .max_message_size
             .map_or_else(String::new, |n| format!("max_message_size = {n}\n"));
@@ -114,7 +126,7 @@ impl Site {
         let mut text = format!(
             "data_dir = \"data\"\n\
              [log]\nlevel = \"info\"\n\
-             [smtp]\nsubmission_listen = \"{}\"\nbackbone_listen = \"{}\"\nhostname = \"hisp.{}\"\n{size}{route}\
+             [smtp]\nsubmission_listen = \"{}\"\nbackbone_listen = \"{}\"\nhostname = \"hisp.{}\"\n{size}{route}{smtp}\
              [discovery]\nnameservers = [\"{}\"]\n\
              [dns_responder]\nlisten = \"{}\"\nmail_ip = \"127.0.0.1\"\n",
             self.submission,
@@ -145,9 +157,31 @@ impl Site {
             .stdout
     }
 
+    /// [`mailbox_show`](Self::mailbox_show) as text.
+    pub fn mailbox_text(&self, entry: &Value) -> String {
+        String::from_utf8_lossy(&self.mailbox_show(entry)).into_owned()
+    }
+
     pub fn queue(&self) -> String {
         self.run(&["queue", "list"], b"").stdout_text()
     }
+
+    /// `hisp queue list --json`.
+    pub fn queue_entries(&self) -> Vec<Value> {
+        let run = self.run(&["queue", "list", "--json"], b"").ok();
+        let json: Value = serde_json::from_slice(&run.stdout).expect("queue list --json");
+        json.as_array().expect("an array").clone()
+    }
+}
+
+/// How [`two_sites_with`] gives each site's address its certificate.
+#[derive(Clone, Copy)]
+pub enum Certs {
+    /// `hisp cert issue` into [`Site::cert_dir`], then `address add --cert
+    /// --key`: the test holds the key too.
+    Issued,
+    /// `address add --cert-from <data_dir>/ca`, as a newcomer does.
+    FromCa,
 }
 
 /// Two sites, A (a.example, pat@a.example, account portal-a) and B
@@ -155,51 +189,55 @@ impl Site {
 /// Each discovers through the other's DNS responder and routes to the
 /// other's backbone unless `a_settings` says otherwise for A. Nothing runs yet.
 pub fn two_sites(a_settings: impl FnOnce(&Site, &Site) -> Settings) -> (Site, Site) {
+    two_sites_with(Certs::Issued, a_settings)
+}
+
+/// [`two_sites`], the addresses' certificates made as `certs` says.
+pub fn two_sites_with(
+    certs: Certs,
+    a_settings: impl FnOnce(&Site, &Site) -> Settings,
+) -> (Site, Site) {
     let ports = free_ports(6);
     let a = Site::new("a.example", "b.example", &ports[..3]);
     let b = Site::new("b.example", "a.example", &ports[3..]);
-    b.write_config(Settings {
-        nameserver: a.dns,
-        route_to: a.backbone,
-        by_mx: false,
-        max_message_size: None,
-    });
+    b.write_config(peers(&b, &a));
     a.write_config(a_settings(&a, &b));
     // Each CA must exist before the other site takes it as an anchor: make
     // both first, then provision.
     a.run(&["cert", "ca", "--cn", "a.example CA"], b"").ok();
     b.run(&["cert", "ca", "--cn", "b.example CA"], b"").ok();
-    a.provision("pat@a.example", "portal-a", &b.ca_pem());
-    b.provision("doc@b.example", "ehr-b", &a.ca_pem());
+    a.provision("pat@a.example", "portal-a", &b.ca_pem(), certs);
+    b.provision("doc@b.example", "ehr-b", &a.ca_pem(), certs);
     (a, b)
 }
 
 impl Site {
-    /// Its domain, one address whose certificate (from the site's CA) and
-    /// key `hisp cert issue` wrote to [`cert_dir`](Self::cert_dir),
-    /// `peer_ca` as an anchor both ways, and a portal account that may send
-    /// as the address.
-    fn provision(&self, address: &str, account: &str, peer_ca: &std::path::Path) {
+    /// Its domain, one address with a certificate from the site's CA made
+    /// as `certs` says, `peer_ca` as an anchor both ways, and a portal
+    /// account that may send as the address.
+    fn provision(&self, address: &str, account: &str, peer_ca: &Path, certs: Certs) {
         self.run(&["domain", "add", self.domain], b"").ok();
-        let certs = self.cert_dir(address);
-        self.run(
-            &["cert", "issue", "--address", address, "--out", &s(&certs)],
-            b"",
-        )
-        .ok();
-        self.run(
-            &[
-                "address",
-                "add",
-                address,
-                "--cert",
-                &s(&certs.join("cert.pem")),
-                "--key",
-                &s(&certs.join("key.pem")),
-            ],
-            b"",
-        )
-        .ok();
+        match certs {
+            Certs::Issued => {
+                let dir = self.cert_dir(address);
+                self.run(
+                    &["cert", "issue", "--address", address, "--out", &s(&dir)],
+                    b"",
+                )
+                .ok();
+                let (cert, key) = (s(&dir.join("cert.pem")), s(&dir.join("key.pem")));
+                self.run(
+                    &["address", "add", address, "--cert", &cert, "--key", &key],
+                    b"",
+                )
+                .ok();
+            }
+            Certs::FromCa => {
+                let ca = s(&self.path("data/ca"));
+                self.run(&["address", "add", address, "--cert-from", &ca], b"")
+                    .ok();
+            }
+        }
         self.run(&["anchor", "add", self.domain, &s(peer_ca)], b"")
             .ok();
         self.run(
@@ -221,10 +259,13 @@ pub fn peers(_a: &Site, b: &Site) -> Settings {
     }
 }
 
-/// A running `hisp serve`, killed when dropped if it is still running.
+/// A running `hisp serve` or `hisp demo`, killed when dropped if it is
+/// still running.
 pub struct Serve {
     child: Child,
+    command: &'static str,
     log: PathBuf,
+    stdout: PathBuf,
 }
 
 impl Serve {
@@ -232,22 +273,43 @@ impl Serve {
     /// take connections. `name` tells apart the logs of several starts.
     pub fn start(site: &Site, name: &str) -> Serve {
         let log = site.path(&format!("{name}.log"));
-        let child = hisp_cmd(["--config", &s(&site.config()), "serve"])
+        let patience = Duration::from_secs(20);
+        Serve::launch("serve", &site.config(), log, &site.listeners(), patience)
+    }
+
+    /// Starts `hisp --config <config> <command>`, its log (stderr) going to
+    /// `log` and its stdout to the same path ending in `.out`, and waits
+    /// until each of `listeners` takes a TCP connection, for at most
+    /// `patience` each; panics with the log if it exits or does not listen.
+    pub fn launch(
+        command: &'static str,
+        config: &Path,
+        log: PathBuf,
+        listeners: &[SocketAddr],
+        patience: Duration,
+    ) -> Serve {
+        let stdout = log.with_extension("out");
+        let child = hisp_cmd(["--config", &s(config), command])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&log).unwrap())
             .spawn()
-            .expect("hisp serve starts");
-        let mut serve = Serve { child, log };
-        for addr in [site.submission, site.backbone, site.dns] {
-            let deadline = Instant::now() + Duration::from_secs(20);
+            .unwrap_or_else(|e| panic!("hisp {command} starts: {e}"));
+        let mut serve = Serve {
+            child,
+            command,
+            log,
+            stdout,
+        };
+        for &addr in listeners {
+            let deadline = Instant::now() + patience;
             while TcpStream::connect(addr).is_err() {
                 if let Ok(Some(status)) = serve.child.try_wait() {
-                    panic!("hisp serve exited with {status}:\n{}", serve.log());
+                    panic!("hisp {command} exited with {status}:\n{}", serve.log());
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "hisp serve did not listen on {addr}:\n{}",
+                    "hisp {command} did not listen on {addr}:\n{}",
                     serve.log()
                 );
                 std::thread::sleep(Duration::from_millis(50));
@@ -256,13 +318,39 @@ impl Serve {
         serve
     }
 
+    /// What it has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// What it has printed to stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and returns the exit code, waiting at most 30 s.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid fits pid_t");
+        // SAFETY: kill(2) with the pid of our own child, not yet reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "hisp {} did not stop within 30 s of SIGTERM:\n{}",
+                self.command,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// SIGKILL: no drain, no clean stop.
     pub fn kill_9(&mut self) {
-        self.child.kill().expect("SIGKILL to hisp serve");
+        self.child.kill().expect("SIGKILL to hisp");
         let status = self.child.wait().unwrap();
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),
@@ -284,21 +372,30 @@ pub struct Swaks {
 }
 
 impl Swaks {
-    pub fn to(server: SocketAddr, from: &str, to: &str) -> Swaks {
+    /// A session with `server` and no envelope yet (for `--quit-after`).
+    pub fn at(server: SocketAddr) -> Swaks {
         let mut cmd = Command::new("swaks");
         cmd.args(["--server", "127.0.0.1", "--port"])
             .arg(server.port().to_string())
-            .args(["--from", from, "--to", to])
             .args(["--timeout", "60"])
             .stdin(Stdio::null());
         Swaks { cmd }
     }
 
+    pub fn to(server: SocketAddr, from: &str, to: &str) -> Swaks {
+        Swaks::at(server).args(["--from", from, "--to", to])
+    }
+
     /// AUTH PLAIN over loopback with [`PASSWORD`].
-    pub fn auth(mut self, account: &str) -> Swaks {
+    pub fn auth(self, account: &str) -> Swaks {
+        self.auth_with(account, PASSWORD)
+    }
+
+    /// AUTH PLAIN over loopback with `password`.
+    pub fn auth_with(mut self, account: &str, password: &str) -> Swaks {
         self.cmd
             .args(["--auth", "PLAIN", "--auth-user", account])
-            .args(["--auth-password", PASSWORD]);
+            .args(["--auth-password", password]);
         self
     }
 
@@ -349,20 +446,40 @@ pub fn wait_for_inbox(
     wait: Duration,
     logs: &[&Serve],
 ) -> Vec<Value> {
-    let deadline = Instant::now() + wait;
-    loop {
-        let entries = site.mailbox(address);
-        if entries.len() >= count {
-            return entries;
-        }
-        if Instant::now() >= deadline {
+    eventually(
+        wait,
+        || Some(site.mailbox(address)).filter(|entries| entries.len() >= count),
+        || {
             let logs: Vec<String> = logs.iter().map(|l| l.log()).collect();
-            panic!(
-                "{} of {count} messages in {address}'s inbox after {wait:?}; queue:\n{}\nlogs:\n{}",
-                entries.len(),
+            format!(
+                "{} of {count} messages in {address}'s inbox; queue:\n{}\nlogs:\n{}",
+                site.mailbox(address).len(),
                 site.queue(),
                 logs.join("\n----\n")
-            );
+            )
+        },
+    )
+}
+
+/// The first message in `address`'s inbox at `site`, waiting up to 30 s.
+pub fn first_in_inbox(site: &Site, address: &str, logs: &[&Serve]) -> Value {
+    wait_for_inbox(site, address, 1, Duration::from_secs(30), logs).swap_remove(0)
+}
+
+/// Asks `check` every 250 ms until it finds something, for at most `wait`;
+/// what it found, or a panic with what `explain` says was there instead.
+pub fn eventually<T>(
+    wait: Duration,
+    mut check: impl FnMut() -> Option<T>,
+    explain: impl FnOnce() -> String,
+) -> T {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        if Instant::now() >= deadline {
+            panic!("not within {wait:?}: {}", explain());
         }
         std::thread::sleep(Duration::from_millis(250));
     }
