@@ -452,8 +452,9 @@ impl Dialogue {
             return Ok(Next::Continue);
         }
         let (user, password) = if mechanism == AUTH_PLAIN {
-            let Some(response) = self.sasl_step(conn, initial, "").await? else {
-                return Ok(Next::Continue);
+            let response = match self.sasl_step(conn, initial, "").await? {
+                Ok(r) => r,
+                Err(next) => return Ok(next),
             };
             match sasl::plain(&response) {
                 Ok(c) => c,
@@ -467,11 +468,13 @@ impl Dialogue {
                 }
             }
         } else {
-            let Some(user) = self.sasl_step(conn, initial, "Username:").await? else {
-                return Ok(Next::Continue);
+            let user = match self.sasl_step(conn, initial, "Username:").await? {
+                Ok(u) => u,
+                Err(next) => return Ok(next),
             };
-            let Some(password) = self.sasl_step(conn, "", "Password:").await? else {
-                return Ok(Next::Continue);
+            let password = match self.sasl_step(conn, "", "Password:").await? {
+                Ok(p) => p,
+                Err(next) => return Ok(next),
             };
             match (sasl::text(user), sasl::text(password)) {
                 (Ok(u), Ok(p)) => (u, p),
@@ -514,14 +517,15 @@ impl Dialogue {
     }
 
     /// One SASL step: the initial response if given, otherwise a `334` challenge and the
-    /// client's line. `None` when the exchange ended (cancelled, bad base64, EOF); the
-    /// reply is then queued.
+    /// client's line. `Err` with what the session does next when the exchange ended:
+    /// cancelled or bad base64 (the reply is queued, the session goes on), a timeout (421
+    /// queued, the session closes) or the client closing.
     async fn sasl_step<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         conn: &mut Conn<S>,
         initial: &str,
         challenge: &str,
-    ) -> io::Result<Option<Vec<u8>>> {
+    ) -> io::Result<Result<Vec<u8>, Next>> {
         let text = if initial.is_empty() {
             conn.queue_raw(&format!("334 {}\r\n", sasl::encode(challenge)));
             conn.flush().await?;
@@ -533,11 +537,14 @@ impl Dialogue {
                 Some(Line::Complete) => String::from_utf8_lossy(&line).trim().to_string(),
                 Some(Line::TooLong) => {
                     conn.queue(&Reply::line_too_long(MAX_AUTH_LINE));
-                    return Ok(None);
+                    return Ok(Err(Next::Continue));
                 }
-                Some(Line::Eof) | None => {
+                Some(Line::Eof) => return Ok(Err(Next::Close)),
+                None => {
+                    // RFC 5321 §3.8: 421, then close, as for a command timeout.
+                    info!("AUTH response timeout");
                     conn.queue(&Reply::timeout());
-                    return Ok(None);
+                    return Ok(Err(Next::Close));
                 }
             }
         } else {
@@ -546,17 +553,17 @@ impl Dialogue {
         // RFC 4954 §4: a lone "*" cancels the exchange with 501.
         if text == "*" {
             conn.queue(&Reply::auth_cancelled());
-            return Ok(None);
+            return Ok(Err(Next::Continue));
         }
         match sasl::decode(&text) {
-            Ok(d) => Ok(Some(d)),
+            Ok(d) => Ok(Ok(d)),
             Err(e) => {
                 conn.queue(&Reply::new(
                     501,
                     (5, 5, 2),
                     format!("Invalid AUTH response: {e}"),
                 ));
-                Ok(None)
+                Ok(Err(Next::Continue))
             }
         }
     }
@@ -585,5 +592,61 @@ fn parse_error_reply(e: smtp_proto::Error) -> Reply {
         E::NeedsMoreData { .. } | E::InvalidResponse { .. } => {
             Reply::syntax_error("incomplete command line")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Role;
+    use crate::fuzzing::{session, Setup};
+
+    fn stalled(input: &[u8]) -> String {
+        let setup = Setup {
+            role: Role::Submission,
+            loopback: true,
+            stall: true,
+            chunk: 0,
+        };
+        let out = session(setup, input);
+        out.check().unwrap();
+        String::from_utf8(out.replies).unwrap()
+    }
+
+    /// RFC 5321 §3.8 and §4.5.3.2.7: a client silent in the middle of an AUTH exchange
+    /// gets one 421 and the connection is closed, as for a command timeout.
+    #[test]
+    fn auth_response_timeout_closes_the_session_rfc5321_3_8() {
+        for (input, challenges) in [
+            (&b"EHLO c.example\r\nAUTH PLAIN\r\n"[..], 1),
+            (b"EHLO c.example\r\nAUTH LOGIN\r\n", 1),
+            (b"EHLO c.example\r\nAUTH LOGIN YWxpY2U=\r\n", 1),
+        ] {
+            let replies = stalled(input);
+            assert_eq!(replies.matches("\r\n334 ").count(), challenges, "{replies}");
+            assert!(
+                replies
+                    .ends_with("\r\n421 4.4.2 Timeout waiting for command, closing connection\r\n"),
+                "{replies}"
+            );
+            assert_eq!(replies.matches("421 ").count(), 1, "{replies}");
+        }
+    }
+
+    /// A client that closes the connection in the middle of an AUTH exchange ends the
+    /// session: nothing more is read or answered.
+    #[test]
+    fn auth_response_eof_ends_the_session() {
+        let out = session(
+            Setup {
+                role: Role::Submission,
+                loopback: true,
+                stall: false,
+                chunk: 0,
+            },
+            b"EHLO c.example\r\nAUTH PLAIN\r\n",
+        );
+        out.check().unwrap();
+        let replies = String::from_utf8(out.replies).unwrap();
+        assert!(replies.ends_with("\r\n334 \r\n"), "{replies}");
     }
 }

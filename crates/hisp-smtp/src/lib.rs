@@ -12,6 +12,8 @@ mod conn;
 mod data;
 mod dialogue;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod lines;
 pub mod policy;
 pub mod reply;

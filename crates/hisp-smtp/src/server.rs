@@ -195,6 +195,11 @@ fn next_session_id() -> String {
     format!("{micros:x}{n:04x}")
 }
 
+/// The `220` the server opens a session with. RFC 2034 §3: no enhanced code on it.
+pub(crate) fn greeting(config: &ServerConfig) -> Reply {
+    Reply::plain(220, format!("{} ESMTP hisp", config.hostname))
+}
+
 /// Serves one connection: the clear-text part and, after STARTTLS, the TLS part.
 async fn handle(
     tcp: TcpStream,
@@ -221,11 +226,9 @@ async fn handle(
             tls: false,
             account: None,
         };
-        let hostname = config.hostname.clone();
-        let mut dialogue = Dialogue::new(config, policy, session);
         let mut conn = Conn::new(tcp);
-        // RFC 2034 §3: no enhanced code on the greeting.
-        conn.queue(&Reply::plain(220, format!("{hostname} ESMTP hisp")));
+        conn.queue(&greeting(&config));
+        let mut dialogue = Dialogue::new(config, policy, session);
         let end = dialogue.run(&mut conn, &mut stop).await;
         let tcp = match (end, tls) {
             (Ok(End::StartTls), Some(acceptor)) => match acceptor.accept(conn.into_inner()).await {

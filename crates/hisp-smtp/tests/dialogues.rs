@@ -21,27 +21,6 @@ use hisp_smtp::{Role, ServerConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-fn expand(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find('{') {
-        let Some(end) = rest[start..].find('}') else {
-            break;
-        };
-        let inner = &rest[start + 1..start + end];
-        match inner.split_once('*') {
-            Some((s, n)) if n.parse::<usize>().is_ok() => {
-                out.push_str(&rest[..start]);
-                out.push_str(&s.repeat(n.parse().unwrap()));
-            }
-            _ => out.push_str(&rest[..start + end + 1]),
-        }
-        rest = &rest[start + end + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
 fn matches(pattern: &str, line: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => line.starts_with(prefix),
@@ -74,7 +53,7 @@ fn parse(text: &str) -> (ServerConfig, Vec<Step>) {
                 _ => panic!("unknown directive {raw:?}"),
             }
         } else if let Some(c) = raw.strip_prefix("C:") {
-            let line = expand(c.strip_prefix(' ').unwrap_or(c));
+            let line = common::expand(c.strip_prefix(' ').unwrap_or(c));
             match steps.last_mut() {
                 Some(Step::Send(lines)) => lines.push(line),
                 _ => steps.push(Step::Send(vec![line])),

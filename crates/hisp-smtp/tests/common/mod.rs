@@ -164,3 +164,25 @@ pub fn config_with_tls(role: Role) -> (ServerConfig, Vec<u8>) {
     config.tls = Some(hisp_smtp::tls::server_config_from_pem(&cert, &key).unwrap());
     (config, cert)
 }
+
+/// Expands `{x*N}` in a dialogue line to N times `x` (the `C:` lines of `tests/dialogues/`).
+pub fn expand(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        let inner = &rest[start + 1..start + end];
+        match inner.split_once('*') {
+            Some((s, n)) if n.parse::<usize>().is_ok() => {
+                out.push_str(&rest[..start]);
+                out.push_str(&s.repeat(n.parse().unwrap()));
+            }
+            _ => out.push_str(&rest[..start + end + 1]),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
