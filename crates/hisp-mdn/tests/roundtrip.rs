@@ -249,7 +249,8 @@ fn dsn_with_three_recipients_round_trips() {
     );
     assert_eq!(dsn.recipients[1], recipients[1]);
     assert_eq!(dsn.recipients[2], recipients[2]);
-    assert_eq!(dsn.original_message_id, None);
+    // No header part to name the original: the DSN's In-Reply-To does.
+    assert_eq!(dsn.original_message_id.as_deref(), Some("orig-2@a.example"));
 }
 
 #[test]
