@@ -17,7 +17,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::smtp::Client;
 use common::{Hisp, World, PASSWORD};
-use hisp_gateway::{Routes, Worker, WorkerSettings};
 use hisp_mdn::{build_mdn, parse_dsn, Disposition, DispositionType, MdnSpec};
 use hisp_smime::{seal, KeyPair, SealOptions, Signer};
 use hisp_smtp::{
@@ -50,11 +49,17 @@ fn addr(text: &str) -> DirectAddress {
 
 /// alice submits `message(id)` to bob at A.
 async fn submit(a: &Hisp, id: &str) {
+    submit_text(a, "bob@b.example", &message(id)).await;
+}
+
+/// alice submits `text` to `rcpt` at A; every reply must be a success.
+async fn submit_text(a: &Hisp, rcpt: &str, text: &str) {
     let mut c = Client::login(a.submission, Some(&a.user), PASSWORD).await;
     assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
-    assert_eq!(c.command("RCPT TO:<bob@b.example>").await.code, 250);
+    let r = c.command(&format!("RCPT TO:<{rcpt}>")).await;
+    assert_eq!(r.code, 250, "{r}");
     assert_eq!(c.command("DATA").await.code, 354);
-    let r = c.message(message(id).as_bytes()).await;
+    let r = c.message(text.as_bytes()).await;
     assert_eq!(r.code, 250, "{r}");
     c.command("QUIT").await;
 }
@@ -222,13 +227,7 @@ async fn the_mdn_on_the_wire_opens_with_openssl_cms_and_names_the_message_and_re
             .unwrap(),
         1
     );
-    let mut routes = Routes::new();
-    routes.insert("a.example", tap);
-    let to_tap = Worker::new(
-        world.b.ctx.clone(),
-        routes,
-        WorkerSettings::new("hisp.b.example"),
-    );
+    let to_tap = world.b.worker_via("a.example", tap);
     assert_eq!(
         to_tap.run_once(OffsetDateTime::now_utc()).await.unwrap(),
         2,
@@ -347,13 +346,7 @@ impl Drop for SmtpSink {
 async fn a_peer_that_never_answers_times_out_and_the_sender_gets_one_dsn() {
     let world = World::start().await;
     let sink = SmtpSink::start();
-    let mut routes = Routes::new();
-    routes.insert("b.example", sink.addr);
-    let worker = Worker::new(
-        world.a.ctx.clone(),
-        routes,
-        WorkerSettings::new("hisp.a.example"),
-    );
+    let worker = world.a.worker_via("b.example", sink.addr);
     submit(&world.a, MESSAGE_ID).await;
     let now = OffsetDateTime::now_utc();
     assert_eq!(worker.run_once(now).await.unwrap(), 1);
@@ -480,13 +473,7 @@ fn processed_mdn(about: &str, id: &str) -> Vec<u8> {
 async fn late_duplicate_and_unknown_mdns_change_nothing_and_are_audited() {
     let world = World::start().await;
     let sink = SmtpSink::start();
-    let mut routes = Routes::new();
-    routes.insert("b.example", sink.addr);
-    let a = Worker::new(
-        world.a.ctx.clone(),
-        routes,
-        WorkerSettings::new("hisp.a.example"),
-    );
+    let a = world.a.worker_via("b.example", sink.addr);
     let now = OffsetDateTime::now_utc();
 
     // Duplicate: the same processed MDN twice.
@@ -567,13 +554,7 @@ async fn late_duplicate_and_unknown_mdns_change_nothing_and_are_audited() {
 async fn an_mdn_made_with_openssl_cms_is_recognised_and_tracked() {
     let world = World::start().await;
     let sink = SmtpSink::start();
-    let mut routes = Routes::new();
-    routes.insert("b.example", sink.addr);
-    let a = Worker::new(
-        world.a.ctx.clone(),
-        routes,
-        WorkerSettings::new("hisp.a.example"),
-    );
+    let a = world.a.worker_via("b.example", sink.addr);
     let now = OffsetDateTime::now_utc();
     submit(&world.a, MESSAGE_ID).await;
     assert_eq!(a.run_once(now).await.unwrap(), 1);
@@ -665,17 +646,9 @@ async fn a_message_the_mailbox_cannot_take_gets_processed_then_failed() {
     let world = World::start_with_b_domain_cert().await;
     let carol = addr("carol@b.example");
     world.b.store.add_address(&carol, &[]).unwrap();
-    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
-    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
-    let r = c.command("RCPT TO:<carol@b.example>").await;
-    assert_eq!(
-        r.code, 250,
-        "carol is Direct through b.example's domain certificate: {r}"
-    );
-    assert_eq!(c.command("DATA").await.code, 354);
+    // carol is a Direct address through b.example's domain certificate.
     let text = message("carol-1@a.example").replace("Bob <bob@b.example>", "carol@b.example");
-    assert_eq!(c.message(text.as_bytes()).await.code, 250);
-    c.command("QUIT").await;
+    submit_text(&world.a, "carol@b.example", &text).await;
 
     let now = OffsetDateTime::now_utc();
     let (wa, wb) = (world.a.worker(&world.b), world.b.worker(&world.a));
@@ -708,16 +681,11 @@ async fn a_message_the_mailbox_cannot_take_gets_processed_then_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_final_delivery_request_gets_a_processed_mdn_only() {
     let world = World::start().await;
-    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
-    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
-    assert_eq!(c.command("RCPT TO:<bob@b.example>").await.code, 250);
-    assert_eq!(c.command("DATA").await.code, 354);
     let text = format!(
         "Disposition-Notification-Options: X-DIRECT-FINAL-DESTINATION-DELIVERY=maybe,yes\r\n{}",
         message("odd-1@a.example")
     );
-    assert_eq!(c.message(text.as_bytes()).await.code, 250);
-    c.command("QUIT").await;
+    submit_text(&world.a, "bob@b.example", &text).await;
     settle(&world).await;
 
     assert_eq!(notifications(&world.b).len(), 1, "processed only");

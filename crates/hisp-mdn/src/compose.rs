@@ -11,6 +11,105 @@ const SOFT_LIMIT: usize = 78;
 /// A word longer than this is cut so no line reaches the 998 MUST limit.
 const HARD_WORD: usize = 900;
 
+/// The header and the first two parts of a report message (RFC 6522 §3): the
+/// human-readable text and the machine-readable report. The caller adds any further
+/// part and the closing boundary.
+pub(crate) struct ReportHead<'a> {
+    pub(crate) from: &'a str,
+    pub(crate) to: &'a str,
+    pub(crate) date: OffsetDateTime,
+    pub(crate) message_id: &'a str,
+    /// The whole Subject, e.g. `Processed: <original subject>`.
+    pub(crate) subject: &'a str,
+    pub(crate) original_message_id: Option<&'a str>,
+    /// `disposition-notification` or `delivery-status`.
+    pub(crate) report_type: &'a str,
+    /// What the preamble calls it, e.g. `disposition notification`.
+    pub(crate) described_as: &'a str,
+    pub(crate) boundary: &'a str,
+    /// The text/plain part, already a CRLF body.
+    pub(crate) human: &'a str,
+    /// The `message/<report_type>` part, already a CRLF body.
+    pub(crate) report: &'a str,
+}
+
+/// Writes [`ReportHead`]: From, To, Date, Message-ID, Subject, In-Reply-To and
+/// References to the original, `Auto-Submitted: auto-replied` (RFC 3834 §5: responders
+/// do not answer it), MIME-Version and the multipart/report Content-Type with its
+/// required report-type (RFC 6522 §3), then the two parts. No
+/// Disposition-Notification-To is ever written: an MDN MUST NOT request an MDN (RFC
+/// 8098 §2.1), and no notification is requested for a DSN (RFC 3464 §1).
+pub(crate) fn report_head(head: &ReportHead<'_>) -> String {
+    let mut out = String::with_capacity(head.human.len() + head.report.len() + 2048);
+    field(&mut out, "From", &address(head.from));
+    field(&mut out, "To", &address(head.to));
+    field(&mut out, "Date", &date(head.date));
+    field(
+        &mut out,
+        "Message-ID",
+        &format!("<{}>", msg_id(head.message_id)),
+    );
+    text_field(&mut out, "Subject", head.subject);
+    if let Some(id) = head.original_message_id.map(msg_id) {
+        if !id.is_empty() {
+            field(&mut out, "In-Reply-To", &format!("<{id}>"));
+            field(&mut out, "References", &format!("<{id}>"));
+        }
+    }
+    field(&mut out, "Auto-Submitted", "auto-replied");
+    field(&mut out, "MIME-Version", "1.0");
+    field(
+        &mut out,
+        "Content-Type",
+        &format!(
+            "multipart/report; report-type={}; boundary=\"{}\"",
+            head.report_type, head.boundary
+        ),
+    );
+    field(&mut out, "Content-Transfer-Encoding", "7bit");
+    out.push_str(&format!(
+        "\r\nThis is a MIME-encapsulated {}.\r\n",
+        head.described_as
+    ));
+    part(
+        &mut out,
+        head.boundary,
+        "text/plain; charset=us-ascii",
+        "7bit",
+        head.human,
+    );
+    part(
+        &mut out,
+        head.boundary,
+        &format!("message/{}", head.report_type),
+        "7bit",
+        head.report,
+    );
+    out
+}
+
+/// One body part: boundary line, Content-Type, Content-Transfer-Encoding, body.
+pub(crate) fn part(
+    out: &mut String,
+    boundary: &str,
+    content_type: &str,
+    encoding: &str,
+    body: &str,
+) {
+    out.push_str(&format!("\r\n--{boundary}\r\n"));
+    out.push_str(&format!("Content-Type: {content_type}\r\n"));
+    out.push_str(&format!("Content-Transfer-Encoding: {encoding}\r\n\r\n"));
+    out.push_str(body);
+}
+
+/// An address for a header field: made safe, without brackets or spaces.
+pub(crate) fn address(addr: &str) -> String {
+    sanitize(addr)
+        .chars()
+        .filter(|c| !matches!(c, '<' | '>' | ' '))
+        .collect()
+}
+
 /// Makes a caller-supplied value safe for one header field or report field: control
 /// characters (CR and LF included, so no field can be injected) become spaces, non-ASCII
 /// becomes `?`, runs of whitespace become one space.

@@ -6,7 +6,7 @@ use std::fmt;
 use mail_parser::{Message, MessageParser};
 use time::OffsetDateTime;
 
-use crate::compose;
+use crate::compose::{self, address};
 use crate::error::MdnError;
 use crate::fields::{self, address_value, bare_message_id, clip, squash, strip_comments, Block};
 use crate::report::{self, DSN_TYPES, ORIGINAL_TYPES};
@@ -160,56 +160,27 @@ pub fn build_dsn(spec: &DsnSpec<'_>) -> Vec<u8> {
         ],
     );
 
-    let mut out = String::with_capacity(human.len() + report.len() + 2048);
-    compose::field(&mut out, "From", &address(spec.from));
-    compose::field(&mut out, "To", &address(spec.to));
-    compose::field(&mut out, "Date", &compose::date(spec.date));
-    compose::field(
-        &mut out,
-        "Message-ID",
-        &format!("<{}>", compose::msg_id(spec.message_id)),
-    );
     let prefix = subject_prefix(&spec.recipients);
     let subject = match spec.original_subject {
         Some(s) if !s.trim().is_empty() => format!("{prefix}: {}", s.trim()),
         _ => prefix.to_string(),
     };
-    compose::text_field(&mut out, "Subject", &subject);
-    if let Some(id) = spec.original_message_id.map(compose::msg_id) {
-        if !id.is_empty() {
-            compose::field(&mut out, "In-Reply-To", &format!("<{id}>"));
-            compose::field(&mut out, "References", &format!("<{id}>"));
-        }
-    }
-    // RFC 3834 §5: mark the automatic response.
-    compose::field(&mut out, "Auto-Submitted", "auto-replied");
-    // RFC 8098 §2.1 / RFC 3464 §1: no notification is ever requested for a DSN, so no
-    // Disposition-Notification-To is written.
-    compose::field(&mut out, "MIME-Version", "1.0");
-    // RFC 6522 §3: report-type is required; RFC 3464 §2: it is delivery-status.
-    compose::field(
-        &mut out,
-        "Content-Type",
-        &format!("multipart/report; report-type=delivery-status; boundary=\"{boundary}\""),
-    );
-    compose::field(&mut out, "Content-Transfer-Encoding", "7bit");
-    out.push_str("\r\nThis is a MIME-encapsulated delivery status notification.\r\n");
-
-    out.push_str(&format!("\r\n--{boundary}\r\n"));
-    out.push_str("Content-Type: text/plain; charset=us-ascii\r\n");
-    out.push_str("Content-Transfer-Encoding: 7bit\r\n\r\n");
-    out.push_str(&human);
-
-    out.push_str(&format!("\r\n--{boundary}\r\n"));
-    out.push_str("Content-Type: message/delivery-status\r\n");
-    out.push_str("Content-Transfer-Encoding: 7bit\r\n\r\n");
-    out.push_str(&report);
+    let mut out = compose::report_head(&compose::ReportHead {
+        from: spec.from,
+        to: spec.to,
+        date: spec.date,
+        message_id: spec.message_id,
+        subject: &subject,
+        original_message_id: spec.original_message_id,
+        report_type: "delivery-status",
+        described_as: "delivery status notification",
+        boundary: &boundary,
+        human: &human,
+        report: &report,
+    });
 
     if let Some((encoding, body)) = &original {
-        out.push_str(&format!("\r\n--{boundary}\r\n"));
-        out.push_str("Content-Type: text/rfc822-headers\r\n");
-        out.push_str(&format!("Content-Transfer-Encoding: {encoding}\r\n\r\n"));
-        out.push_str(body);
+        compose::part(&mut out, &boundary, "text/rfc822-headers", encoding, body);
     }
     out.push_str(&format!("\r\n--{boundary}--\r\n"));
     out.into_bytes()
@@ -340,13 +311,6 @@ fn original_message_id(message: &Message<'_>) -> Option<String> {
         });
     let id = from_part.or_else(|| message.in_reply_to().as_text().map(str::to_string));
     id.and_then(|id| bare_message_id(&id))
-}
-
-fn address(addr: &str) -> String {
-    compose::sanitize(addr)
-        .chars()
-        .filter(|c| !matches!(c, '<' | '>' | ' '))
-        .collect()
 }
 
 fn subject_prefix(recipients: &[DsnRecipient]) -> &'static str {

@@ -5,7 +5,7 @@
 use mail_parser::Message;
 use time::OffsetDateTime;
 
-use crate::compose;
+use crate::compose::{self, address};
 use crate::disposition::{Disposition, DispositionType};
 use crate::error::MdnError;
 use crate::fields::{self, address_value, bare_message_id, squash, Block};
@@ -101,50 +101,24 @@ pub fn build_mdn(spec: &MdnSpec<'_>) -> Vec<u8> {
         &[human.as_bytes(), report.as_bytes()],
     );
 
-    let mut out = String::with_capacity(human.len() + report.len() + 1024);
-    compose::field(&mut out, "From", &address(spec.from));
-    compose::field(&mut out, "To", &address(spec.to));
-    compose::field(&mut out, "Date", &compose::date(spec.date));
-    compose::field(
-        &mut out,
-        "Message-ID",
-        &format!("<{}>", compose::msg_id(spec.message_id)),
-    );
     let prefix = subject_prefix(&spec.disposition.kind);
     let subject = match spec.original_subject {
         Some(s) if !s.trim().is_empty() => format!("{prefix}: {}", s.trim()),
         _ => prefix.to_string(),
     };
-    compose::text_field(&mut out, "Subject", &subject);
-    if let Some(id) = spec.original_message_id.map(compose::msg_id) {
-        if !id.is_empty() {
-            compose::field(&mut out, "In-Reply-To", &format!("<{id}>"));
-            compose::field(&mut out, "References", &format!("<{id}>"));
-        }
-    }
-    // RFC 3834 §5: an automatic response says so, so responders do not answer it.
-    compose::field(&mut out, "Auto-Submitted", "auto-replied");
-    // RFC 8098 §2.1: an MDN MUST NOT itself request an MDN, so no
-    // Disposition-Notification-To is ever written here.
-    compose::field(&mut out, "MIME-Version", "1.0");
-    // RFC 6522 §3: the report-type parameter is required and names the second part.
-    compose::field(
-        &mut out,
-        "Content-Type",
-        &format!("multipart/report; report-type=disposition-notification; boundary=\"{boundary}\""),
-    );
-    compose::field(&mut out, "Content-Transfer-Encoding", "7bit");
-    out.push_str("\r\nThis is a MIME-encapsulated disposition notification.\r\n");
-
-    out.push_str(&format!("\r\n--{boundary}\r\n"));
-    out.push_str("Content-Type: text/plain; charset=us-ascii\r\n");
-    out.push_str("Content-Transfer-Encoding: 7bit\r\n\r\n");
-    out.push_str(&human);
-
-    out.push_str(&format!("\r\n--{boundary}\r\n"));
-    out.push_str("Content-Type: message/disposition-notification\r\n");
-    out.push_str("Content-Transfer-Encoding: 7bit\r\n\r\n");
-    out.push_str(&report);
+    let mut out = compose::report_head(&compose::ReportHead {
+        from: spec.from,
+        to: spec.to,
+        date: spec.date,
+        message_id: spec.message_id,
+        subject: &subject,
+        original_message_id: spec.original_message_id,
+        report_type: "disposition-notification",
+        described_as: "disposition notification",
+        boundary: &boundary,
+        human: &human,
+        report: &report,
+    });
     out.push_str(&format!("\r\n--{boundary}--\r\n"));
     out.into_bytes()
 }
@@ -230,13 +204,6 @@ fn from_block(block: &Block) -> Result<Mdn, MdnError> {
 }
 
 /// An address as written in a header or a report field: sanitised, no brackets.
-fn address(addr: &str) -> String {
-    compose::sanitize(addr)
-        .chars()
-        .filter(|c| !matches!(c, '<' | '>' | ' '))
-        .collect()
-}
-
 fn subject_prefix(kind: &DispositionType) -> &'static str {
     match kind {
         DispositionType::Processed => "Processed",

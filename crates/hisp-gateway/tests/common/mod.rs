@@ -154,8 +154,14 @@ impl Hisp {
 
     /// A worker routing `peer`'s domain to `peer`'s backbone listener.
     pub fn worker(&self, peer: &Hisp) -> Worker {
+        self.worker_via(&peer.domain, peer.backbone)
+    }
+
+    /// A worker routing `domain` to the SMTP server at `server` (a tap, a
+    /// sink, a peer).
+    pub fn worker_via(&self, domain: &str, server: SocketAddr) -> Worker {
         let mut routes = Routes::new();
-        routes.insert(&peer.domain, peer.backbone);
+        routes.insert(domain, server);
         Worker::new(
             self.ctx.clone(),
             routes,
