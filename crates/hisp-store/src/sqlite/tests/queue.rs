@@ -358,13 +358,10 @@ fn audit_events_written_by_the_gateway_find_the_message_id() {
 /// The directory the kill -9 child writes to; set only for the child.
 const CHILD_DIR: &str = "HISP_STORE_KILL_TEST_DIR";
 
-#[test]
-#[ignore = "the child half of an_enqueued_message_survives_kill_9; run by it"]
-fn kill_9_child_enqueues_then_waits_to_be_killed() {
-    let Ok(dir) = std::env::var(CHILD_DIR) else {
-        return;
-    };
-    let store = SqliteStore::open_in(Path::new(&dir)).unwrap();
+/// The child's half of [`an_enqueued_message_survives_kill_9`]: enqueue,
+/// say so, wait to be killed.
+fn kill_9_child(dir: &str) -> ! {
+    let store = SqliteStore::open_in(Path::new(dir)).unwrap();
     for i in 0..5 {
         enqueue(&store, t(i));
     }
@@ -372,6 +369,7 @@ fn kill_9_child_enqueues_then_waits_to_be_killed() {
     // checkpoint, no orderly close runs after the commits.
     println!("COMMITTED");
     std::thread::sleep(Duration::from_secs(60));
+    std::process::exit(1);
 }
 
 #[test]
@@ -379,12 +377,15 @@ fn an_enqueued_message_survives_kill_9() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
+    // Run again by itself in a child process, this test is the child.
+    if let Ok(dir) = std::env::var(CHILD_DIR) {
+        kill_9_child(&dir);
+    }
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
-            "sqlite::tests::queue::kill_9_child_enqueues_then_waits_to_be_killed",
+            "sqlite::tests::queue::an_enqueued_message_survives_kill_9",
             "--exact",
-            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
