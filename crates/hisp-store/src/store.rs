@@ -212,6 +212,12 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<QueueItem>, StoreError>;
 
+    /// Ends every running lease, so the entries a dead worker held are
+    /// claimable at once instead of when their leases run out; returns how
+    /// many. Only for a serving process that knows no other worker uses the
+    /// store (`hisp serve` on its SQLite file, at start).
+    fn release_leases(&self) -> Result<usize, StoreError>;
+
     /// Finishes a claimed entry. [`StoreError::LeaseLost`] if the caller no
     /// longer holds it.
     fn complete(&self, item: &QueueItem) -> Result<(), StoreError>;

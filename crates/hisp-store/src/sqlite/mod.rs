@@ -333,6 +333,10 @@ impl Store for SqliteStore {
         self.write(|tx| queue::claim_due(tx, now, lease, limit))
     }
 
+    fn release_leases(&self) -> Result<usize, StoreError> {
+        self.write(queue::release_leases)
+    }
+
     fn complete(&self, item: &QueueItem) -> Result<(), StoreError> {
         self.write(|tx| queue::complete(tx, item))
     }

@@ -152,6 +152,16 @@ pub(crate) fn claim_due(
     Ok(items)
 }
 
+/// Ends every lease still running: the entries are claimable at once.
+pub(crate) fn release_leases(tx: &Transaction<'_>) -> Result<usize, StoreError> {
+    tx.execute(
+        "UPDATE queue SET lease_token = NULL, lease_until = NULL, updated_at = ?1
+         WHERE state = 'pending' AND lease_token IS NOT NULL",
+        [now()],
+    )
+    .map_err(StoreError::sqlite("releasing leases"))
+}
+
 fn lease_token() -> Result<String, StoreError> {
     let mut bytes = [0u8; 16];
     openssl::rand::rand_bytes(&mut bytes).map_err(|e| StoreError::Invalid {

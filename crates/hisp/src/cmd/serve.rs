@@ -281,6 +281,17 @@ async fn run(
         tls.server.as_ref(),
     )
     .await?;
+    // Both listeners are bound, so no other `hisp serve` runs on this
+    // configuration: leases still running are a dead process's.
+    let released = bundle_store
+        .release_leases()
+        .context("cannot release the queue's leases")?;
+    if released > 0 {
+        info!(
+            released,
+            "queue entries held by a stopped worker are claimable again"
+        );
+    }
     let responder = match responder {
         Some((listen, records)) => {
             let r = Responder::start(listen, &records)

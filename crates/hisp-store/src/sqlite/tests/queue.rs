@@ -181,6 +181,38 @@ fn a_claimed_item_is_invisible_until_its_lease_expires() {
 }
 
 #[test]
+fn released_leases_make_a_dead_workers_items_claimable_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    enqueue(&store, t(0));
+    enqueue(&store, t(0));
+    let held = store.claim_due(t(0), LEASE, 1).unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        store.claim_due(t(1), LEASE, 10).unwrap().len(),
+        1,
+        "the other one"
+    );
+    // Both leased now; a restart ends the leases of the dead worker.
+    assert!(store.claim_due(t(2), LEASE, 10).unwrap().is_empty());
+    assert_eq!(store.release_leases().unwrap(), 2);
+    let again = store.claim_due(t(2), LEASE, 10).unwrap();
+    assert_eq!(
+        again.len(),
+        2,
+        "claimable before the leases would have run out"
+    );
+    assert!(matches!(
+        store.complete(&held[0]),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert_eq!(store.release_leases().unwrap(), 2);
+    for item in &again {
+        assert!(store.complete(item).is_err(), "released, no longer held");
+    }
+}
+
+#[test]
 fn claims_are_exclusive_across_connections() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());
