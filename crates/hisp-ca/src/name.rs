@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use hisp_address::{DirectAddress, Domain};
+
 use crate::error::CaError;
 
 /// The one thing an end-entity certificate is issued for (Applicability
@@ -17,17 +19,23 @@ pub enum Binding {
 impl Binding {
     /// Checks the address or domain and returns it normalised: the domain
     /// lower-cased (DNS names compare case-insensitively), the local part as given.
+    ///
+    /// The rules are those of [`DirectAddress::parse`] and [`Domain::parse`],
+    /// so the CA issues for exactly the names the store accepts.
     pub fn normalized(&self) -> Result<Binding, CaError> {
         match self {
-            Binding::Address(address) => normalize_address(address).map(Binding::Address),
-            Binding::Domain(domain) => {
-                normalize_domain(domain)
-                    .map(Binding::Domain)
-                    .map_err(|reason| CaError::InvalidDomain {
-                        domain: domain.clone(),
-                        reason,
-                    })
-            }
+            Binding::Address(address) => DirectAddress::parse(address)
+                .map(|a| Binding::Address(a.to_string()))
+                .map_err(|e| CaError::InvalidAddress {
+                    address: address.clone(),
+                    reason: e.reason().to_string(),
+                }),
+            Binding::Domain(domain) => Domain::parse(domain)
+                .map(|d| Binding::Domain(d.to_string()))
+                .map_err(|e| CaError::InvalidDomain {
+                    domain: domain.clone(),
+                    reason: e.reason().to_string(),
+                }),
         }
     }
 
@@ -46,67 +54,6 @@ impl fmt::Display for Binding {
             Binding::Domain(d) => write!(f, "domain {d}"),
         }
     }
-}
-
-fn normalize_address(address: &str) -> Result<String, CaError> {
-    let invalid = |reason: &str| CaError::InvalidAddress {
-        address: address.to_string(),
-        reason: reason.to_string(),
-    };
-    let (local, domain) = address
-        .rsplit_once('@')
-        .ok_or_else(|| invalid("it has no '@'"))?;
-    if local.is_empty() {
-        return Err(invalid("the local part before '@' is empty"));
-    }
-    if local.len() > 64 {
-        return Err(invalid("the local part is longer than 64 characters"));
-    }
-    // RFC 5321 §4.1.2 dot-atom: the characters an unquoted local part may hold.
-    // Quoted local parts are legal but no HISP issues certificates for them.
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
-    if !local
-        .split('.')
-        .all(|atom| !atom.is_empty() && atom.chars().all(atext))
-    {
-        return Err(invalid(
-            "the local part must be dot-separated letters, digits and !#$%&'*+-/=?^_`{|}~",
-        ));
-    }
-    let domain = normalize_domain(domain).map_err(|reason| invalid(&reason))?;
-    Ok(format!("{local}@{domain}"))
-}
-
-fn normalize_domain(domain: &str) -> Result<String, String> {
-    let domain = domain
-        .strip_suffix('.')
-        .unwrap_or(domain)
-        .to_ascii_lowercase();
-    if domain.is_empty() {
-        return Err("the domain is empty".into());
-    }
-    if domain.len() > 253 {
-        return Err("the domain is longer than 253 characters".into());
-    }
-    for label in domain.split('.') {
-        if label.is_empty() {
-            return Err("the domain has an empty label".into());
-        }
-        if label.len() > 63 {
-            return Err(format!("the label '{label}' is longer than 63 characters"));
-        }
-        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(format!(
-                "the label '{label}' may hold only letters, digits and '-'"
-            ));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!(
-                "the label '{label}' must not start or end with '-'"
-            ));
-        }
-    }
-    Ok(domain)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 use async_trait::async_trait;
 use hisp_mdn::{final_delivery_option_field, requested, FinalDelivery};
 use hisp_smtp::{Account, Envelope, Policy, Refusal, Reply, Role, Session};
-use hisp_store::{DirectAddress, Expectation, MessageDirection, StoreError, UserName};
+use hisp_store::{AddressError, DirectAddress, Expectation, MessageDirection, UserName};
 use mail_parser::MessageParser;
 use time::OffsetDateTime;
 use tracing::{info, info_span, warn, Instrument};
@@ -103,12 +103,12 @@ fn after_trace_fields(message: &[u8], field: &[u8]) -> Vec<u8> {
 }
 
 /// `553 5.1.7`: the sender address does not parse (RFC 3463 §3.2).
-fn bad_sender(addr: &str, e: &StoreError) -> Reply {
+fn bad_sender(addr: &str, e: &AddressError) -> Reply {
     Reply::new(553, (5, 1, 7), format!("<{addr}>: bad sender address: {e}"))
 }
 
 /// `501 5.1.3`: the recipient address does not parse (RFC 3463 §3.2).
-fn bad_recipient(addr: &str, e: &StoreError) -> Reply {
+fn bad_recipient(addr: &str, e: &AddressError) -> Reply {
     Reply::new(
         501,
         (5, 1, 3),

@@ -6,8 +6,8 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 
 use crate::cert::{CertInfo, Fingerprint, Serial};
-use crate::domain::Domain;
 use crate::error::StoreError;
+use hisp_address::Domain;
 
 /// Which mail an anchor (or bundle) is trusted for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

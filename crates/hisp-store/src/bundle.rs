@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::anchor::Direction;
-use crate::domain::Domain;
 use crate::error::StoreError;
+use hisp_address::Domain;
 
 /// The row id of a bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

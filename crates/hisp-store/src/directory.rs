@@ -4,9 +4,9 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::address::DirectAddress;
 use crate::cert::{CertInfo, CertUsage, PrivateKeyPem};
-use crate::domain::Domain;
+use hisp_address::DirectAddress;
+use hisp_address::Domain;
 
 /// A local domain as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -187,3 +187,49 @@ impl StoreError {
         matches!(self, StoreError::Duplicate { .. })
     }
 }
+
+/// A refused domain or address is an invalid value like any other the store
+/// refuses, so callers that `?` a parse into `StoreError` keep seeing
+/// [`StoreError::Invalid`] with `what` set to "domain" or "address".
+impl From<hisp_address::AddressError> for StoreError {
+    fn from(e: hisp_address::AddressError) -> Self {
+        let what = match e {
+            hisp_address::AddressError::InvalidDomain { .. } => "domain",
+            hisp_address::AddressError::InvalidAddress { .. } => "address",
+        };
+        StoreError::Invalid {
+            what,
+            value: e.value().to_string(),
+            reason: e.reason().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DirectAddress, Domain, Grant};
+
+    #[test]
+    fn refused_names_are_invalid_values_naming_domain_or_address() {
+        let e = StoreError::from(Domain::parse("a_b.example").unwrap_err());
+        assert_eq!(
+            e.to_string(),
+            "invalid domain 'a_b.example': the label 'a_b' may hold only letters, digits and '-'"
+        );
+        assert!(matches!(e, StoreError::Invalid { what: "domain", .. }));
+        let e = StoreError::from(DirectAddress::parse("alice").unwrap_err());
+        assert_eq!(e.to_string(), "invalid address 'alice': it has no '@'");
+        match Grant::parse("@a..b") {
+            Err(StoreError::Invalid {
+                what,
+                value,
+                reason,
+            }) => {
+                assert_eq!((what, value.as_str()), ("domain", "a..b"));
+                assert_eq!(reason, "the domain has an empty label");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

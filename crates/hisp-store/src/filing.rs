@@ -1,9 +1,9 @@
 //! Filing an accepted inbound message for one recipient, with the MDNs that
 //! answer it, as one change ([`Store::file_inbound`](crate::Store::file_inbound)).
 
-use crate::address::DirectAddress;
 use crate::mailbox::MailboxEntryId;
 use crate::tracking::TrackingState;
+use hisp_address::DirectAddress;
 
 /// An MDN (or other notification) to queue with a filing, as an outbound
 /// [`Expectation::Notification`](crate::Expectation::Notification) message

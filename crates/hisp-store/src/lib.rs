@@ -15,13 +15,11 @@
 //! it from `spawn_blocking` or a worker thread. Writes take SQLite's write
 //! lock up front and wait up to 10 s for another process holding it.
 
-mod address;
 mod anchor;
 mod audit;
 mod bundle;
 mod cert;
 mod directory;
-mod domain;
 mod error;
 mod expect;
 mod filing;
@@ -35,16 +33,15 @@ mod store;
 mod tracking;
 mod user;
 
-pub use address::DirectAddress;
 pub use anchor::{AnchorId, AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
 pub use audit::{AuditEvent, AuditKind};
 pub use bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle, MIN_REFRESH_SECS};
 pub use cert::{CertInfo, CertUsage, Fingerprint, NewCertificate, PrivateKeyPem, Serial};
 pub use directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecord, Owner};
-pub use domain::Domain;
 pub use error::{Entity, StoreError};
 pub use expect::Expectation;
 pub use filing::{Answer, Filing};
+pub use hisp_address::{AddressError, DirectAddress, Domain};
 pub use mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 pub use message::{Envelope, HeaderSummary, MessageDirection, MessageId, MessageRecordId};
 pub use password::MIN_PASSWORD_LEN;

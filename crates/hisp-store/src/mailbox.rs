@@ -6,9 +6,9 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
-use crate::address::DirectAddress;
 use crate::error::StoreError;
 use crate::message::MessageId;
+use hisp_address::DirectAddress;
 
 /// A folder of a mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

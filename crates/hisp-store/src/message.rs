@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
-use crate::address::DirectAddress;
 use crate::error::StoreError;
+use hisp_address::DirectAddress;
 
 /// A Message-ID (RFC 5322 §3.6.4) without its angle brackets, as
 /// `left@right`. Displayed with the brackets.

@@ -18,10 +18,10 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::address::DirectAddress;
 use crate::expect::Expectation;
 use crate::message::{MessageDirection, MessageId, MessageRecordId};
 use crate::tracking::RecipientRecord;
+use hisp_address::DirectAddress;
 
 /// The row id of a queue entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -5,13 +5,11 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::address::DirectAddress;
 use crate::anchor::{AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle};
 use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
-use crate::domain::Domain;
 use crate::error::StoreError;
 use crate::expect::Expectation;
 use crate::filing::{Answer, Filing};
@@ -21,6 +19,8 @@ use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, Quaran
 use crate::queue::{QueueEntry, QueueItem, QueueState};
 use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
 use crate::user::{Account, Grant, UserName};
+use hisp_address::DirectAddress;
+use hisp_address::Domain;
 
 /// What every store promises:
 ///

@@ -7,10 +7,10 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::address::DirectAddress;
 use crate::error::StoreError;
 use crate::expect::Expectation;
 use crate::message::{MessageDirection, MessageId, MessageRecordId};
+use hisp_address::DirectAddress;
 
 /// Where one recipient's copy of a message is.
 ///

@@ -6,9 +6,9 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
-use crate::address::DirectAddress;
-use crate::domain::Domain;
 use crate::error::StoreError;
+use hisp_address::DirectAddress;
+use hisp_address::Domain;
 
 /// The name an account logs in with (the SMTP AUTH authentication
 /// identity): 1 to 64 characters of ASCII letters, digits and `.-_@+`,
@@ -76,8 +76,8 @@ impl Grant {
     /// Parses `user@domain` (one address) or `@domain` (the whole domain).
     pub fn parse(text: &str) -> Result<Grant, StoreError> {
         match text.strip_prefix('@') {
-            Some(domain) => Domain::parse(domain).map(Grant::Domain),
-            None => DirectAddress::parse(text).map(Grant::Address),
+            Some(domain) => Ok(Grant::Domain(Domain::parse(domain)?)),
+            None => Ok(Grant::Address(DirectAddress::parse(text)?)),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use hisp_address::{DirectAddress, Domain};
 use openssl::x509::X509Ref;
 
 /// What a certificate is bound to, relative to one expected address.
@@ -38,39 +39,44 @@ impl fmt::Display for Binding {
 ///
 /// Applicability Statement 1.3 §4.1: an address-bound certificate MUST carry
 /// the address in a subjectAltName rfc822Name, a domain-bound one the domain
-/// in a subjectAltName dNSName. Both compare without regard to letter case
-/// (Direct receivers treat the local part case-insensitively too). The legacy
-/// subject emailAddress attribute is not read: 1.3 dropped it. An address
-/// binding wins when a certificate carries both. A bare-domain `expected` can
-/// only be domain-bound.
+/// in a subjectAltName dNSName. Both sides are parsed as [`DirectAddress`] or
+/// [`Domain`] and compared as those types compare: without regard to letter
+/// case (Direct receivers treat the local part case-insensitively too) or a
+/// trailing dot. A name that does not parse binds nothing, on either side.
+/// The legacy subject emailAddress attribute is not read: 1.3 dropped it. An
+/// address binding wins when a certificate carries both. A bare-domain
+/// `expected` can only be domain-bound.
 pub fn binding(cert: &X509Ref, expected: &str) -> Binding {
-    let expected = trim_dot(expected.trim());
-    let domain = match expected.rsplit_once('@') {
-        Some((_, domain)) => trim_dot(domain),
-        None => expected,
+    let expected = expected.trim();
+    let (address, domain) = if expected.contains('@') {
+        match DirectAddress::parse(expected) {
+            Ok(address) => {
+                let domain = address.domain().clone();
+                (Some(address), domain)
+            }
+            Err(_) => return Binding::None,
+        }
+    } else {
+        match Domain::parse(expected) {
+            Ok(domain) => (None, domain),
+            Err(_) => return Binding::None,
+        }
     };
-    let is_address = expected.contains('@');
     let Some(names) = cert.subject_alt_names() else {
         return Binding::None;
     };
     let mut found = Binding::None;
     for name in &names {
-        if is_address {
-            if let Some(email) = name.email() {
-                if email.trim().eq_ignore_ascii_case(expected) {
-                    return Binding::Address;
-                }
+        if let (Some(address), Some(email)) = (&address, name.email()) {
+            if DirectAddress::parse(email.trim()).is_ok_and(|email| email == *address) {
+                return Binding::Address;
             }
         }
         if let Some(dns) = name.dnsname() {
-            if !domain.is_empty() && trim_dot(dns.trim()).eq_ignore_ascii_case(domain) {
+            if Domain::parse(dns.trim()).is_ok_and(|dns| dns == domain) {
                 found = Binding::Domain;
             }
         }
     }
     found
-}
-
-fn trim_dot(name: &str) -> &str {
-    name.strip_suffix('.').unwrap_or(name)
 }

@@ -118,3 +118,20 @@ fn domain_bound_certificate_is_usable_for_any_address_of_the_domain() {
     assert_eq!(v.binding, Binding::Domain);
     assert!(v.reason.contains("domain-bound"), "{}", v.reason);
 }
+
+#[test]
+fn rfc822name_with_trailing_dot_on_its_domain_binds_as_the_same_address() {
+    // Both sides are `DirectAddress`es: the domain compares as DNS does.
+    let (_, c) = cert(&["alice@direct.example.org."], &[], None);
+    assert_eq!(binding(&c, "alice@Direct.Example.org"), Binding::Address);
+}
+
+#[test]
+fn expected_name_that_is_not_a_direct_address_binds_nothing() {
+    let (_, c) = cert(&["alice@direct.example.org"], &["direct.example.org"], None);
+    // Not a dot-atom local part, not an LDH domain, no domain at all.
+    assert_eq!(binding(&c, "a..lice@direct.example.org"), Binding::None);
+    assert_eq!(binding(&c, "alice@direct_example.org"), Binding::None);
+    assert_eq!(binding(&c, "alice@"), Binding::None);
+    assert_eq!(binding(&c, ""), Binding::None);
+}

@@ -5,8 +5,8 @@ use rusqlite::{Row, Transaction};
 use super::directory::duplicate_or;
 use super::rows::{cert_info_at, cert_info_values, domain_at, domain_id, now, parsed, time_at};
 use crate::anchor::{AnchorId, AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
-use crate::domain::Domain;
 use crate::error::{Entity, StoreError};
+use hisp_address::Domain;
 
 const SELECT: &str = "SELECT a.id, d.name, a.direction, a.der, \
     a.subject, a.issuer, a.serial, a.fingerprint, a.not_before, a.not_after, a.added_at \

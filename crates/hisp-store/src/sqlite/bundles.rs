@@ -7,8 +7,8 @@ use super::rows::{domain_at, domain_id, now, parsed, time_at, time_opt};
 use crate::bundle::{
     BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle, MIN_REFRESH_SECS,
 };
-use crate::domain::Domain;
 use crate::error::{Entity, StoreError};
+use hisp_address::Domain;
 
 const SELECT: &str = "SELECT b.id, d.name, b.source, b.direction, b.refresh_secs, \
     b.last_good, b.last_good_at, b.last_fetched_at, b.last_error, b.added_at \

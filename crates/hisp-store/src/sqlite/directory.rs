@@ -6,11 +6,11 @@ use super::rows::{
     cert_info_at, cert_info_values, domain_at, domain_id, is_unique_violation, now, parsed,
     time_at, CERT_INFO_COLUMNS,
 };
-use crate::address::DirectAddress;
 use crate::cert::{CertUsage, NewCertificate, PrivateKeyPem};
 use crate::directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecord, Owner};
-use crate::domain::Domain;
 use crate::error::{Entity, StoreError};
+use hisp_address::DirectAddress;
+use hisp_address::Domain;
 
 pub(crate) fn add_domain(
     tx: &Transaction<'_>,

@@ -9,7 +9,6 @@ use time::OffsetDateTime;
 use super::audit;
 use super::mailbox;
 use super::queue;
-use crate::address::DirectAddress;
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
 use crate::expect::Expectation;
@@ -17,6 +16,7 @@ use crate::filing::{Answer, Filing};
 use crate::mailbox::Folder;
 use crate::message::MessageDirection;
 use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
+use hisp_address::DirectAddress;
 
 pub(crate) fn file_inbound(
     tx: &Transaction<'_>,

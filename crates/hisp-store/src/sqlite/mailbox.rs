@@ -7,11 +7,11 @@ use time::OffsetDateTime;
 use super::audit;
 use super::directory::address_id;
 use super::rows::{address_at, count_at, len_i64, message_id_opt, parsed, time_at, time_opt};
-use crate::address::DirectAddress;
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::message::{HeaderSummary, MessageId};
+use hisp_address::DirectAddress;
 
 const ENTRY_COLUMNS: &str =
     "id, address, folder, message_id, from_field, subject, date, size, unread, received_at";

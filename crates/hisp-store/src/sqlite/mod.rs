@@ -30,13 +30,11 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
-use crate::address::DirectAddress;
 use crate::anchor::{AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle};
 use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
-use crate::domain::Domain;
 use crate::error::StoreError;
 use crate::expect::Expectation;
 use crate::filing::{Answer, Filing};
@@ -48,6 +46,8 @@ use crate::queue::{QueueEntry, QueueItem, QueueState};
 use crate::store::Store;
 use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
 use crate::user::{Account, Grant, UserName};
+use hisp_address::DirectAddress;
+use hisp_address::Domain;
 
 pub use migrations::SCHEMA_VERSION;
 

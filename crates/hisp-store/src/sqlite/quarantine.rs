@@ -4,11 +4,11 @@ use rusqlite::{OptionalExtension, Row, Transaction};
 
 use super::audit;
 use super::rows::{address_opt, count_at, len_i64, message_id_opt, now, parsed, time_at};
-use crate::address::DirectAddress;
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
 use crate::message::{Envelope, HeaderSummary, MessageId};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
+use hisp_address::DirectAddress;
 
 const COLUMNS: &str = "id, message_id, envelope_from, recipients, received_at, reason, detail,
     size, quarantined_at";

@@ -15,13 +15,13 @@ use super::rows::{
     address_at, address_opt, count_at, is_unique_violation, len_i64, message_id_opt, now, parsed,
     time_at, time_opt,
 };
-use crate::address::DirectAddress;
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
 use crate::expect::Expectation;
 use crate::message::{HeaderSummary, MessageDirection, MessageId, MessageRecordId};
 use crate::queue::{Lease, QueueEntry, QueueItem, QueueItemId, QueueState};
 use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
+use hisp_address::DirectAddress;
 
 pub(crate) fn enqueue(
     tx: &Transaction<'_>,

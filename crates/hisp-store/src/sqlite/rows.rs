@@ -4,11 +4,11 @@ use rusqlite::types::Type;
 use rusqlite::{Row, Transaction};
 use time::OffsetDateTime;
 
-use crate::address::DirectAddress;
 use crate::cert::{CertInfo, Fingerprint, Serial};
-use crate::domain::Domain;
 use crate::error::{Entity, StoreError};
 use crate::message::MessageId;
+use hisp_address::DirectAddress;
+use hisp_address::Domain;
 
 /// Now, as stored: Unix seconds.
 pub(crate) fn now() -> i64 {

@@ -16,13 +16,13 @@ use super::audit;
 use super::mailbox;
 use super::queue::{recipient, recipients_of, recipients_query};
 use super::rows::{address_opt, message_id_opt, parsed, time_at};
-use crate::address::DirectAddress;
 use crate::audit::AuditKind;
 use crate::error::StoreError;
 use crate::expect::Expectation;
 use crate::mailbox::{Folder, MailboxEntryId};
 use crate::message::{MessageId, MessageRecordId};
 use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
+use hisp_address::DirectAddress;
 
 /// Recipients of outbound mail (not notifications) relayed at or before
 /// `?1` and still waiting for MDNs, oldest relay first. The state test is

@@ -6,9 +6,9 @@ use rusqlite::{OptionalExtension, Row, Transaction};
 
 use super::directory::{address_id, duplicate_or};
 use super::rows::{domain_at, domain_id, now, parsed, time_at};
-use crate::address::DirectAddress;
 use crate::error::{Entity, StoreError};
 use crate::user::{Account, Grant, UserId, UserName};
+use hisp_address::DirectAddress;
 
 pub(crate) fn add(
     tx: &Transaction<'_>,
