@@ -5,16 +5,16 @@
 //! address it must belong to, the anchors in force and the intermediates at
 //! hand, it returns a [`Verdict`] that says whether the certificate may be
 //! used, whether a refusal is temporary, and why, naming the certificate,
-//! the anchors and the check. Anchors ([`AnchorSet`]) and bundles
-//! ([`BundleState`]) are plain values the caller (the store) keeps; nothing
-//! caches verdicts, so a changed anchor is in force for the next call.
+//! the anchors and the check. Anchors are the certificates the caller (the
+//! store, per domain and direction) passes in, and bundles ([`BundleState`])
+//! are plain values; nothing caches verdicts, so a changed anchor is in
+//! force for the next call.
 //! Network access (caIssuers, CRLs) goes through a [`Fetcher`] held in a
 //! [`Remote`] with its download caches.
 
 #![warn(missing_docs)]
 
 mod aia;
-mod anchors;
 mod binding;
 mod bundle;
 mod crl;
@@ -28,7 +28,6 @@ mod usage;
 mod verdict;
 
 pub use aia::{ca_issuer_urls, parse_issuer_certs, AiaCache};
-pub use anchors::{fingerprint, normalize_domain, Anchor, AnchorSet, Direction, UnknownDirection};
 pub use binding::{binding, Binding};
 pub use bundle::{parse_bundle, Bundle, BundleSource, BundleState};
 pub use crl::{crl_urls, fetchable_crl_urls, parse_crl, CrlCache, NO_NEXT_UPDATE_REUSE_SECS};

@@ -9,8 +9,8 @@ use common::http::Server;
 use common::pki::{p7b, root};
 use common::{now, DAY};
 use hisp_trust::{
-    judge, parse_bundle, Anchor, AnchorSet, BundleSource, BundleState, Direction, Fetcher,
-    HttpFetcher, Intermediates, Purpose, Question, Remote, RevocationMode, TrustError,
+    judge, parse_bundle, BundleSource, BundleState, Fetcher, HttpFetcher, Intermediates, Purpose,
+    Question, Remote, RevocationMode, TrustError,
 };
 
 #[test]
@@ -153,20 +153,12 @@ fn bundle_certificates_serve_as_anchors() {
     server.put("/bundle.p7b", p7b(&[community.cert()], true));
     let mut state = BundleState::new(BundleSource::Url(server.url("/bundle.p7b")), DAY);
     state.refresh(&HttpFetcher::default(), now()).unwrap();
-    let mut set = AnchorSet::new();
-    for c in state.certs() {
-        set.add(Anchor::new(
-            "direct.example.org",
-            Direction::Incoming,
-            c.clone(),
-        ));
-    }
     let v = judge(
         &Question {
             cert: &leaf,
             purpose: Purpose::Sign,
             expected: "alice@partner.example",
-            anchors: &set.incoming("direct.example.org"),
+            anchors: state.certs(),
             intermediates: Intermediates::default(),
             at: now(),
             revocation: RevocationMode::HardFail,
