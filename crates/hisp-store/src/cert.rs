@@ -78,8 +78,9 @@ impl FromStr for Fingerprint {
     }
 }
 
-/// A certificate serial number, as lower-case hex without leading zeros or
-/// colons, so `0A:1B`, `a1b` and `0a1b` are the same serial.
+/// A certificate serial number, as upper-case hex without leading zeros or
+/// colons (as `openssl x509 -serial` and the rest of hisp print it), so
+/// `0A:1B`, `a1b` and `0a1b` are the same serial.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Serial(String);
 
@@ -90,7 +91,7 @@ impl Serial {
             .chars()
             .filter(|&c| c != ':')
             .collect::<String>()
-            .to_ascii_lowercase();
+            .to_ascii_uppercase();
         if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(StoreError::Invalid {
                 what: "serial",
@@ -220,7 +221,7 @@ impl CertInfo {
         Ok(CertInfo {
             subject: name_text(cert.subject_name()),
             issuer: name_text(cert.issuer_name()),
-            serial: Serial::normalized(&serial.to_ascii_lowercase()),
+            serial: Serial::normalized(&serial.to_ascii_uppercase()),
             fingerprint: Fingerprint::of(der),
             not_before: asn1_time(cert.not_before()).map_err(bad)?,
             not_after: asn1_time(cert.not_after()).map_err(bad)?,
@@ -409,7 +410,7 @@ mod tests {
 
     #[test]
     fn serial_ignores_colons_case_and_leading_zeros() {
-        assert_eq!(Serial::parse("00:0A:1B").unwrap().as_str(), "a1b");
+        assert_eq!(Serial::parse("00:0a:1b").unwrap().as_str(), "A1B");
         assert_eq!(
             Serial::parse("a1b").unwrap(),
             Serial::parse("0A1B").unwrap()
