@@ -78,9 +78,9 @@ impl FromStr for Fingerprint {
     }
 }
 
-/// A certificate serial number, as upper-case hex without leading zeros or
+/// A certificate serial number, as upper-case hex in whole bytes without
 /// colons (as `openssl x509 -serial` and the rest of hisp print it), so
-/// `0A:1B`, `a1b` and `0a1b` are the same serial.
+/// `0A:1B`, `a1b` and `000a1b` are the same serial.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Serial(String);
 
@@ -102,10 +102,14 @@ impl Serial {
         Ok(Serial::normalized(&hex))
     }
 
+    /// Whole bytes: leading zeros go, then one comes back when the digits
+    /// are odd in number (`00:0a:1b` -> `0A1B`, as libcrypto prints it).
     fn normalized(hex: &str) -> Serial {
         let trimmed = hex.trim_start_matches('0');
         Serial(if trimmed.is_empty() {
             "0".into()
+        } else if trimmed.len() % 2 == 1 {
+            format!("0{trimmed}")
         } else {
             trimmed.to_string()
         })
@@ -410,7 +414,8 @@ mod tests {
 
     #[test]
     fn serial_ignores_colons_case_and_leading_zeros() {
-        assert_eq!(Serial::parse("00:0a:1b").unwrap().as_str(), "A1B");
+        assert_eq!(Serial::parse("00:0a:1b").unwrap().as_str(), "0A1B");
+        assert_eq!(Serial::parse("7").unwrap().as_str(), "07");
         assert_eq!(
             Serial::parse("a1b").unwrap(),
             Serial::parse("0A1B").unwrap()
