@@ -70,7 +70,9 @@ pub(crate) fn mdn(notice: &MdnNotice<'_>) -> (Vec<u8>, String) {
         from: &from,
         to: &to,
         reporting_ua: &reporting_ua,
-        original_recipient: Some(&from),
+        // RFC 8098 §3.2.3: only when the original recipient (ORCPT) is
+        // known, which hisp's backbone listener does not take.
+        original_recipient: None,
         final_recipient: &from,
         original_message_id: notice.original.message_id.as_deref(),
         original_subject: notice.original.subject.as_deref(),

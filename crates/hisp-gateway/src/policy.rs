@@ -106,10 +106,9 @@ pub fn check_submission(
     match count(&HeaderName::MessageId) {
         0 => {
             let id = new_message_id(id_domain);
-            let mut out = format!("Message-ID: <{id}>\r\n").into_bytes();
-            out.extend_from_slice(message);
+            let field = format!("Message-ID: <{id}>\r\n");
             Ok(Submission {
-                message: out,
+                message: after_trace_fields(message, field.as_bytes()),
                 message_id: id,
                 message_id_added: true,
             })
@@ -126,6 +125,41 @@ pub fn check_submission(
         },
         _ => Err(PolicyError::BadMessageId),
     }
+}
+
+/// `message` with `field` inserted after its leading trace fields
+/// (Received, Return-Path), which stay on top (RFC 5321 §4.4).
+pub(crate) fn after_trace_fields(message: &[u8], field: &[u8]) -> Vec<u8> {
+    let mut at = 0;
+    loop {
+        let rest = &message[at..];
+        let is_trace = [&b"Received:"[..], b"Return-Path:"]
+            .iter()
+            .any(|name| rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name));
+        if !is_trace {
+            break;
+        }
+        // The field ends at a line end not followed by folding white space.
+        let mut end = at;
+        loop {
+            match message[end..].iter().position(|&b| b == b'\n') {
+                Some(i) => end += i + 1,
+                None => {
+                    end = message.len();
+                    break;
+                }
+            }
+            if !matches!(message.get(end), Some(b' ' | b'\t')) {
+                break;
+            }
+        }
+        at = end;
+    }
+    let mut out = Vec::with_capacity(message.len() + field.len());
+    out.extend_from_slice(&message[..at]);
+    out.extend_from_slice(field);
+    out.extend_from_slice(&message[at..]);
+    out
 }
 
 /// The addresses of an address header, lower-cased.
@@ -156,6 +190,25 @@ pub(crate) fn new_message_id(domain: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_goes_below_the_trace_fields() {
+        let msg =
+            b"Received: from a\r\n\tby b; date\r\nReturn-Path: <x@y>\r\nFrom: x@y\r\n\r\nbody\r\n";
+        let out = after_trace_fields(msg, b"X-New: 1\r\n");
+        assert_eq!(
+            out,
+            b"Received: from a\r\n\tby b; date\r\nReturn-Path: <x@y>\r\nX-New: 1\r\nFrom: x@y\r\n\r\nbody\r\n"
+        );
+        assert_eq!(
+            after_trace_fields(b"From: x@y\r\n\r\n", b"X: 1\r\n"),
+            b"X: 1\r\nFrom: x@y\r\n\r\n"
+        );
+        assert_eq!(
+            after_trace_fields(b"Received: x", b"X: 1\r\n"),
+            b"Received: xX: 1\r\n"
+        );
+    }
 
     const OK: &str = "From: Pat <pat@portal.example>\r\nTo: doc@clinic.example\r\nCc: nurse@clinic.example\r\nSubject: hi\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m1@portal.example>\r\n\r\nbody\r\n";
 

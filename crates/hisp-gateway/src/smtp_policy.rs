@@ -12,7 +12,7 @@
 //!   (never an open relay); DATA commits the message to the queue before 250.
 
 use async_trait::async_trait;
-use hisp_mdn::{final_delivery_option_field, requested, FinalDelivery};
+use hisp_mdn::{final_delivery_option_field, report_kind, requested, FinalDelivery};
 use hisp_smtp::{Account, Envelope, Policy, Refusal, Reply, Role, Session};
 use hisp_store::{AddressError, DirectAddress, Expectation, MessageDirection, UserName};
 use mail_parser::MessageParser;
@@ -21,7 +21,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::context::GatewayContext;
 use crate::error::GatewayError;
-use crate::policy::{check_submission, PolicyError};
+use crate::policy::{after_trace_fields, check_submission, PolicyError};
 
 /// The [`Policy`] of both listeners of one HISP.
 #[derive(Debug, Clone)]
@@ -65,41 +65,6 @@ fn has_field(message: &[u8], name: &str) -> bool {
                 .iter()
                 .any(|h| h.name.as_str().eq_ignore_ascii_case(name))
         })
-}
-
-/// `message` with `field` inserted after its leading trace fields
-/// (Received, Return-Path), which stay on top (RFC 5321 §4.4).
-fn after_trace_fields(message: &[u8], field: &[u8]) -> Vec<u8> {
-    let mut at = 0;
-    loop {
-        let rest = &message[at..];
-        let is_trace = [&b"Received:"[..], b"Return-Path:"]
-            .iter()
-            .any(|name| rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name));
-        if !is_trace {
-            break;
-        }
-        // The field ends at a line end not followed by folding white space.
-        let mut end = at;
-        loop {
-            match message[end..].iter().position(|&b| b == b'\n') {
-                Some(i) => end += i + 1,
-                None => {
-                    end = message.len();
-                    break;
-                }
-            }
-            if !matches!(message.get(end), Some(b' ' | b'\t')) {
-                break;
-            }
-        }
-        at = end;
-    }
-    let mut out = Vec::with_capacity(message.len() + field.len());
-    out.extend_from_slice(&message[..at]);
-    out.extend_from_slice(field);
-    out.extend_from_slice(&message[at..]);
-    out
 }
 
 /// `553 5.1.7`: the sender address does not parse (RFC 3463 §3.2).
@@ -265,19 +230,42 @@ impl GatewayPolicy {
             }
         };
         let span = info_span!("queue", msg_id = %submission.message_id);
-        let asked = self
-            .ask_for_notification(session, &sender, submission.message)
-            .await;
-        let (message, final_delivery) = match asked {
-            Ok(asked) => asked,
-            Err(e) => return local_error(&e),
+        // MDNs go back to the sender, where tracking waits for them: a
+        // request naming anyone else would send them astray (and let a user
+        // have other HISPs mail a third party).
+        let request = requested(&submission.message);
+        if let Some(other) = request
+            .disposition_notification_to
+            .iter()
+            .find(|a| DirectAddress::parse(a).map_or(true, |a| a != sender))
+        {
+            info!(%other, "Disposition-Notification-To names someone else");
+            return Reply::refusal(&Refusal::MessagePolicy {
+                reason: format!(
+                    "Disposition-Notification-To names {other}: MDNs for Direct mail go back to the sender, {sender}"
+                ),
+            });
+        }
+        // A report the portal sends itself (an MDN of its user's) asks for
+        // nothing and expects nothing (RFC 8098 §2.1: an MDN never requests
+        // an MDN).
+        let (message, expect) = if report_kind(&submission.message).is_some() {
+            (submission.message, Expectation::Notification)
+        } else {
+            let asked = self
+                .ask_for_notification(session, &sender, submission.message)
+                .await;
+            match asked {
+                Ok((message, final_delivery)) => (message, Expectation::Mail { final_delivery }),
+                Err(e) => return local_error(&e),
+            }
         };
         self.enqueue(
             MessageDirection::Outbound,
             Some(sender),
             envelope,
             message,
-            Expectation::Mail { final_delivery },
+            expect,
         )
         .instrument(span)
         .await
@@ -427,25 +415,6 @@ impl Policy for GatewayPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_field_goes_below_the_trace_fields() {
-        let msg =
-            b"Received: from a\r\n\tby b; date\r\nReturn-Path: <x@y>\r\nFrom: x@y\r\n\r\nbody\r\n";
-        let out = after_trace_fields(msg, b"X-New: 1\r\n");
-        assert_eq!(
-            out,
-            b"Received: from a\r\n\tby b; date\r\nReturn-Path: <x@y>\r\nX-New: 1\r\nFrom: x@y\r\n\r\nbody\r\n"
-        );
-        assert_eq!(
-            after_trace_fields(b"From: x@y\r\n\r\n", b"X: 1\r\n"),
-            b"X: 1\r\nFrom: x@y\r\n\r\n"
-        );
-        assert_eq!(
-            after_trace_fields(b"Received: x", b"X: 1\r\n"),
-            b"Received: xX: 1\r\n"
-        );
-    }
 
     #[test]
     fn an_options_field_is_found_in_any_letter_case() {

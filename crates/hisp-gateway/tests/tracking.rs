@@ -694,3 +694,86 @@ async fn a_malformed_final_delivery_request_gets_a_processed_mdn_only() {
     assert_eq!(r.at(TrackingState::Dispatched), None);
     world.stop().await;
 }
+
+/// The mailbox cannot take the message and the sender asked for no final
+/// delivery: the processed MDN completes bob's copy, the failed one that
+/// follows still fails it, and alice is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_mdn_after_processed_fails_a_recipient_without_final_delivery() {
+    let world = World::start_with_b_domain_cert().await;
+    let user = UserName::parse(&world.a.user).unwrap();
+    world
+        .a
+        .store
+        .set_request_final_delivery(&user, false)
+        .unwrap();
+    let carol = addr("carol@b.example");
+    world.b.store.add_address(&carol, &[]).unwrap();
+    let text = message("carol-2@a.example").replace("Bob <bob@b.example>", "carol@b.example");
+    submit_text(&world.a, "carol@b.example", &text).await;
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(world.a.worker(&world.b).run_once(now).await.unwrap(), 1);
+    world.b.store.remove_address(&carol).unwrap();
+    settle(&world).await;
+
+    let r = tracked(&world.a, "carol-2@a.example");
+    assert_eq!(r.state, TrackingState::Failed, "{r:?}");
+    assert!(r.at(TrackingState::Delivered).is_some(), "{r:?}");
+    let inbox = world
+        .a
+        .store
+        .mailbox(&addr("alice@a.example"), Folder::Inbox)
+        .unwrap();
+    assert_eq!(inbox.len(), 1, "one DSN: {inbox:?}");
+    world.stop().await;
+}
+
+/// A portal that sends an MDN of its own user's: it is not asked to be
+/// answered (RFC 8098 §2.1) and tracking expects nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_submitted_by_a_portal_requests_nothing_and_expects_nothing() {
+    let world = World::start().await;
+    let mdn = build_mdn(&MdnSpec {
+        message_id: "displayed-1@a.example",
+        date: OffsetDateTime::now_utc(),
+        from: "alice@a.example",
+        to: "bob@b.example",
+        reporting_ua: "portal.a.example; portal",
+        original_recipient: None,
+        final_recipient: "alice@a.example",
+        original_message_id: Some("from-bob@b.example"),
+        original_subject: None,
+        disposition: Disposition::automatic(DispositionType::Displayed),
+        failure: None,
+        final_delivery_extension: false,
+    });
+    let text = String::from_utf8(mdn).unwrap();
+    submit_text(&world.a, "bob@b.example", &text).await;
+    let queued = world.a.store.queue(None).unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].expect, Expectation::Notification);
+    let id = queued[0].message_id.clone().unwrap();
+    let tracked = world.a.store.tracked_message(&id).unwrap();
+    assert_eq!(tracked[0].expect, Expectation::Notification);
+    world.stop().await;
+}
+
+/// Disposition-Notification-To must name the sender: MDNs go back to the
+/// sender's HISP, where tracking waits for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_request_naming_someone_else_is_refused() {
+    let world = World::start().await;
+    let mut c = Client::login(world.a.submission, Some(&world.a.user), PASSWORD).await;
+    assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
+    assert_eq!(c.command("RCPT TO:<bob@b.example>").await.code, 250);
+    assert_eq!(c.command("DATA").await.code, 354);
+    let text = format!(
+        "Disposition-Notification-To: <eve@c.example>\r\n{}",
+        message("astray-1@a.example")
+    );
+    let r = c.message(text.as_bytes()).await;
+    assert_eq!((r.code, r.enhanced), (550, Some((5, 7, 1))), "{r}");
+    assert!(r.text.contains("eve@c.example"), "{r}");
+    assert!(world.a.store.queue(None).unwrap().is_empty());
+    world.stop().await;
+}

@@ -54,7 +54,7 @@ pub struct Mdn {
     pub original_recipient: Option<String>,
     /// Final-Recipient: the address only; required (RFC 8098 §3.1).
     pub final_recipient: String,
-    /// Original-Message-ID without `<>`.
+    /// Original-Message-ID without `<>`, else the MDN's In-Reply-To.
     pub original_message_id: Option<String>,
     /// Disposition; required (RFC 8098 §3.1).
     pub disposition: Disposition,
@@ -146,6 +146,11 @@ pub(crate) fn from_message(message: &Message<'_>) -> Result<Mdn, MdnError> {
     }
     let mut mdn = from_block(&all)?;
     mdn.from = report::from_address(message);
+    // Without Original-Message-ID (RFC 8098 §3.2.5 makes it a SHOULD), the
+    // MDN's own In-Reply-To, which responders set to the original.
+    if mdn.original_message_id.is_none() {
+        mdn.original_message_id = message.in_reply_to().as_text().and_then(bare_message_id);
+    }
     Ok(mdn)
 }
 

@@ -44,13 +44,31 @@ pub enum Report {
     Dsn(Dsn),
 }
 
-/// Says whether `message` is a delivery report, from its top-level Content-Type only:
-/// `multipart/report` (any case) by its `report-type` parameter (RFC 6522 §3), or a bare
-/// `message/disposition-notification` / `message/delivery-status`. `None` for anything
-/// else, including a report attached inside multipart/mixed. Reads only the header.
+/// Says whether `message` is a delivery report, by the same reading as [`parse_report`]:
+/// a `multipart/report` (any case) by its `report-type` parameter (RFC 6522 §3), a bare
+/// `message/disposition-notification` / `message/delivery-status`, a multipart/report one
+/// level inside a multipart root (a report some systems wrap in multipart/mixed), and a
+/// multipart/report without report-type by the report part it holds. `None` for anything
+/// else. A message whose header says it is not multipart is judged by its header alone.
 pub fn report_kind(message: &[u8]) -> Option<ReportKind> {
-    let parsed = MessageParser::default().parse_headers(message)?;
-    part_kind(parsed.root_part())
+    let head = MessageParser::default().parse_headers(message)?;
+    match part_kind(head.root_part()) {
+        Some(ReportKind::Other(t)) if t.is_empty() => {}
+        Some(kind) => return Some(kind),
+        None if media_type(head.root_part()).0 != "multipart" => return None,
+        None => {}
+    }
+    let parsed = parse(message).ok()?;
+    match kind_in(&parsed)? {
+        ReportKind::Other(t) if t.is_empty() => Some(if find_part(&parsed, MDN_TYPES).is_some() {
+            ReportKind::Mdn
+        } else if find_part(&parsed, DSN_TYPES).is_some() {
+            ReportKind::Dsn
+        } else {
+            ReportKind::Other(t)
+        }),
+        kind => Some(kind),
+    }
 }
 
 /// Parses an MDN or a DSN, whichever `message` is.

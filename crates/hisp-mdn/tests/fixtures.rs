@@ -190,14 +190,29 @@ fn parse_report_dispatches_on_report_type_rfc6522_3() {
     assert_eq!(e.code(), "not-a-report");
 }
 
+/// A report some systems wrap in multipart/mixed is read and classified the
+/// same way, so it is never filed as mail nor answered with an MDN.
 #[test]
-fn report_inside_multipart_mixed_is_found_by_parse_but_not_by_report_kind() {
+fn report_inside_multipart_mixed_is_found_by_parse_and_by_report_kind() {
     let msg = fixture("mdn-in-mixed.eml");
     match parse_report(&msg).unwrap() {
         Report::Mdn(m) => assert_eq!(m.final_recipient, "wrapped@mixed.example"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(report_kind(&msg), None);
+    assert_eq!(report_kind(&msg), Some(ReportKind::Mdn));
+}
+
+#[test]
+fn multipart_report_without_report_type_is_classified_by_its_part() {
+    let msg = b"Content-Type: multipart/report; boundary=b\r\n\r\n--b\r\n\
+Content-Type: text/plain\r\n\r\nprocessed\r\n--b\r\n\
+Content-Type: message/disposition-notification\r\n\r\n\
+Final-Recipient: rfc822;doc@b.example\r\n\
+Disposition: automatic-action/MDN-sent-automatically; processed\r\n\r\n--b--\r\n";
+    assert_eq!(report_kind(msg), Some(ReportKind::Mdn));
+    let mixed = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+Content-Type: text/plain\r\n\r\nhello\r\n--b--\r\n";
+    assert_eq!(report_kind(mixed), None, "ordinary multipart mail");
 }
 
 #[test]
@@ -305,4 +320,20 @@ fn dsn_recipient_blocks_need_final_recipient_action_status_rfc3464_2_3() {
     .unwrap();
     assert_eq!(dsn.recipients[0].action, DsnAction::Delivered);
     assert_eq!(dsn.reporting_mta, None);
+}
+
+/// RFC 8098 §3.2.5 makes Original-Message-ID a SHOULD: without it, the MDN's
+/// In-Reply-To names the original.
+#[test]
+fn an_mdn_without_original_message_id_is_read_by_in_reply_to() {
+    let msg = b"From: doc@b.example\r\nIn-Reply-To: <orig-9@a.example>\r\n\
+Content-Type: multipart/report; report-type=disposition-notification; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nprocessed\r\n--b\r\n\
+Content-Type: message/disposition-notification\r\n\r\n\
+Final-Recipient: rfc822;doc@b.example\r\n\
+Disposition: automatic-action/MDN-sent-automatically; processed\r\n\r\n--b--\r\n";
+    match parse_report(msg).unwrap() {
+        Report::Mdn(m) => assert_eq!(m.original_message_id.as_deref(), Some("orig-9@a.example")),
+        other => panic!("{other:?}"),
+    }
 }

@@ -255,6 +255,17 @@ pub trait Store: Send + Sync {
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError>;
 
+    /// Makes the moves `steps` in order, all or none, in one transaction
+    /// (processed then delivered for one MDN); returns the record after
+    /// the last.
+    fn track_steps(
+        &self,
+        recipient: RecipientId,
+        steps: &[TrackingState],
+        at: OffsetDateTime,
+        reason: Option<&str>,
+    ) -> Result<RecipientRecord, StoreError>;
+
     /// The recipients of the queued messages with this Message-ID, for
     /// matching an MDN or DSN to what it reports on.
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError>;
@@ -292,10 +303,13 @@ pub trait Store: Send + Sync {
     ///
     /// If any of `recipients` was already notified, nothing is filed or
     /// changed and the answer is `Ok(None)`: calling again after a crash, or
-    /// from a racing worker, never gives a second notice. An unknown
-    /// recipient is [`StoreError::NotFound`] (as is a `sender` that is not a
-    /// local address); no recipients, a recipient not failed, or one of a
-    /// notification is [`StoreError::Invalid`]. Nothing is written then.
+    /// from a racing worker, never gives a second notice. A `sender` that is
+    /// not a local address (sending under a domain grant, or removed since)
+    /// has no Inbox: the recipients are marked notified, the audit event says
+    /// the notice was not filed, and the answer is `Ok(None)` too. An unknown
+    /// recipient is [`StoreError::NotFound`]; no recipients, a recipient not
+    /// failed, or one of a notification is [`StoreError::Invalid`]. Nothing
+    /// is written then.
     fn notify_sender(
         &self,
         sender: &DirectAddress,

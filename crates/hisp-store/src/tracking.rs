@@ -26,7 +26,8 @@ use hisp_address::DirectAddress;
 ///                                              └──failed                    │
 /// ```
 ///
-/// `delivered` and `failed` are final.
+/// `failed` is final; so is `delivered`, but for a failure report that
+/// follows a processed MDN (see [`TrackingState::failed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TrackingState {
     /// Committed to the queue; nothing sent yet.
@@ -112,12 +113,23 @@ impl TrackingState {
         )
     }
 
-    /// Any state but the final ones and dispatched -> failed (a dispatched
-    /// MDN already says the recipient has it).
+    /// Queued, relayed or processed -> failed; also delivered -> failed, for
+    /// a failure MDN that follows the processed MDN which completed a
+    /// recipient whose sender asked for no final delivery (Implementation
+    /// Guide for Delivery Notification in Direct 1.0: a HISP that cannot
+    /// deliver after processing sends processed, then failed). The caller
+    /// decides when that applies; a dispatched MDN already says the
+    /// recipient has the message, so dispatched never fails.
     pub fn failed(self) -> Result<TrackingState, StoreError> {
         self.go(
             TrackingState::Failed,
-            !self.is_final() && self != TrackingState::Dispatched,
+            matches!(
+                self,
+                TrackingState::Queued
+                    | TrackingState::Relayed
+                    | TrackingState::Processed
+                    | TrackingState::Delivered
+            ),
         )
     }
 
@@ -246,7 +258,6 @@ mod tests {
             (Queued, Dispatched),
             (Relayed, Delivered),
             (Dispatched, Failed),
-            (Delivered, Failed),
             (Failed, Relayed),
             (Processed, Queued),
         ] {

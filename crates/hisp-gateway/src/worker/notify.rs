@@ -44,14 +44,19 @@ async fn time_out(worker: &Worker, now: OffsetDateTime) -> Result<(), GatewayErr
         let span = info_span!("timeout", msg_id = %msg_id(&r), rcpt = %r.address);
         span.in_scope(|| info!(%why, "recipient timed out"));
         let (id, record) = (r.id, r.message);
-        worker
+        let done = worker
             .ctx
             .store
             .call(move |s| {
                 s.track(id, TrackingState::Failed, now, Some(&why))?;
                 s.audit(AuditKind::TimedOut, None, Some(record), &why)
             })
-            .await?;
+            .await;
+        // One recipient that cannot be moved must not hold up the others
+        // or the notices: it is tried again at the next look.
+        if let Err(e) = done {
+            span.in_scope(|| warn!(error = %e, "cannot time the recipient out; tried again later"));
+        }
     }
     Ok(())
 }
@@ -132,7 +137,9 @@ async fn tell_sender(
         Some(entry) => {
             info!(sender = %sender, %entry, failed = failures.len(), "failure notice filed in the sender's Inbox")
         }
-        None => info!(sender = %sender, "the sender was already told"),
+        None => {
+            info!(sender = %sender, "no notice filed: the sender was already told, or has no local mailbox")
+        }
     }
     Ok(())
 }

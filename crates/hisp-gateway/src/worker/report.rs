@@ -107,13 +107,39 @@ pub(super) async fn track(
         )
         .await;
     }
+    let mut seen: Vec<String> = Vec::new();
     for (final_recipient, said) in claims {
-        let Some((recipient, expect)) = tracked.iter().find_map(|m| {
-            m.recipients
-                .iter()
-                .find(|r| r.address.to_string().eq_ignore_ascii_case(&final_recipient))
-                .map(|r| (r.clone(), m.expect))
-        }) else {
+        // A DSN naming one recipient twice speaks once.
+        if seen
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&final_recipient))
+        {
+            continue;
+        }
+        seen.push(final_recipient.clone());
+        let named = DirectAddress::parse(&final_recipient).ok();
+        let is_named = |r: &RecipientRecord| match &named {
+            Some(a) => &r.address == a,
+            None => r.address.to_string().eq_ignore_ascii_case(&final_recipient),
+        };
+        // Several outbound messages may share the Message-ID (a portal that
+        // sent again): the report is for the oldest copy it can still move.
+        let candidates: Vec<(RecipientRecord, Expectation)> = tracked
+            .iter()
+            .rev()
+            .flat_map(|m| {
+                m.recipients
+                    .iter()
+                    .filter(|r| is_named(r))
+                    .map(|r| (r.clone(), m.expect))
+            })
+            .collect();
+        let Some((recipient, expect)) = candidates
+            .iter()
+            .find(|(r, e)| moves(r, &said, final_delivery_of(*e)).is_ok())
+            .or(candidates.first())
+            .cloned()
+        else {
             ignore(
                 worker,
                 record,
@@ -129,17 +155,31 @@ pub(super) async fn track(
                 worker,
                 record,
                 Some(&original),
-                &format!("{kind} from {who} about {final_recipient} not accepted: only the recipient's domain reports on it"),
+                &format!("{kind} from {who} about {final_recipient} not accepted: only the recipient (or postmaster of its domain) reports on it"),
             )
             .await?;
             continue;
         }
-        apply(
-            worker, record, &original, &recipient, expect, said, kind, now,
-        )
-        .await?;
+        let claim = Claim {
+            record,
+            original: &original,
+            recipient: &recipient,
+            final_delivery: final_delivery_of(expect),
+            said,
+            kind,
+        };
+        apply(worker, claim, now).await?;
     }
     Ok(())
+}
+
+fn final_delivery_of(expect: Expectation) -> bool {
+    matches!(
+        expect,
+        Expectation::Mail {
+            final_delivery: true
+        }
+    )
 }
 
 /// What an MDN's disposition says (RFC 8098 §3.2.6).
@@ -171,19 +211,31 @@ fn said_by_mdn(mdn: &Mdn) -> Said {
 }
 
 /// Whether a report whose signed sender is `from` may speak for
-/// `recipient`: the recipient itself, or an address of its domain (a HISP
-/// that reports as postmaster).
+/// `recipient`: the recipient itself (the Direct way: the MDN comes from
+/// the original recipient), or postmaster of its domain (a HISP that
+/// reports for its users). Another user of the same domain may not.
 fn speaks_for(from: Option<&DirectAddress>, recipient: &DirectAddress) -> bool {
-    from.is_some_and(|f| f.domain() == recipient.domain())
+    from.is_some_and(|f| {
+        f == recipient
+            || (f.domain() == recipient.domain()
+                && f.local_part().eq_ignore_ascii_case("postmaster"))
+    })
 }
 
 /// The tracking moves for what a report said, from the recipient's state.
 fn moves(
-    state: TrackingState,
+    recipient: &RecipientRecord,
     said: &Said,
     final_delivery: bool,
 ) -> Result<Vec<TrackingState>, String> {
     use TrackingState::*;
+    let state = recipient.state;
+    // Completed by a processed MDN alone (no final delivery asked): a
+    // failure report that follows still counts (processed, then failed).
+    let by_processed_only = state == Delivered
+        && !final_delivery
+        && recipient.at(Relayed).is_some()
+        && recipient.at(Dispatched).is_none();
     match (said, state) {
         (Said::Nothing(what), _) => Err(format!("{what} does not change tracking")),
         (_, Failed) => Err(format!(
@@ -198,30 +250,34 @@ fn moves(
         (Said::Dispatched, Queued) => Err("dispatched MDN before the message was relayed".into()),
         (Said::Dispatched, _) => Err(format!("duplicate: the recipient is already {state}")),
         (Said::Failed(_), Queued | Relayed | Processed) => Ok(vec![Failed]),
+        (Said::Failed(_), Delivered) if by_processed_only => Ok(vec![Failed]),
         (Said::Failed(_), _) => Err(format!(
             "the recipient is already {state}; a failure report cannot undo that"
         )),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn apply(
-    worker: &Worker,
+/// One report's word about one tracked recipient.
+struct Claim<'a> {
     record: MessageRecordId,
-    original: &MessageId,
-    recipient: &RecipientRecord,
-    expect: Expectation,
+    original: &'a MessageId,
+    recipient: &'a RecipientRecord,
+    final_delivery: bool,
     said: Said,
-    kind: &str,
-    now: OffsetDateTime,
-) -> Result<(), GatewayError> {
-    let final_delivery = matches!(
-        expect,
-        Expectation::Mail {
-            final_delivery: true
-        }
-    );
-    let steps = match moves(recipient.state, &said, final_delivery) {
+    kind: &'a str,
+}
+
+/// Makes the moves of `claim`, all in one transaction, and audits them.
+async fn apply(worker: &Worker, claim: Claim<'_>, now: OffsetDateTime) -> Result<(), GatewayError> {
+    let Claim {
+        record,
+        original,
+        recipient,
+        final_delivery,
+        said,
+        kind,
+    } = claim;
+    let steps = match moves(recipient, &said, final_delivery) {
         Ok(steps) => steps,
         Err(why) => {
             return ignore(
@@ -246,9 +302,7 @@ async fn apply(
         .ctx
         .store
         .call(move |s| {
-            for step in &steps {
-                s.track(id, *step, now, note.as_deref())?;
-            }
+            s.track_steps(id, &steps, now, note.as_deref())?;
             let names: Vec<&str> = steps.iter().map(|s| s.as_str()).collect();
             s.audit(
                 AuditKind::MdnReceived,
@@ -291,21 +345,59 @@ async fn ignore(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hisp_store::{MessageDirection, RecipientId};
     use TrackingState::*;
+
+    /// A recipient in `state`, relayed unless still queued, with the
+    /// dispatched step reached when `dispatched`.
+    fn rec(state: TrackingState, dispatched: bool) -> RecipientRecord {
+        let at = Some(OffsetDateTime::UNIX_EPOCH);
+        let mut reached_at = [None; 6];
+        reached_at[0] = at;
+        if state != Queued {
+            reached_at[1] = at;
+        }
+        if dispatched {
+            reached_at[3] = at;
+        }
+        RecipientRecord {
+            id: RecipientId(1),
+            message: MessageRecordId(1),
+            message_id: None,
+            address: DirectAddress::parse("doc@b.example").unwrap(),
+            state,
+            reached_at,
+            reason: None,
+            notified_at: None,
+            envelope_from: None,
+            direction: MessageDirection::Outbound,
+            expect: Expectation::Mail {
+                final_delivery: false,
+            },
+        }
+    }
+
+    fn m(
+        state: TrackingState,
+        said: &Said,
+        final_delivery: bool,
+    ) -> Result<Vec<TrackingState>, String> {
+        moves(&rec(state, false), said, final_delivery)
+    }
 
     #[test]
     fn processed_completes_unless_final_delivery_was_asked() {
         assert_eq!(
-            moves(Relayed, &Said::Processed, false),
+            m(Relayed, &Said::Processed, false),
             Ok(vec![Processed, Delivered])
         );
-        assert_eq!(moves(Relayed, &Said::Processed, true), Ok(vec![Processed]));
+        assert_eq!(m(Relayed, &Said::Processed, true), Ok(vec![Processed]));
         assert_eq!(
-            moves(Processed, &Said::Dispatched, true),
+            m(Processed, &Said::Dispatched, true),
             Ok(vec![Dispatched, Delivered])
         );
         assert_eq!(
-            moves(Relayed, &Said::Dispatched, true),
+            m(Relayed, &Said::Dispatched, true),
             Ok(vec![Dispatched, Delivered])
         );
     }
@@ -323,27 +415,42 @@ mod tests {
             (Relayed, Said::Nothing("disposition displayed".into())),
             (Queued, Said::Processed),
         ] {
-            assert!(moves(state, &said, true).is_err(), "{state} {said:?}");
+            assert!(m(state, &said, true).is_err(), "{state} {said:?}");
         }
-        let late = moves(Failed, &Said::Processed, true).unwrap_err();
+        let late = m(Failed, &Said::Processed, true).unwrap_err();
         assert!(late.starts_with("late"), "{late}");
     }
 
     #[test]
     fn failures_fail_an_open_recipient() {
         assert_eq!(
-            moves(Processed, &Said::Failed("x".into()), true),
+            m(Processed, &Said::Failed("x".into()), true),
             Ok(vec![Failed])
         );
     }
 
     #[test]
-    fn only_the_recipients_domain_speaks_for_it() {
+    fn a_failure_after_a_processed_mdn_alone_still_counts() {
+        let failed = Said::Failed("mailbox gone".into());
+        // No final delivery asked: processed completed it; failed follows.
+        assert_eq!(
+            moves(&rec(Delivered, false), &failed, false),
+            Ok(vec![Failed])
+        );
+        // Completed by a dispatched MDN, or final delivery asked: it stands.
+        assert!(moves(&rec(Delivered, true), &failed, false).is_err());
+        assert!(moves(&rec(Delivered, false), &failed, true).is_err());
+    }
+
+    #[test]
+    fn only_the_recipient_or_its_postmaster_speaks_for_it() {
         let doc = DirectAddress::parse("doc@b.example").unwrap();
-        let pm = DirectAddress::parse("postmaster@b.example").unwrap();
-        let eve = DirectAddress::parse("eve@c.example").unwrap();
+        let pm = DirectAddress::parse("Postmaster@b.example").unwrap();
+        let nurse = DirectAddress::parse("nurse@b.example").unwrap();
+        let eve = DirectAddress::parse("postmaster@c.example").unwrap();
         assert!(speaks_for(Some(&doc), &doc));
         assert!(speaks_for(Some(&pm), &doc));
+        assert!(!speaks_for(Some(&nurse), &doc));
         assert!(!speaks_for(Some(&eve), &doc));
         assert!(!speaks_for(None, &doc));
     }

@@ -368,6 +368,22 @@ impl Store for SqliteStore {
         self.write(|tx| queue::track(tx, recipient, next, at, reason))
     }
 
+    fn track_steps(
+        &self,
+        recipient: RecipientId,
+        steps: &[TrackingState],
+        at: OffsetDateTime,
+        reason: Option<&str>,
+    ) -> Result<RecipientRecord, StoreError> {
+        self.write(|tx| {
+            let mut last = queue::recipient(tx, recipient)?;
+            for step in steps {
+                last = queue::track(tx, recipient, *step, at, reason)?;
+            }
+            Ok(last)
+        })
+    }
+
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError> {
         self.read(|tx| queue::tracking(tx, message_id))
     }

@@ -291,8 +291,10 @@ pub(crate) fn fail(
         Some(item.message),
         reason,
     )?;
+    // Only recipients still waiting to be sent: a relayed one is the MDN
+    // timeout's to fail, measured from its relaying.
     for r in recipients_of(tx, item.message)? {
-        if r.state.failed().is_ok() {
+        if r.state == TrackingState::Queued {
             track(tx, r.id, TrackingState::Failed, at, Some(reason))?;
         }
     }

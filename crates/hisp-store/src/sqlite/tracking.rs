@@ -107,7 +107,15 @@ pub(crate) fn notify_sender(
         )
         .map_err(StoreError::sqlite("marking a recipient notified"))?;
     }
-    let entry = mailbox::deliver(tx, sender, notice, Folder::Inbox, at)?;
+    let filed = match mailbox::deliver(tx, sender, notice, Folder::Inbox, at) {
+        Ok(entry) => Some(entry),
+        // A sender without a local mailbox (sending under a domain grant, or
+        // removed since): the notice cannot be filed, and trying again
+        // would not change that. The recipients count as told; the audit
+        // says the notice was dropped.
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e),
+    };
     // The notice's own Delivered event names the notice; this one is about
     // each original message, so its audit trail shows the DSN.
     let mut by_message: BTreeMap<MessageRecordId, (Option<&MessageId>, Vec<String>)> =
@@ -125,13 +133,19 @@ pub(crate) fn notify_sender(
             AuditKind::DsnSent,
             message_id,
             Some(message),
-            &format!(
-                "to {sender} (mailbox entry {entry}): failed {}",
-                failed.join(", ")
-            ),
+            &match filed {
+                Some(entry) => format!(
+                    "to {sender} (mailbox entry {entry}): failed {}",
+                    failed.join(", ")
+                ),
+                None => format!(
+                    "not filed: {sender} has no local mailbox; failed {}",
+                    failed.join(", ")
+                ),
+            },
         )?;
     }
-    Ok(Some(entry))
+    Ok(filed)
 }
 
 /// Outbound messages matching `filter`, newest first, with all their

@@ -44,6 +44,12 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Runs the HISP in the foreground until SIGTERM or Ctrl-C; exit 0 after a
 /// clean stop.
 pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
+    let timeout = config.tracking.mdn_timeout_secs;
+    if timeout < 60 {
+        anyhow::bail!(
+            "[tracking] mdn_timeout_secs is {timeout}: at least 60 seconds, or every recipient fails as soon as it is relayed"
+        );
+    }
     let routes = routes(config)?;
     let store = crate::store::open(config)?;
     let domains = store.domains().context("cannot read the local domains")?;

@@ -346,11 +346,11 @@ fn tracking_follows_the_notification_guide_and_refuses_impossible_moves() {
     assert_eq!(r.at(TrackingState::Dispatched), None);
     assert_eq!(r.reason.as_deref(), Some("processed MDN"));
     let err = store
-        .track(bob, TrackingState::Failed, t(4), Some("late DSN"))
+        .track(bob, TrackingState::Dispatched, t(4), Some("late MDN"))
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "a recipient cannot move from delivered to failed"
+        "a recipient cannot move from delivered to dispatched"
     );
     let details: Vec<String> = store
         .audit_events(&mid("1@a.example"))

@@ -485,15 +485,26 @@ fn a_notice_about_unknown_or_unfailed_recipients_is_refused_and_writes_nothing()
         "{err}"
     );
     assert!(store.notify_sender(&alice, NOTICE, &[], t(9)).is_err());
-    // A sender that is not local has no Inbox: the marks roll back.
-    assert!(store
-        .notify_sender(&addr("zed@a.example"), NOTICE, &[bob], t(9))
-        .unwrap_err()
-        .is_not_found());
-
     assert!(inbox(&store).is_empty());
     assert_eq!(store.recipient(bob).unwrap().notified_at, None);
     assert_eq!(events(), before);
+
+    // A sender that is not local has no Inbox: the notice is dropped once,
+    // the recipient counts as told, the audit says so.
+    assert_eq!(
+        store
+            .notify_sender(&addr("zed@a.example"), NOTICE, &[bob], t(9))
+            .unwrap(),
+        None
+    );
+    assert!(inbox(&store).is_empty());
+    assert_eq!(store.recipient(bob).unwrap().notified_at, Some(t(9)));
+    assert!(store
+        .unnotified_failures()
+        .unwrap()
+        .iter()
+        .all(|r| r.id != bob));
+    assert_eq!(events(), before + 1, "one dsn-sent event: not filed");
 }
 
 #[test]
@@ -692,5 +703,92 @@ fn upgrading_from_version_2_reads_old_messages_as_mail_without_final_delivery() 
     assert_eq!(
         store.tracked_messages(TrackFilter::All).unwrap()[0].expect,
         Expectation::Notification
+    );
+}
+
+#[test]
+fn the_end_of_the_lifetime_fails_only_recipients_not_yet_relayed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    send(
+        &store,
+        1,
+        Some("alice@a.example"),
+        &["bob@b.example", "carol@c.example"],
+        t(0),
+        MAIL,
+    );
+    let item = store
+        .claim_due(t(0), std::time::Duration::from_secs(60), 1)
+        .unwrap()
+        .remove(0);
+    let bob = rcpts(&store, 1)
+        .into_iter()
+        .find(|r| r.address.to_string() == "bob@b.example")
+        .unwrap();
+    store
+        .track(bob.id, TrackingState::Relayed, t(5), None)
+        .unwrap();
+    store.fail(&item, "lifetime over", t(10)).unwrap();
+    for r in rcpts(&store, 1) {
+        let want = if r.id == bob.id {
+            TrackingState::Relayed
+        } else {
+            TrackingState::Failed
+        };
+        assert_eq!(r.state, want, "{r:?}");
+    }
+}
+
+#[test]
+fn several_steps_are_made_together_or_not_at_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    send(
+        &store,
+        1,
+        Some("alice@a.example"),
+        &["bob@b.example"],
+        t(0),
+        MAIL,
+    );
+    let bob = rcpts(&store, 1)[0].id;
+    store
+        .track(bob, TrackingState::Relayed, t(1), None)
+        .unwrap();
+    let done = store
+        .track_steps(
+            bob,
+            &[TrackingState::Processed, TrackingState::Delivered],
+            t(2),
+            Some("processed MDN received"),
+        )
+        .unwrap();
+    assert_eq!(done.state, TrackingState::Delivered);
+    assert_eq!(done.at(TrackingState::Processed), Some(t(2)));
+    // A second step that is not allowed undoes the first.
+    send(
+        &store,
+        2,
+        Some("alice@a.example"),
+        &["bob@b.example"],
+        t(0),
+        MAIL,
+    );
+    let other = rcpts(&store, 2)[0].id;
+    store
+        .track(other, TrackingState::Relayed, t(1), None)
+        .unwrap();
+    assert!(store
+        .track_steps(
+            other,
+            &[TrackingState::Processed, TrackingState::Queued],
+            t(2),
+            None
+        )
+        .is_err());
+    assert_eq!(
+        store.recipient(other).unwrap().state,
+        TrackingState::Relayed
     );
 }

@@ -82,7 +82,7 @@ fn anchors_are_removed_by_fingerprint_or_serial() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "anchor with serial 7 of domain a.example not found"
+        "anchor with serial 07 of domain a.example not found"
     );
 }
 
