@@ -128,12 +128,7 @@ async fn final_delivery_asked_tracks_processed_then_dispatched() {
         .iter()
         .all(|e| e.recipients[0].state == TrackingState::Relayed));
     // Consumed by tracking: alice's Inbox holds nothing, no DSN either.
-    assert!(world
-        .a
-        .store
-        .mailbox(&addr("alice@a.example"), Folder::Inbox)
-        .unwrap()
-        .is_empty());
+    assert!(alice_inbox(&world).is_empty());
     assert_eq!(
         audit_details(&world.a, MESSAGE_ID, AuditKind::MdnReceived).len(),
         2
@@ -351,13 +346,7 @@ async fn a_peer_that_never_answers_times_out_and_the_sender_gets_one_dsn() {
     let now = OffsetDateTime::now_utc();
     assert_eq!(worker.run_once(now).await.unwrap(), 1);
     assert_eq!(tracked(&world.a, MESSAGE_ID).state, TrackingState::Relayed);
-    let inbox = || {
-        world
-            .a
-            .store
-            .mailbox(&addr("alice@a.example"), Folder::Inbox)
-            .unwrap()
-    };
+    let inbox = || alice_inbox(&world);
 
     // Just before the timeout nothing happens.
     worker
@@ -525,13 +514,7 @@ async fn late_duplicate_and_unknown_mdns_change_nothing_and_are_audited() {
         tracked(&world.a, "late-1@a.example").state,
         TrackingState::Failed
     );
-    let inbox = || {
-        world
-            .a
-            .store
-            .mailbox(&addr("alice@a.example"), Folder::Inbox)
-            .unwrap()
-    };
+    let inbox = || alice_inbox(&world);
     // dup-1 was processed but never dispatched: it timed out too.
     let told = inbox().len();
     assert_eq!(told, 2, "one DSN each for dup-1 and late-1");
@@ -629,12 +612,7 @@ async fn an_mdn_made_with_openssl_cms_is_recognised_and_tracked() {
     let r = tracked(&world.a, MESSAGE_ID);
     assert_eq!(r.state, TrackingState::Processed, "{r:?}");
     assert!(world.a.store.quarantined().unwrap().is_empty());
-    assert!(world
-        .a
-        .store
-        .mailbox(&addr("alice@a.example"), Folder::Inbox)
-        .unwrap()
-        .is_empty());
+    assert!(alice_inbox(&world).is_empty());
     world.stop().await;
 }
 
@@ -644,18 +622,7 @@ async fn an_mdn_made_with_openssl_cms_is_recognised_and_tracked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_the_mailbox_cannot_take_gets_processed_then_failed() {
     let world = World::start_with_b_domain_cert().await;
-    let carol = addr("carol@b.example");
-    world.b.store.add_address(&carol, &[]).unwrap();
-    // carol is a Direct address through b.example's domain certificate.
-    let text = message("carol-1@a.example").replace("Bob <bob@b.example>", "carol@b.example");
-    submit_text(&world.a, "carol@b.example", &text).await;
-
-    let now = OffsetDateTime::now_utc();
-    let (wa, wb) = (world.a.worker(&world.b), world.b.worker(&world.a));
-    assert_eq!(wa.run_once(now).await.unwrap(), 1);
-    world.b.store.remove_address(&carol).unwrap();
-    settle(&world).await;
-    let _ = wb;
+    to_carol_removed_after_relaying(&world, "carol-1@a.example").await;
 
     let sent = notifications(&world.b);
     assert_eq!(sent.len(), 2, "processed and failed: {sent:?}");
@@ -667,13 +634,30 @@ async fn a_message_the_mailbox_cannot_take_gets_processed_then_failed() {
         reason.contains("failed") && reason.contains("mailbox"),
         "{reason}"
     );
-    let inbox = world
+    assert_eq!(alice_inbox(&world).len(), 1, "one DSN");
+    world.stop().await;
+}
+
+/// alice writes to carol@b.example (a Direct address through b.example's
+/// domain certificate); A relays it; then carol's address is removed at B
+/// before B files the message, and both workers run until done.
+async fn to_carol_removed_after_relaying(world: &World, id: &str) {
+    let carol = addr("carol@b.example");
+    world.b.store.add_address(&carol, &[]).unwrap();
+    let text = message(id).replace("Bob <bob@b.example>", "carol@b.example");
+    submit_text(&world.a, "carol@b.example", &text).await;
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(world.a.worker(&world.b).run_once(now).await.unwrap(), 1);
+    world.b.store.remove_address(&carol).unwrap();
+    settle(world).await;
+}
+
+fn alice_inbox(world: &World) -> Vec<hisp_store::MailboxEntry> {
+    world
         .a
         .store
         .mailbox(&addr("alice@a.example"), Folder::Inbox)
-        .unwrap();
-    assert_eq!(inbox.len(), 1, "one DSN: {inbox:?}");
-    world.stop().await;
+        .unwrap()
 }
 
 /// A portal that writes its own, malformed, final-delivery request keeps
@@ -707,24 +691,12 @@ async fn a_failed_mdn_after_processed_fails_a_recipient_without_final_delivery()
         .store
         .set_request_final_delivery(&user, false)
         .unwrap();
-    let carol = addr("carol@b.example");
-    world.b.store.add_address(&carol, &[]).unwrap();
-    let text = message("carol-2@a.example").replace("Bob <bob@b.example>", "carol@b.example");
-    submit_text(&world.a, "carol@b.example", &text).await;
-    let now = OffsetDateTime::now_utc();
-    assert_eq!(world.a.worker(&world.b).run_once(now).await.unwrap(), 1);
-    world.b.store.remove_address(&carol).unwrap();
-    settle(&world).await;
+    to_carol_removed_after_relaying(&world, "carol-2@a.example").await;
 
     let r = tracked(&world.a, "carol-2@a.example");
     assert_eq!(r.state, TrackingState::Failed, "{r:?}");
     assert!(r.at(TrackingState::Delivered).is_some(), "{r:?}");
-    let inbox = world
-        .a
-        .store
-        .mailbox(&addr("alice@a.example"), Folder::Inbox)
-        .unwrap();
-    assert_eq!(inbox.len(), 1, "one DSN: {inbox:?}");
+    assert_eq!(alice_inbox(&world).len(), 1, "one DSN");
     world.stop().await;
 }
 
