@@ -259,3 +259,24 @@ fn empty_config_is_accepted() {
     )
     .ok();
 }
+
+/// An MDN timeout under a minute would fail every recipient as soon as it is
+/// relayed: `hisp serve` refuses to start, saying why, before it listens.
+#[test]
+fn serve_refuses_an_mdn_timeout_under_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        "short.toml",
+        "data_dir = \"data\"\n[tracking]\nmdn_timeout_secs = 5\n",
+    );
+    let run = hisp(["--config", &path, "serve"], b"");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("[tracking] mdn_timeout_secs is 5: at least 60 seconds"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("data").exists(), "nothing was set up");
+}
