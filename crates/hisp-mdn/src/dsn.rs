@@ -195,12 +195,7 @@ pub fn parse_dsn(message: &[u8]) -> Result<Dsn, MdnError> {
 }
 
 pub(crate) fn from_message(message: &Message<'_>) -> Result<Dsn, MdnError> {
-    let Some(part) = report::find_part(message, DSN_TYPES) else {
-        return Err(match report::kind_in(message) {
-            Some(_) => MdnError::MissingReportPart("message/delivery-status"),
-            None => MdnError::NotAReport(report::top_type(message)),
-        });
-    };
+    let part = report::required_part(message, DSN_TYPES, "message/delivery-status")?;
     let mut blocks = fields::blocks(part.contents()).into_iter().peekable();
     // RFC 3464 §2.2: the per-message block comes first. Some senders omit it and start
     // with a recipient; a first block with Final-Recipient but no Reporting-MTA is taken

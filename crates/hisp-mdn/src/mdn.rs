@@ -132,12 +132,7 @@ pub fn parse_mdn(message: &[u8]) -> Result<Mdn, MdnError> {
 }
 
 pub(crate) fn from_message(message: &Message<'_>) -> Result<Mdn, MdnError> {
-    let Some(part) = report::find_part(message, MDN_TYPES) else {
-        return Err(match report::kind_in(message) {
-            Some(_) => MdnError::MissingReportPart("message/disposition-notification"),
-            None => MdnError::NotAReport(report::top_type(message)),
-        });
-    };
+    let part = report::required_part(message, MDN_TYPES, "message/disposition-notification")?;
     // RFC 8098 §3.1 defines one block of fields; blank lines some senders leave inside it
     // are tolerated by reading every block.
     let mut all = Block::default();

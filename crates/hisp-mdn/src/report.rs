@@ -109,6 +109,19 @@ pub(crate) fn top_type(message: &Message<'_>) -> String {
     crate::fields::clip(&format!("{t}/{s}"))
 }
 
+/// The report part of type `types` (named `name` in the error), or why there is none: the
+/// message is a report without it, or no report at all.
+pub(crate) fn required_part<'a>(
+    message: &'a Message<'a>,
+    types: &[&str],
+    name: &'static str,
+) -> Result<&'a MessagePart<'a>, MdnError> {
+    find_part(message, types).ok_or_else(|| match kind_in(message) {
+        Some(_) => MdnError::MissingReportPart(name),
+        None => MdnError::NotAReport(top_type(message)),
+    })
+}
+
 /// The report kind of the root, or of a multipart/report directly under a multipart root.
 pub(crate) fn kind_in(message: &Message<'_>) -> Option<ReportKind> {
     let root = message.root_part();

@@ -81,6 +81,19 @@ const MAIL: Expectation = Expectation::Mail {
 };
 
 /// The recipient rows of the message with Message-ID `<n@a.example>`.
+/// Message `n` from alice to bob alone, queued at t(0); bob's recipient id.
+fn mail_to_bob(store: &SqliteStore, n: u32) -> RecipientId {
+    send(
+        store,
+        n,
+        Some("alice@a.example"),
+        &["bob@b.example"],
+        t(0),
+        MAIL,
+    );
+    rcpts(store, n)[0].id
+}
+
 fn rcpts(store: &SqliteStore, n: u32) -> Vec<RecipientRecord> {
     store.tracking(&mid(&format!("{n}@a.example"))).unwrap()
 }
@@ -582,15 +595,7 @@ fn a_duplicate_move_is_refused_and_not_audited() {
     use TrackingState::*;
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());
-    send(
-        &store,
-        1,
-        Some("alice@a.example"),
-        &["bob@b.example"],
-        t(0),
-        MAIL,
-    );
-    let bob = rcpts(&store, 1)[0].id;
+    let bob = mail_to_bob(&store, 1);
     for state in [Relayed, Processed, Dispatched, Delivered] {
         store.track(bob, state, t(10), Some("first")).unwrap();
         let before = store.audit_events(&mid("1@a.example")).unwrap().len();
@@ -744,15 +749,7 @@ fn the_end_of_the_lifetime_fails_only_recipients_not_yet_relayed() {
 fn several_steps_are_made_together_or_not_at_all() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());
-    send(
-        &store,
-        1,
-        Some("alice@a.example"),
-        &["bob@b.example"],
-        t(0),
-        MAIL,
-    );
-    let bob = rcpts(&store, 1)[0].id;
+    let bob = mail_to_bob(&store, 1);
     store
         .track(bob, TrackingState::Relayed, t(1), None)
         .unwrap();
@@ -767,15 +764,7 @@ fn several_steps_are_made_together_or_not_at_all() {
     assert_eq!(done.state, TrackingState::Delivered);
     assert_eq!(done.at(TrackingState::Processed), Some(t(2)));
     // A second step that is not allowed undoes the first.
-    send(
-        &store,
-        2,
-        Some("alice@a.example"),
-        &["bob@b.example"],
-        t(0),
-        MAIL,
-    );
-    let other = rcpts(&store, 2)[0].id;
+    let other = mail_to_bob(&store, 2);
     store
         .track(other, TrackingState::Relayed, t(1), None)
         .unwrap();
