@@ -320,7 +320,8 @@ expect_ok() {
 # the outer header fields (one line each here) that the signed entity does not
 # have, in their order, less MIME-Version and Content-* (they describe the
 # encrypted envelope); then MIME-Version: 1.0 when the entity has none; then the
-# signed entity byte for byte. A field the entity has replaces every outer copy.
+# signed entity byte for byte. A field the entity has replaces every outer copy,
+# except Received, kept one by one unless the entity holds the same line.
 # That exact message is written to NAME.inner.eml.
 expect_unwrapped() {
     local name=$1 entity=$2 names line field
@@ -330,7 +331,11 @@ expect_unwrapped() {
         sed -n '1,/^\r$/p' "$name.eml" | grep -v -e $'^\r$' | while IFS= read -r line; do
             field=$(printf '%s' "${line%%:*}" | tr '[:upper:]' '[:lower:]')
             case $field in content-* | mime-version) continue ;; esac
-            grep -qxF "$field" <<<"$names" && continue
+            if [ "$field" = received ]; then
+                grep -qxF "$line" "$entity" && continue
+            elif grep -qxF "$field" <<<"$names"; then
+                continue
+            fi
             printf '%s\n' "$line"
         done
         grep -qx 'mime-version' <<<"$names" || printf 'MIME-Version: 1.0\r\n'

@@ -157,6 +157,9 @@ fn encode_word(text: &str) -> String {
 /// - the outer fields it lacks are kept, in their order, in front of it:
 ///   trace fields (Received, Return-Path, RFC 5322 §3.6.7) stay on top, and
 ///   a MIME-only entity gets the outer From, To, Subject...;
+/// - Received fields are kept one by one (RFC 5321 §4.4): an outer one is
+///   dropped only when the entity holds the same field, so the hops after
+///   the signature stay on top of the entity's own trace;
 /// - the outer MIME-Version and Content-* fields describe the envelope and
 ///   are never kept; `MIME-Version: 1.0` is added when the entity has none.
 pub(crate) fn unwrap<'a>(
@@ -168,19 +171,27 @@ pub(crate) fn unwrap<'a>(
         return Ok(Unwrapped::Inner(entity.body()));
     }
     let entity_header = entity.header_block();
-    let inner: Vec<String> = header_fields(&entity_header)
-        .into_iter()
-        .filter_map(field_key)
-        .collect();
+    let inner_fields = header_fields(&entity_header);
+    let inner: Vec<String> = inner_fields.iter().filter_map(|f| field_key(f)).collect();
     let mut message = Vec::with_capacity(content.len() + 1024);
     for field in header_fields(outer_headers.unwrap_or_default()) {
         let Some(name) = field_key(field) else {
             continue;
         };
-        if name.starts_with("content-") || name == "mime-version" || inner.contains(&name) {
+        if name.starts_with("content-") || name == "mime-version" {
             continue;
         }
-        push_crlf_lines(&mut message, field);
+        // RFC 5321 §4.4: a Received field once added is never deleted, and
+        // each hop adds its own: an outer one goes only when it is a copy
+        // of one the signed entity holds.
+        let replaced = if name == "received" {
+            inner_fields.iter().any(|f| unfolded(f) == unfolded(field))
+        } else {
+            inner.contains(&name)
+        };
+        if !replaced {
+            push_crlf_lines(&mut message, field);
+        }
     }
     if !inner.iter().any(|n| n == "mime-version") {
         message.extend_from_slice(b"MIME-Version: 1.0\r\n");
@@ -200,6 +211,22 @@ fn push_crlf_lines(out: &mut Vec<u8>, field: &[u8]) {
         out.extend_from_slice(text);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// A field with its folding and runs of white space made one space, for
+/// telling a copy of a field from another field of the same name.
+fn unfolded(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    for word in field
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(b' ');
+        }
+        out.extend_from_slice(word);
+    }
+    out
 }
 
 /// The name of a header field, lower case, or `None` for a line that is not
@@ -353,6 +380,23 @@ Return-Path: <alice@a.example>\r\n"
         assert_eq!(
             merged,
             b"From: a@b\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        );
+    }
+
+    #[test]
+    fn outer_received_fields_stay_unless_the_entity_holds_the_same_rfc5321_4_4() {
+        let outer = b"Received: by hisp.b.example; Mon, 1 Jan 2024 00:00:02 +0000\r\n\
+Received: from portal\r\n  by hisp.a.example; Mon, 1 Jan 2024 00:00:01 +0000\r\n\
+From: a@a.example\r\n";
+        let inner =
+            b"Received: from portal by hisp.a.example;\r\n\tMon, 1 Jan 2024 00:00:01 +0000\r\n\
+From: a@a.example\r\nMIME-Version: 1.0\r\n\r\nhi\r\n";
+        let merged = unwrap(inner, Some(outer)).unwrap().into_vec();
+        let mut want = b"Received: by hisp.b.example; Mon, 1 Jan 2024 00:00:02 +0000\r\n".to_vec();
+        want.extend_from_slice(inner);
+        assert_eq!(
+            String::from_utf8(merged).unwrap(),
+            String::from_utf8(want).unwrap()
         );
     }
 }
