@@ -50,6 +50,7 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
             "[tracking] mdn_timeout_secs is {timeout}: at least 60 seconds, or every recipient fails as soon as it is relayed"
         );
     }
+    crate::relay_limits::check(&config.smtp)?;
     let routes = routes(config)?;
     let store = crate::store::open(config)?;
     let domains = store.domains().context("cannot read the local domains")?;
@@ -69,7 +70,7 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         server: server_tls(config)?,
         client: client_tls(config, &hostname_of(config))?,
     };
-    crate::relay_limits::apply_to_client(&config.smtp, &mut tls.client)?;
+    crate::relay_limits::apply_to_client(&config.smtp, &mut tls.client);
     let hostname = hostname_of(config);
     let responder = match config.dns_responder.listen {
         Some(listen) => Some((
