@@ -79,6 +79,13 @@ pub enum Command {
     /// with certificates, mutual anchors and a submission account `demo`
     /// whose generated password is printed once.
     Demo,
+    /// Patient portal accounts: one per local Direct address, logging in
+    /// with it and reading its mailbox.
+    #[command(subcommand)]
+    PortalUser(crate::cmd::portal_user::PortalUserCommand),
+    /// The audit trail: verify its hash chain, export its events.
+    #[command(subcommand)]
+    Audit(crate::cmd::audit::AuditCommand),
 }
 
 /// `hisp user ...`

@@ -16,6 +16,9 @@ pub mod serve;
 pub mod smime;
 pub mod user;
 
+pub mod audit;
+pub mod portal_user;
+
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
