@@ -1,6 +1,8 @@
 //! The store of hisp: local domains, addresses and their certificates and
 //! keys, trust anchors and bundles, submission accounts, the durable queue
-//! with per-recipient tracking, mailboxes, quarantine and the audit log.
+//! with per-recipient tracking, mailboxes, quarantine and the audit log;
+//! portal accounts, the owner's views of a mailbox and the audit hash chain
+//! that the patient portal stands on.
 //!
 //! [`Store`] is the interface; [`SqliteStore`] is the embedded implementation
 //! (one file, `<data_dir>/hisp.db`). Names are parsed at the edge into

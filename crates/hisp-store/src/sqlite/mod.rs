@@ -52,6 +52,7 @@ use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage,
 use crate::user::{Account, Grant, UserName};
 use hisp_address::DirectAddress;
 use hisp_address::Domain;
+use portal_user::LoginFailure;
 
 pub use migrations::SCHEMA_VERSION;
 
@@ -562,16 +563,18 @@ impl Store for SqliteStore {
         let failure = match &stored {
             None => {
                 password::verify_nobody(password);
-                Some("no such portal user")
+                Some(LoginFailure::NoSuchUser)
             }
-            Some((hash, _)) if !password::verify(password, hash)? => Some("wrong password"),
-            Some((_, false)) => Some("account disabled"),
+            Some((hash, _)) if !password::verify(password, hash)? => {
+                Some(LoginFailure::WrongPassword)
+            }
+            Some((_, false)) => Some(LoginFailure::Disabled),
             Some((_, true)) => None,
         };
         self.write(|tx| portal_user::audit_login(tx, address, failure))?;
         match failure {
             None => self.read(|tx| portal_user::user(tx, address)),
-            Some("account disabled") => Err(StoreError::Disabled {
+            Some(LoginFailure::Disabled) => Err(StoreError::Disabled {
                 entity: Entity::PortalUser,
                 name: address.to_string(),
             }),

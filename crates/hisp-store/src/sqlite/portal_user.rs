@@ -210,11 +210,29 @@ pub(crate) fn set_settings(
     self::user(tx, address)
 }
 
+/// Why a portal login was refused, as the audit trail says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginFailure {
+    NoSuchUser,
+    WrongPassword,
+    Disabled,
+}
+
+impl LoginFailure {
+    fn as_str(self) -> &'static str {
+        match self {
+            LoginFailure::NoSuchUser => "no such portal user",
+            LoginFailure::WrongPassword => "wrong password",
+            LoginFailure::Disabled => "account disabled",
+        }
+    }
+}
+
 /// Writes the audit event of a login attempt.
 pub(crate) fn audit_login(
     tx: &Transaction<'_>,
     address: &DirectAddress,
-    failure: Option<&str>,
+    failure: Option<LoginFailure>,
 ) -> Result<(), StoreError> {
     match failure {
         None => audit::write_about(
@@ -229,7 +247,7 @@ pub(crate) fn audit_login(
             AuditKind::LoginFailed,
             address,
             None,
-            &format!("portal login as {address} refused: {why}"),
+            &format!("portal login as {address} refused: {}", why.as_str()),
         ),
     }
 }
