@@ -311,7 +311,7 @@ ALTER TABLE audit_events ADD COLUMN hash BLOB;
 CREATE INDEX audit_events_address ON audit_events(address, kind, at);
 CREATE INDEX audit_events_at ON audit_events(at);
 
-UPDATE mailbox SET unread = 0 WHERE home = 'sent';
+UPDATE mailbox SET unread = 0 WHERE home = 'sent' AND unread = 1;
 ";
 
 /// Run after [`V4`]'s SQL, once the chain is complete.
