@@ -11,6 +11,7 @@
 pub mod bundles;
 pub mod context;
 pub mod error;
+pub mod header_bytes;
 pub mod inbound;
 mod notice;
 pub mod outbound;
@@ -23,6 +24,7 @@ pub mod worker;
 pub use bundles::{refresh_bundles, BundleOutcome};
 pub use context::{GatewayContext, TrustSettings};
 pub use error::GatewayError;
+pub use header_bytes::{check_header_bytes, HeaderByteError};
 pub use inbound::{judge_inbound, InboundContext, InboundVerdict};
 pub use outbound::{destinations, seal_for, Destination};
 pub use policy::{check_submission, PolicyError, Submission};
