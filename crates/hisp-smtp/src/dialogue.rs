@@ -694,6 +694,76 @@ mod tests {
         }
     }
 
+    fn backbone(input: &[u8]) -> String {
+        let out = session(
+            Setup {
+                role: Role::Backbone,
+                loopback: true,
+                stall: false,
+                chunk: 0,
+            },
+            input,
+        );
+        out.check().unwrap();
+        String::from_utf8(out.replies).unwrap()
+    }
+
+    /// A client that only sends NOOP (or RSET, VRFY, ...) is closed with 421 4.7.0 once
+    /// it passes `max_commands_without_progress` (50; the EHLO counts too).
+    #[test]
+    fn commands_without_progress_end_the_session_with_421_4_7_0() {
+        let mut input = b"EHLO c.example\r\n".to_vec();
+        for verb in ["NOOP", "RSET", "VRFY x", "HELP"].iter().cycle().take(60) {
+            input.extend_from_slice(format!("{verb}\r\n").as_bytes());
+        }
+        let replies = backbone(&input);
+        let answered = replies.lines().filter(|l| !l.starts_with("250-")).count();
+        // Greeting, EHLO and 49 more, then the 421.
+        assert_eq!(answered, 1 + 1 + 49 + 1, "{replies}");
+        assert!(
+            replies.ends_with(
+                "\r\n421 4.7.0 Too many commands without progress, closing connection\r\n"
+            ),
+            "{replies}"
+        );
+    }
+
+    /// Refused MAIL and RCPT, and DATA without a transaction, count as no progress.
+    #[test]
+    fn refused_transaction_commands_count_as_no_progress() {
+        let mut input = b"EHLO c.example\r\n".to_vec();
+        for _ in 0..60 {
+            input.extend_from_slice(b"DATA\r\n");
+        }
+        let replies = backbone(&input);
+        assert!(
+            replies
+                .ends_with("421 4.7.0 Too many commands without progress, closing connection\r\n"),
+            "{replies}"
+        );
+    }
+
+    /// An accepted message is progress: the count starts again after it.
+    #[test]
+    fn an_accepted_message_starts_the_count_again() {
+        let mut input = b"EHLO c.example\r\n".to_vec();
+        let noops = |input: &mut Vec<u8>| {
+            for _ in 0..45 {
+                input.extend_from_slice(b"NOOP\r\n");
+            }
+        };
+        noops(&mut input);
+        input.extend_from_slice(
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\n",
+        );
+        noops(&mut input);
+        input.extend_from_slice(b"QUIT\r\n");
+        let replies = backbone(&input);
+        assert!(replies.contains("250 2.0.0 Ok: queued as"), "{replies}");
+        assert!(replies.ends_with("221 2.0.0 Bye\r\n"), "{replies}");
+        assert!(!replies.contains("421 "), "{replies}");
+    }
+
     /// A client that closes the connection in the middle of an AUTH exchange ends the
     /// session: nothing more is read or answered.
     #[test]

@@ -652,6 +652,42 @@ mod tests {
     }
 
     #[test]
+    fn smtp_limits_have_production_defaults_and_refuse_zero() {
+        let c = Config::parse("").unwrap();
+        let s = &c.smtp;
+        assert_eq!(
+            (s.max_connections, s.max_connections_per_address),
+            (200, 20)
+        );
+        assert_eq!(s.max_commands_without_progress, 50);
+        assert_eq!(
+            (s.max_session_secs, s.tls_handshake_timeout_secs),
+            (3600, 30)
+        );
+        assert_eq!(s.max_concurrent_auth, 4);
+        assert_eq!(s.auth_failure_window_secs, 900);
+        assert_eq!(
+            (
+                s.max_auth_failures_per_address,
+                s.max_auth_failures_per_account
+            ),
+            (10, 10)
+        );
+        assert_eq!(s.check_limits(), Ok(()));
+        let c = Config::parse("[smtp]\nmax_connections_per_address = 3\nmax_session_secs = 60\n")
+            .unwrap();
+        assert_eq!(c.smtp.max_connections_per_address, 3);
+        assert_eq!(c.smtp.max_session_secs, 60);
+        let c = Config::parse("[smtp]\nmax_concurrent_auth = 0\n").unwrap();
+        assert_eq!(
+            c.smtp.check_limits(),
+            Err("[smtp] max_concurrent_auth is 0: it must be at least 1".to_string())
+        );
+        let e = Config::parse("[smtp]\nmax_session_secs = -1\n").unwrap_err();
+        assert!(e.to_string().contains("max_session_secs"), "{e}");
+    }
+
+    #[test]
     fn smime_names_are_the_cli_names() {
         let c = Config::parse(
             "[smime]\ncipher = \"aes256-gcm\"\nkey_transport = \"oaep-sha256\"\ncopy_subject = true\n",
