@@ -110,6 +110,29 @@ pub struct SmtpConfig {
     /// The port mail exchangers found by MX are reached on. Default: 25.
     #[serde(default = "default_relay_port")]
     pub relay_port: u16,
+    /// Seconds the delivering client waits for a TCP connection. Default: 30.
+    #[serde(default = "default_relay_connect_timeout_secs")]
+    pub relay_connect_timeout_secs: u64,
+    /// Seconds the delivering client waits for the greeting, for each
+    /// command to be written and answered, and for the STARTTLS handshake
+    /// (RFC 5321 §4.5.3.2). Default: 300.
+    #[serde(default = "default_relay_command_timeout_secs")]
+    pub relay_command_timeout_secs: u64,
+    /// Seconds the delivering client waits for each block of the message
+    /// text to be taken (RFC 5321 §4.5.3.2.5). Default: 180.
+    #[serde(default = "default_relay_data_block_timeout_secs")]
+    pub relay_data_block_timeout_secs: u64,
+    /// Seconds the delivering client waits for the reply to the final dot
+    /// (RFC 5321 §4.5.3.2.6). Default: 600.
+    #[serde(default = "default_relay_data_timeout_secs")]
+    pub relay_data_timeout_secs: u64,
+    /// Seconds one attempt at a queued message may take in all; then it is
+    /// cut and retried. Default: 1800.
+    #[serde(default = "default_relay_attempt_timeout_secs")]
+    pub relay_attempt_timeout_secs: u64,
+    /// Queued messages the worker handles at the same time. Default: 8.
+    #[serde(default = "default_relay_concurrency")]
+    pub relay_concurrency: usize,
     // The keys below bound what one client can take: connections, commands,
     // the life of a session, the TLS handshake, password checks and failed
     // logins. Each has a default fit for production.
@@ -147,6 +170,30 @@ pub struct SmtpConfig {
     /// in to it in the last 24 hours). Default 10.
     #[serde(default = "default_max_auth_failures")]
     pub max_auth_failures_per_account: u32,
+}
+
+fn default_relay_connect_timeout_secs() -> u64 {
+    30
+}
+
+fn default_relay_command_timeout_secs() -> u64 {
+    300
+}
+
+fn default_relay_data_block_timeout_secs() -> u64 {
+    180
+}
+
+fn default_relay_data_timeout_secs() -> u64 {
+    600
+}
+
+fn default_relay_attempt_timeout_secs() -> u64 {
+    1800
+}
+
+fn default_relay_concurrency() -> usize {
+    8
 }
 
 impl SmtpConfig {
@@ -278,6 +325,12 @@ impl Default for SmtpConfig {
             seal_local_mail: None,
             mx_routing: true,
             relay_port: default_relay_port(),
+            relay_connect_timeout_secs: default_relay_connect_timeout_secs(),
+            relay_command_timeout_secs: default_relay_command_timeout_secs(),
+            relay_data_block_timeout_secs: default_relay_data_block_timeout_secs(),
+            relay_data_timeout_secs: default_relay_data_timeout_secs(),
+            relay_attempt_timeout_secs: default_relay_attempt_timeout_secs(),
+            relay_concurrency: default_relay_concurrency(),
             max_connections: default_max_connections(),
             max_connections_per_address: default_max_connections_per_address(),
             max_commands_without_progress: default_max_commands_without_progress(),
@@ -696,5 +749,40 @@ mod tests {
         assert_eq!(c.smime.cipher, ContentCipher::Aes256Gcm);
         assert_eq!(c.smime.key_transport, KeyTransport::OaepSha256);
         assert!(c.smime.copy_subject);
+    }
+
+    #[test]
+    fn relay_deadlines_default_to_rfc_5321_4_5_3_2_and_parse() {
+        let c = Config::parse("").unwrap();
+        let smtp = &c.smtp;
+        assert_eq!(
+            (
+                smtp.relay_connect_timeout_secs,
+                smtp.relay_command_timeout_secs,
+                smtp.relay_data_block_timeout_secs,
+                smtp.relay_data_timeout_secs,
+                smtp.relay_attempt_timeout_secs,
+                smtp.relay_concurrency,
+            ),
+            (30, 300, 180, 600, 1800, 8)
+        );
+        let c = Config::parse(
+            "[smtp]\nrelay_connect_timeout_secs = 1\nrelay_command_timeout_secs = 2\n\
+             relay_data_block_timeout_secs = 3\nrelay_data_timeout_secs = 4\n\
+             relay_attempt_timeout_secs = 5\nrelay_concurrency = 6\n",
+        )
+        .unwrap();
+        let smtp = &c.smtp;
+        assert_eq!(
+            (
+                smtp.relay_connect_timeout_secs,
+                smtp.relay_command_timeout_secs,
+                smtp.relay_data_block_timeout_secs,
+                smtp.relay_data_timeout_secs,
+                smtp.relay_attempt_timeout_secs,
+                smtp.relay_concurrency,
+            ),
+            (1, 2, 3, 4, 5, 6)
+        );
     }
 }

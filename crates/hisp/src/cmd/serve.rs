@@ -50,6 +50,7 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
             "[tracking] mdn_timeout_secs is {timeout}: at least 60 seconds, or every recipient fails as soon as it is relayed"
         );
     }
+    crate::relay_limits::check(&config.smtp)?;
     config.smtp.check_limits().map_err(anyhow::Error::msg)?;
     let routes = routes(config)?;
     let store = crate::store::open(config)?;
@@ -66,10 +67,11 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         }
     }
     let store: Arc<dyn Store> = Arc::new(store);
-    let tls = Tls {
+    let mut tls = Tls {
         server: server_tls(config)?,
         client: client_tls(config, &hostname_of(config))?,
     };
+    crate::relay_limits::apply_to_client(&config.smtp, &mut tls.client);
     let hostname = hostname_of(config);
     let responder = match config.dns_responder.listen {
         Some(listen) => Some((
@@ -334,6 +336,7 @@ async fn run(
     };
     settings.seal_local = config.smtp.seal_local();
     settings.mdn_timeout = Duration::from_secs(config.tracking.mdn_timeout_secs);
+    crate::relay_limits::apply_to_worker(&config.smtp, &mut settings);
     let worker = Worker::new(ctx, routes, settings);
     let stop_listeners = Shutdown::new();
     let stop_worker = Shutdown::new();
