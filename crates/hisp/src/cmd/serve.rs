@@ -51,6 +51,7 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         );
     }
     crate::relay_limits::check(&config.smtp)?;
+    config.smtp.check_limits().map_err(anyhow::Error::msg)?;
     let routes = routes(config)?;
     let store = crate::store::open(config)?;
     let domains = store.domains().context("cannot read the local domains")?;
@@ -234,6 +235,7 @@ async fn bind(
 ) -> anyhow::Result<Server> {
     let mut settings = ServerConfig::new(role, hostname);
     settings.max_message_size = config.smtp.max_message_size;
+    crate::cmd::serve_limits::apply(&config.smtp, &mut settings);
     let starttls = if tls.is_some() {
         "STARTTLS"
     } else {
@@ -269,8 +271,11 @@ async fn run(
     };
     let bundle_store = store.clone();
     let ctx = GatewayContext::new(store, discoverer(config)?, trust);
-    let policy: Arc<dyn Policy> =
-        Arc::new(GatewayPolicy::new(ctx.clone()).sealing_local_mail(config.smtp.seal_local()));
+    let policy: Arc<dyn Policy> = Arc::new(
+        GatewayPolicy::new(ctx.clone())
+            .sealing_local_mail(config.smtp.seal_local())
+            .with_auth_limits(crate::cmd::serve_limits::auth_limits(&config.smtp)),
+    );
     let submission = bind(
         Role::Submission,
         config.smtp.submission_listen,
