@@ -8,6 +8,7 @@
 //! written for mail received (`notice`), MDNs and DSNs received tracked,
 //! timeouts and DSNs to our own senders. `hisp serve` (crates/hisp/src/cmd/serve.rs) runs them.
 
+pub mod auth_guard;
 pub mod bundles;
 pub mod context;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod smtp_policy;
 pub mod store_calls;
 pub mod worker;
 
+pub use auth_guard::{AuthGuard, AuthLimits};
 pub use bundles::{refresh_bundles, BundleOutcome};
 pub use context::{GatewayContext, TrustSettings};
 pub use error::GatewayError;

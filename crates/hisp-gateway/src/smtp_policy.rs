@@ -11,6 +11,8 @@
 //! - Backbone: any sender; recipients only at existing local addresses
 //!   (never an open relay); DATA commits the message to the queue before 250.
 
+use std::net::IpAddr;
+
 use async_trait::async_trait;
 use hisp_mdn::{final_delivery_option_field, report_kind, requested, FinalDelivery};
 use hisp_smtp::{Account, Envelope, Policy, Refusal, Reply, Role, Session};
@@ -21,6 +23,7 @@ use mail_parser::MessageParser;
 use time::OffsetDateTime;
 use tracing::{info, info_span, warn, Instrument};
 
+use crate::auth_guard::{AuthGuard, AuthLimits, Hold};
 use crate::context::GatewayContext;
 use crate::error::GatewayError;
 use crate::header_bytes::check_header_bytes;
@@ -31,6 +34,7 @@ use crate::policy::{after_trace_fields, check_submission, PolicyError};
 pub struct GatewayPolicy {
     ctx: GatewayContext,
     seal_local: bool,
+    auth: AuthGuard,
 }
 
 impl GatewayPolicy {
@@ -39,7 +43,15 @@ impl GatewayPolicy {
         GatewayPolicy {
             ctx,
             seal_local: false,
+            auth: AuthGuard::default(),
         }
+    }
+
+    /// The bound on parallel password checks and the failed-login throttle
+    /// of AUTH (see [`AuthGuard`]); [`AuthLimits::default`] otherwise.
+    pub fn with_auth_limits(mut self, limits: AuthLimits) -> Self {
+        self.auth = AuthGuard::new(limits);
+        self
     }
 
     /// Mail to local domains travels the Direct way (the workers'
@@ -137,7 +149,44 @@ fn policy_refusal(e: &PolicyError) -> Reply {
     })
 }
 
+/// Whole seconds, rounded up, for a client told when to try again.
+fn whole_seconds(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 impl GatewayPolicy {
+    /// Lets an AUTH from `peer` for `user` (`account` when the name can be
+    /// one) have its password checked, or refuses it with `454 4.7.0` when
+    /// the throttle holds the address or the account; each refusal logged.
+    fn admit(&self, peer: IpAddr, user: &str, account: Option<&str>) -> Result<(), Reply> {
+        let reason = match self.auth.check(peer, account, std::time::Instant::now()) {
+            Ok(()) => return Ok(()),
+            Err(Hold::Address { key, retry_after }) => {
+                let secs = whole_seconds(retry_after);
+                warn!(%peer, user = ?user, held = "address", retry_after_secs = secs, "AUTH throttled: too many failed logins from this address");
+                format!("Too many failed logins from {key}, try again in {secs} seconds")
+            }
+            Err(Hold::Account { retry_after }) => {
+                let secs = whole_seconds(retry_after);
+                warn!(%peer, user = ?user, held = "account", retry_after_secs = secs, "AUTH throttled: too many failed logins for this account");
+                format!("Too many failed logins for this account, try again in {secs} seconds")
+            }
+        };
+        Err(Reply::refusal(&Refusal::AuthThrottled { reason }))
+    }
+
+    /// Counts a failed login, and logs when it reaches a limit.
+    fn login_failed(&self, peer: IpAddr, user: &str, account: Option<&str>) {
+        if self.auth.failed(peer, account, std::time::Instant::now()) {
+            warn!(
+                %peer,
+                user = ?user,
+                window_secs = self.auth.limits().window.as_secs(),
+                "failed logins reached the limit: further AUTH from this address or for this account is refused until the window ends"
+            );
+        }
+    }
+
     async fn submission_rcpt(&self, envelope: &Envelope, to: &str) -> Result<(), Reply> {
         let rcpt = DirectAddress::parse(to).map_err(|e| bad_recipient(to, &e))?;
         // Accepted once already: it is the same recipient, not discovered again.
@@ -375,22 +424,47 @@ fn ask_for_notification(
 impl Policy for GatewayPolicy {
     async fn authenticate(
         &self,
-        _session: &Session,
+        session: &Session,
         user: &str,
         password: &str,
     ) -> Result<Account, Reply> {
-        let Ok(name) = UserName::parse(user) else {
+        let peer = session.peer.ip();
+        let name = UserName::parse(user).ok();
+        let account = name.as_ref().map(|n| n.as_str().to_string());
+        self.admit(peer, user, account.as_deref())?;
+        let Some(name) = name else {
+            self.login_failed(peer, user, None);
             return Err(Reply::refusal(&Refusal::BadCredentials));
         };
+        let Some(place) = self.auth.place().await else {
+            warn!(%peer, user = ?user, "AUTH refused: no place to check the password came free in time");
+            return Err(Reply::refusal(&Refusal::AuthBusy {
+                reason:
+                    "Temporary authentication failure: too many logins at once, try again later"
+                        .into(),
+            }));
+        };
+        // Failures counted while this one waited may hold it back now.
+        self.admit(peer, user, account.as_deref())?;
         let password = password.to_string();
-        match self
+        let checked = self
             .ctx
             .store
-            .call(move |s| s.verify_password(&name, &password))
-            .await
-        {
-            Ok(account) => Ok(Account::new(account.name.as_str())),
+            .call(move |s| {
+                // The place is held until the check itself ends, even if the
+                // session is gone by then.
+                let _place = place;
+                s.verify_password(&name, &password)
+            })
+            .await;
+        match checked {
+            Ok(found) => {
+                self.auth
+                    .succeeded(peer, found.name.as_str(), std::time::Instant::now());
+                Ok(Account::new(found.name.as_str()))
+            }
             Err(GatewayError::Store(e)) if e.is_bad_credentials() => {
+                self.login_failed(peer, user, account.as_deref());
                 Err(Reply::refusal(&Refusal::BadCredentials))
             }
             Err(e) => Err(local_error(&e)),

@@ -5,6 +5,7 @@ mod cmd;
 mod config;
 mod input;
 mod memory;
+mod relay_limits;
 mod store;
 
 use std::process::ExitCode;
