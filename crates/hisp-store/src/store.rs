@@ -266,6 +266,18 @@ pub trait Store: Send + Sync {
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError>;
 
+    /// Records the time of `step` for a recipient that went past it
+    /// without it (a `processed` MDN overtaken by the `dispatched` one):
+    /// the state stays, only the missing step's time is written, audited.
+    /// Refused with [`StoreError::Transition`] when the recipient has that
+    /// step already, has not gone past it, or has failed.
+    fn note_overtaken_step(
+        &self,
+        recipient: RecipientId,
+        step: TrackingState,
+        at: OffsetDateTime,
+    ) -> Result<RecipientRecord, StoreError>;
+
     /// The recipients of the queued messages with this Message-ID, for
     /// matching an MDN or DSN to what it reports on.
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError>;

@@ -384,6 +384,15 @@ impl Store for SqliteStore {
         })
     }
 
+    fn note_overtaken_step(
+        &self,
+        recipient: RecipientId,
+        step: TrackingState,
+        at: OffsetDateTime,
+    ) -> Result<RecipientRecord, StoreError> {
+        self.write(|tx| queue::note_overtaken_step(tx, recipient, step, at))
+    }
+
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError> {
         self.read(|tx| queue::tracking(tx, message_id))
     }
