@@ -293,6 +293,31 @@ pub struct LogConfig {
     /// Least severe level written; RUST_LOG, when set, overrides it.
     #[serde(default, deserialize_with = "from_str")]
     pub level: LogLevel,
+    /// `"text"` (default): one line per event. `"json"`: one JSON object
+    /// per line, with the spans (and so the message id) it was written in.
+    #[serde(default, deserialize_with = "from_str")]
+    pub format: LogFormat,
+}
+
+/// `[log] format`: how log lines are written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines; colour only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format '{other}': use text or json")),
+        }
+    }
 }
 
 /// A log level.

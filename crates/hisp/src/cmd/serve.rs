@@ -82,7 +82,7 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(run(config, store, routes, &hostname, responder, tls))?;
-    eprintln!("hisp: stopped");
+    crate::logging::announce("hisp: stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -249,7 +249,7 @@ async fn bind(
         .with_context(|| format!("cannot listen for {name} on {addr}"))?;
     let local = server.local_addr()?;
     info!(role = name, listen = %local, starttls, "SMTP listener bound");
-    eprintln!("hisp: {name} listener on {local} ({starttls})");
+    crate::logging::announce(&format!("hisp: {name} listener on {local} ({starttls})"));
     Ok(server)
 }
 
@@ -304,11 +304,11 @@ async fn run(
                 .await
                 .with_context(|| format!("cannot start the DNS responder on {listen}"))?;
             info!(listen = %r.local_addr(), certs = records.certs.len(), "DNS responder started");
-            eprintln!(
+            crate::logging::announce(&format!(
                 "hisp: DNS responder on {} (udp and tcp) for {} zone(s)",
                 r.local_addr(),
                 records.zones.len()
-            );
+            ));
             Some(r)
         }
         None => None,
@@ -339,10 +339,12 @@ async fn run(
         let stop = stop_worker.clone();
         tokio::spawn(async move { worker.run(&stop).await })
     };
-    eprintln!("hisp: serving; SIGTERM or Ctrl-C stops");
+    crate::logging::announce("hisp: serving; SIGTERM or Ctrl-C stops");
 
     let signal = wait_for_stop().await;
-    eprintln!("hisp: {signal}: stopping (transactions under way may take up to {DRAIN:?})");
+    crate::logging::announce(&format!(
+        "hisp: {signal}: stopping (transactions under way may take up to {DRAIN:?})"
+    ));
     stop_listeners.trigger();
     for listener in listeners {
         match listener.await {
