@@ -44,6 +44,12 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Runs the HISP in the foreground until SIGTERM or Ctrl-C; exit 0 after a
 /// clean stop.
 pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
+    serve_store(config, crate::store::open(config)?)
+}
+
+/// [`serve`] on a store already open: the process keeps this one
+/// connection to the database and opens no other.
+pub fn serve_store(config: &Config, store: hisp_store::SqliteStore) -> anyhow::Result<ExitCode> {
     let timeout = config.tracking.mdn_timeout_secs;
     if timeout < 60 {
         anyhow::bail!(
@@ -51,7 +57,6 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         );
     }
     let routes = routes(config)?;
-    let store = crate::store::open(config)?;
     let domains = store.domains().context("cannot read the local domains")?;
     if domains.is_empty() {
         warn!("no local domains: every recipient is remote and nothing can be received (`hisp domain add DOMAIN`)");
@@ -73,7 +78,7 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     let responder = match config.dns_responder.listen {
         Some(listen) => Some((
             listen,
-            crate::cmd::dns::records(config, config.dns_responder.mail_ip)?,
+            crate::cmd::dns::records(store.as_ref(), config.dns_responder.mail_ip)?,
         )),
         None => None,
     };
