@@ -398,8 +398,9 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let mut config =
-            Config::parse(&text).with_context(|| format!("bad config file {}", path.display()))?;
+        let mut config = Config::parse(&text)
+            .map_err(|e| anyhow::anyhow!(crate::kinds::in_words(&e.to_string())))
+            .with_context(|| format!("bad config file {}", path.display()))?;
         if let Some(dir) = &config.data_dir {
             if dir.is_relative() {
                 let base = path.parent().unwrap_or(Path::new("."));

@@ -5,6 +5,7 @@ mod cmd;
 mod config;
 mod escape;
 mod input;
+mod kinds;
 mod logging;
 mod memory;
 mod store;

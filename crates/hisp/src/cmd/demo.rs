@@ -74,7 +74,7 @@ pub fn demo(mut config: Config) -> anyhow::Result<ExitCode> {
             .as_bytes(),
         )?;
     }
-    crate::cmd::serve::serve_store(&config, store)
+    crate::cmd::serve::serve_store(&config, Some(store))
 }
 
 /// Fills in what the demo needs and the config leaves out: a route for each

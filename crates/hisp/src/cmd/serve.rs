@@ -44,12 +44,16 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Runs the HISP in the foreground until SIGTERM or Ctrl-C; exit 0 after a
 /// clean stop.
 pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
-    serve_store(config, crate::store::open(config)?)
+    serve_store(config, None)
 }
 
-/// [`serve`] on a store already open: the process keeps this one
-/// connection to the database and opens no other.
-pub fn serve_store(config: &Config, store: hisp_store::SqliteStore) -> anyhow::Result<ExitCode> {
+/// [`serve`] on `store` when one is open already (else the configured one
+/// is opened after the configuration is checked): the process keeps this
+/// one connection to the database and opens no other.
+pub fn serve_store(
+    config: &Config,
+    store: Option<hisp_store::SqliteStore>,
+) -> anyhow::Result<ExitCode> {
     let timeout = config.tracking.mdn_timeout_secs;
     if timeout < 60 {
         anyhow::bail!(
@@ -57,6 +61,10 @@ pub fn serve_store(config: &Config, store: hisp_store::SqliteStore) -> anyhow::R
         );
     }
     let routes = routes(config)?;
+    let store = match store {
+        Some(store) => store,
+        None => crate::store::open(config)?,
+    };
     let domains = store.domains().context("cannot read the local domains")?;
     if domains.is_empty() {
         warn!("no local domains: every recipient is remote and nothing can be received (`hisp domain add DOMAIN`)");
