@@ -317,14 +317,28 @@ expect_ok() {
 
 # expect_unwrapped NAME ENTITY CIPHER KEY_TRANSPORT DIGEST ABOUT
 # For messages signed without header wrapping, the message a receiver hands on is
-# the outer RFC 5322 headers in their order (less MIME-Version and Content-*, which
-# describe the encrypted envelope), then MIME-Version: 1.0, then the signed entity.
+# the outer header fields (one line each here) that the signed entity does not
+# have, in their order, less MIME-Version and Content-* (they describe the
+# encrypted envelope); then MIME-Version: 1.0 when the entity has none; then the
+# signed entity byte for byte. A field the entity has replaces every outer copy,
+# except Received, kept one by one unless the entity holds the same line.
 # That exact message is written to NAME.inner.eml.
 expect_unwrapped() {
-    local name=$1 entity=$2
+    local name=$1 entity=$2 names line field
+    names=$(sed -n '1,/^\r$/p' "$entity" | grep -v -e $'^\r$' -e '^[[:space:]]' |
+        cut -d: -f1 | tr '[:upper:]' '[:lower:]' | sort -u)
     {
-        sed -n '1,/^\r$/p' "$name.eml" | grep -v -i -e '^Content-' -e '^MIME-Version:' -e $'^\r$'
-        printf 'MIME-Version: 1.0\r\n'
+        sed -n '1,/^\r$/p' "$name.eml" | grep -v -e $'^\r$' | while IFS= read -r line; do
+            field=$(printf '%s' "${line%%:*}" | tr '[:upper:]' '[:lower:]')
+            case $field in content-* | mime-version) continue ;; esac
+            if [ "$field" = received ]; then
+                grep -qxF "$line" "$entity" && continue
+            elif grep -qxF "$field" <<<"$names"; then
+                continue
+            fi
+            printf '%s\n' "$line"
+        done
+        grep -qx 'mime-version' <<<"$names" || printf 'MIME-Version: 1.0\r\n'
         cat "$entity"
     } >"$name.inner.eml"
     expect_ok "$name" "$name.inner.eml" false "$3" "$4" "$5" "$6"
@@ -517,6 +531,21 @@ for m in text multipart; do
     expect_unwrapped "ok-unwrapped-$m" "messages/$m.entity.eml" aes256-cbc pkcs1 sha-256 \
         "messages/$m.entity.eml signed as is (no message/rfc822 wrapper), encrypted; From, To, Subject, Date and Message-ID are outer headers"
 done
+
+# Without header wrapping, the whole message signed, as `openssl cms -sign` of a
+# message makes it: the entity carries its own From, To, Subject, Date, Message-ID
+# and MIME-Version, and the sender copies them outside (the Subject with another
+# text, the Message-ID another id) below a trace field added on the way.
+sign messages/plain.eml "$WORK/unwrapped-whole.signed" "${alice[@]}"
+encrypt "$WORK/unwrapped-whole.signed" "$WORK/unwrapped-whole.enc" -aes256
+{
+    printf 'Received: from hisp.a.example by hisp.b.example; Thu, 01 Jan 2026 12:00:05 +0000\r\n'
+    outer_headers ok-unwrapped-whole-message "Outer copy of the subject, not signed"
+    cat "$WORK/unwrapped-whole.enc"
+} >ok-unwrapped-whole-message.eml
+check_with_openssl ok-unwrapped-whole-message messages/plain.eml
+expect_unwrapped ok-unwrapped-whole-message messages/plain.eml aes256-cbc pkcs1 sha-256 \
+    "messages/plain.eml signed whole (its own RFC 5322 fields, no message/rfc822 wrapper), encrypted; the outer From, To, Subject (another text), Date and Message-ID (another id) are replaced by the signed ones, the outer Received stays"
 
 # ---------------------------------------------------------------------------
 # Vectors hisp must refuse

@@ -83,12 +83,15 @@ pub fn judge_inbound(sealed: &[u8], ctx: &InboundContext<'_>) -> InboundVerdict 
     let Some(Ok(message)) = report.result else {
         return quarantine("not-smime", "nothing could be opened");
     };
+    // Applicability Statement 1.3 §4.1: the signer is judged against the
+    // From of the opened message (for a sender that does not wrap, the
+    // signed From when the entity has one: `hisp_smime` keeps it alone).
     let from = match from_address(&message) {
-        Some(f) => f,
-        None => {
+        Ok(f) => f,
+        Err(why) => {
             return quarantine(
                 "no-from",
-                "the inner message has no single From address to check the signer against",
+                format!("{why}: the signer cannot be checked against one From address"),
             )
         }
     };
@@ -136,30 +139,35 @@ pub fn judge_inbound(sealed: &[u8], ctx: &InboundContext<'_>) -> InboundVerdict 
     quarantine(code, refusals.join("; "))
 }
 
-/// The one From address of a message, lower case.
-fn from_address(message: &[u8]) -> Option<String> {
+/// The one From address of a message, lower case, or what is wrong with
+/// its From (RFC 5322 §3.6: exactly one From field; one mailbox, as
+/// Direct binds the signer to one address).
+fn from_address(message: &[u8]) -> Result<String, String> {
     let parsed = MessageParser::new()
         .with_address_headers()
-        .parse_headers(message)?;
-    if parsed
+        .parse_headers(message)
+        .ok_or_else(|| "the opened message has no readable header".to_string())?;
+    let fields = parsed
         .headers()
         .iter()
         .filter(|h| h.name == HeaderName::From)
-        .count()
-        != 1
-    {
-        return None;
+        .count();
+    match fields {
+        0 => return Err("the opened message has no From field".into()),
+        1 => {}
+        n => return Err(format!("the opened message has {n} From fields")),
     }
-    match parsed.header(HeaderName::From)? {
-        HeaderValue::Address(list) => {
-            let mut addrs = list.iter().filter_map(|a| a.address());
-            let first = addrs.next()?;
-            if addrs.next().is_some() {
-                return None;
-            }
-            Some(first.to_ascii_lowercase())
-        }
-        _ => None,
+    let addresses: Vec<&str> = match parsed.header(HeaderName::From) {
+        Some(HeaderValue::Address(list)) => list.iter().filter_map(|a| a.address()).collect(),
+        _ => Vec::new(),
+    };
+    match addresses.as_slice() {
+        [one] => Ok(one.to_ascii_lowercase()),
+        [] => Err("the From field of the opened message names no address".into()),
+        more => Err(format!(
+            "the From field of the opened message names {} addresses",
+            more.len()
+        )),
     }
 }
 
@@ -335,5 +343,28 @@ mod tests {
             InboundVerdict::Quarantine { code, .. } => assert_eq!(code, "not-smime"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn from_address_is_the_one_from_or_says_what_is_wrong_rfc5322_3_6() {
+        assert_eq!(
+            from_address(b"From: Alice <Alice@A.example>\r\n\r\nx\r\n"),
+            Ok("alice@a.example".to_string())
+        );
+        let twice = from_address(b"From: a@a.example\r\nFrom: b@a.example\r\n\r\nx\r\n");
+        assert_eq!(
+            twice,
+            Err("the opened message has 2 From fields".to_string())
+        );
+        let none = from_address(b"To: b@b.example\r\n\r\nx\r\n");
+        assert_eq!(
+            none,
+            Err("the opened message has no From field".to_string())
+        );
+        let two = from_address(b"From: a@a.example, b@a.example\r\n\r\nx\r\n");
+        assert_eq!(
+            two,
+            Err("the From field of the opened message names 2 addresses".to_string())
+        );
     }
 }

@@ -3,12 +3,17 @@
 //! exchangers from DNS (RFC 5321 §5.1) on the relay port, when MX routing is
 //! on. Without either, a domain cannot be reached and its mail waits (and
 //! finally fails) in the queue.
+//!
+//! Each server carries the name its TLS certificate must show: the mail
+//! exchanger's host name from the MX record (RFC 3207 §4.1, RFC 7672 §3.2.2
+//! reference identifier), or the IP address of a static route.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hisp_discovery::{MxError, MxResolver};
+use hisp_smtp::Peer;
 use thiserror::Error;
 
 /// Why no server could be named for a domain.
@@ -64,22 +69,39 @@ impl Routes {
         self.mx.is_some()
     }
 
-    /// The servers to try for `domain`, in order: its static route, or its
-    /// mail exchangers' addresses, best first.
-    pub async fn servers(&self, domain: &str) -> Result<Vec<SocketAddr>, RouteError> {
+    /// The servers to try for `domain`, in order: its static route (named by
+    /// its IP address), or its mail exchangers' addresses, best first, each
+    /// named by the exchanger's host name.
+    pub async fn servers(&self, domain: &str) -> Result<Vec<Peer>, RouteError> {
         if let Some(server) = self.get(domain) {
-            return Ok(vec![server]);
+            return Ok(vec![Peer::by_address(server)]);
         }
         let Some(mx) = &self.mx else {
             return Err(RouteError::Temporary(format!(
                 "{domain}: no [[route]] configured and MX routing is off"
             )));
         };
-        match mx.resolver.servers(domain, mx.port).await {
-            Ok(servers) if servers.is_empty() => Err(RouteError::Permanent(format!(
-                "{domain} has no mail exchanger with an address"
-            ))),
-            Ok(servers) => Ok(servers),
+        let port = mx.port;
+        match mx.resolver.exchangers(domain).await {
+            Ok(exchangers) => {
+                let servers: Vec<Peer> = exchangers
+                    .into_iter()
+                    .flat_map(|x| {
+                        let host = x.host;
+                        x.addresses.into_iter().map(move |ip| Peer {
+                            addr: SocketAddr::new(ip, port),
+                            name: host.clone(),
+                        })
+                    })
+                    .collect();
+                if servers.is_empty() {
+                    Err(RouteError::Permanent(format!(
+                        "{domain} has no mail exchanger with an address"
+                    )))
+                } else {
+                    Ok(servers)
+                }
+            }
             Err(MxError::Temporary(why)) => Err(RouteError::Temporary(why)),
             Err(MxError::Permanent(why)) => Err(RouteError::Permanent(why)),
         }

@@ -47,8 +47,11 @@ pub struct SignerReport {
 pub struct Opened {
     /// The inner RFC 5322 message: for a wrapped message (`wrapped`), byte
     /// for byte as the sender signed it (in canonical CRLF form); for a
-    /// sender that does not wrap, the signed entity preceded by the outer
-    /// headers, which were NOT signed.
+    /// sender that does not wrap, the signed entity byte for byte, preceded
+    /// by the outer header fields it lacks (trace fields, and the RFC 5322
+    /// fields of an entity that has only MIME fields), which were NOT
+    /// signed. A field the signed entity has is never taken from outside,
+    /// and the outer MIME-Version and Content-* fields never are.
     pub message: Vec<u8>,
     /// True when the signed content was a message/rfc822 wrapper.
     pub wrapped: bool,

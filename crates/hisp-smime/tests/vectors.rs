@@ -158,6 +158,7 @@ vectors! {
     // Header wrapping is optional for senders: Applicability Statement 1.3, RFC 8551 §3.1.
     unwrapped_text_message_takes_the_outer_headers_applicability_statement_1_3 => "ok-unwrapped-text",
     unwrapped_multipart_message_takes_the_outer_headers_applicability_statement_1_3 => "ok-unwrapped-multipart",
+    unwrapped_whole_message_keeps_its_signed_fields_once_rfc5322_3_6 => "ok-unwrapped-whole-message",
     // Refusals.
     refuses_plain_message_as_not_smime_applicability_statement_1_3 => "refuse-not-smime",
     refuses_unsigned_message_applicability_statement_1_3 => "refuse-unsigned",

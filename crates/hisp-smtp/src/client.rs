@@ -1,13 +1,20 @@
 //! The delivering client: one message to one host, with STARTTLS when offered (or
 //! required), and every recipient's result classified for the retry logic.
+//!
+//! Every network step has a deadline (RFC 5321 §4.5.3.2): connecting, each command
+//! written and its reply read, the TLS handshake, each block of the message text
+//! written, and the reply to the final dot. A peer that stalls at any step is a
+//! temporary failure of this delivery ([`ClientError::is_temporary`]), never a wait
+//! without end.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio_rustls::rustls::ClientConfig as TlsClientConfig;
 use tokio_rustls::TlsConnector;
 use tracing::{debug, info, info_span, Instrument};
@@ -17,6 +24,10 @@ use crate::reply::{Reply, Severity};
 
 /// Longest reply line the client reads.
 const MAX_REPLY_LINE: usize = 4096;
+
+/// The message text is written in blocks of this size, each under the data block
+/// deadline, so that a slow but moving peer is not cut while a stalled one is.
+const DATA_BLOCK: usize = 64 * 1024;
 
 /// Settings of the delivering client.
 #[derive(Clone)]
@@ -29,8 +40,14 @@ pub struct ClientConfig {
     pub require_tls: bool,
     /// Time allowed to connect.
     pub connect_timeout: Duration,
-    /// Time allowed for each reply to a command (RFC 5321 §4.5.3.2 suggests 5 minutes).
+    /// Time allowed for the greeting, for writing each command and reading its reply,
+    /// and for the STARTTLS handshake (RFC 5321 §4.5.3.2.1-4 and .7: 5 minutes; DATA
+    /// initiation is given the same, not the 2 minutes of §4.5.3.2.4, so that one
+    /// setting covers every command).
     pub command_timeout: Duration,
+    /// Time allowed for each block of the message text to be taken by the peer (RFC
+    /// 5321 §4.5.3.2.5: 3 minutes for each write).
+    pub data_block_timeout: Duration,
     /// Time allowed for the reply to the final dot (RFC 5321 §4.5.3.2.6: 10 minutes).
     pub data_timeout: Duration,
 }
@@ -44,6 +61,7 @@ impl ClientConfig {
             require_tls: false,
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
+            data_block_timeout: Duration::from_secs(180),
             data_timeout: Duration::from_secs(600),
         }
     }
@@ -55,7 +73,42 @@ impl std::fmt::Debug for ClientConfig {
             .field("helo_name", &self.helo_name)
             .field("tls", &self.tls.is_some())
             .field("require_tls", &self.require_tls)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("data_block_timeout", &self.data_block_timeout)
+            .field("data_timeout", &self.data_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// One server to deliver to: the address connected to and the name its TLS
+/// certificate must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// The name checked against the server's certificate after STARTTLS: the mail
+    /// exchanger's host name for MX routing, the IP address for a static route.
+    pub name: String,
+}
+
+impl Peer {
+    /// A peer known by its address alone: its certificate must name the IP address.
+    pub fn by_address(addr: SocketAddr) -> Self {
+        Peer {
+            addr,
+            name: addr.ip().to_string(),
+        }
+    }
+
+    /// The peer as logs and errors name it: `name [ip]`, or the IP address alone.
+    pub fn label(&self) -> String {
+        let ip = self.addr.ip().to_string();
+        if self.name == ip {
+            ip
+        } else {
+            format!("{} [{ip}]", self.name)
+        }
     }
 }
 
@@ -138,6 +191,21 @@ pub enum ClientError {
         /// The host.
         host: String,
     },
+    /// The peer stopped reading: a command or a block of the message could not be
+    /// written within its deadline.
+    #[error("{stage:?}: {host} stopped taking data (a write did not finish in time)")]
+    WriteTimeout {
+        /// Where it happened.
+        stage: Stage,
+        /// The host.
+        host: String,
+    },
+    /// The TLS handshake after STARTTLS did not finish within the command deadline.
+    #[error("TLS handshake with {host} did not finish in time")]
+    TlsTimeout {
+        /// The host.
+        host: String,
+    },
     /// The server answered something that is not an SMTP reply.
     #[error("{stage:?}: {host} sent a malformed reply")]
     Protocol {
@@ -180,8 +248,9 @@ impl ClientError {
     /// Whether a later attempt may succeed.
     ///
     /// Connection, timeout and TLS failures are temporary (the peer may come back or be
-    /// fixed; the queue's lifetime bounds the retries, as Postfix defers them). A refusal
-    /// is temporary for a 4xx reply and permanent for 5xx.
+    /// fixed; the queue's lifetime bounds the retries, as Postfix defers them), and so
+    /// is a connection closed in the middle of the dialogue. A refusal is temporary for
+    /// a 4xx reply and permanent for 5xx.
     pub fn is_temporary(&self) -> bool {
         match self {
             ClientError::Rejected { reply, .. } => reply.severity() == Severity::Temporary,
@@ -215,19 +284,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         }
     }
 
-    async fn send(&mut self, stage: Stage, bytes: &[u8]) -> Result<(), ClientError> {
+    /// Writes `bytes` in blocks of at most `block`, each (with the final flush) within
+    /// `timeout`: a peer that stops reading is a [`ClientError::WriteTimeout`].
+    async fn send(
+        &mut self,
+        stage: Stage,
+        bytes: &[u8],
+        block: usize,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
         let stream = self.reader.get_mut();
-        let r = async {
-            stream.write_all(bytes).await?;
-            stream.flush().await
+        let mut result = Ok(());
+        for chunk in bytes.chunks(block.max(1)) {
+            result = match tokio::time::timeout(timeout, stream.write_all(chunk)).await {
+                Ok(r) => r.map_err(Some),
+                Err(_) => Err(None),
+            };
+            if result.is_err() {
+                break;
+            }
         }
-        .await;
-        r.map_err(|e| self.io_err(stage, e))
+        if result.is_ok() {
+            result = match tokio::time::timeout(timeout, stream.flush()).await {
+                Ok(r) => r.map_err(Some),
+                Err(_) => Err(None),
+            };
+        }
+        result.map_err(|e| match e {
+            Some(e) => self.io_err(stage, e),
+            None => ClientError::WriteTimeout {
+                stage,
+                host: self.host.clone(),
+            },
+        })
     }
 
     async fn command(&mut self, stage: Stage, line: &str) -> Result<Reply, ClientError> {
         debug!(command = %line.split(':').next().unwrap_or(line), "send");
-        self.send(stage, format!("{line}\r\n").as_bytes()).await?;
+        let bytes = format!("{line}\r\n");
+        self.send(stage, bytes.as_bytes(), bytes.len(), self.timeout)
+            .await?;
         self.reply(stage, self.timeout).await
     }
 
@@ -239,7 +335,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             loop {
                 match read_line(&mut self.reader, MAX_REPLY_LINE, &mut buf).await {
                     Ok(Line::Complete) => {}
-                    Ok(_) => return Err(None),
+                    Ok(Line::TooLong) => return Err(None),
+                    // A connection closed before the reply is complete is a broken
+                    // connection, not a malformed reply: temporary.
+                    Ok(Line::Eof) => {
+                        return Err(Some(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "connection closed before a complete reply",
+                        )))
+                    }
                     Err(e) => return Err(Some(e)),
                 }
                 let text = String::from_utf8_lossy(&buf).into_owned();
@@ -311,15 +415,37 @@ pub async fn deliver(
     message: &[u8],
 ) -> Result<DeliveryReport, ClientError> {
     let span = info_span!("smtp_deliver", msg_id = %envelope.id, host = %host, port);
-    deliver_inner(config, host, port, envelope, message)
+    deliver_inner(config, (host, port), host, host, envelope, message)
         .instrument(span)
         .await
 }
 
+/// Delivers `message` to `peer`: connects to its address and, after STARTTLS, checks
+/// the server's certificate against its name (RFC 3207 §4.1; for a mail exchanger
+/// found by MX, the exchanger's host name, not the address it resolved to).
+///
+/// Otherwise as [`deliver`].
+pub async fn deliver_to(
+    config: &ClientConfig,
+    peer: &Peer,
+    envelope: &OutboundEnvelope,
+    message: &[u8],
+) -> Result<DeliveryReport, ClientError> {
+    let label = peer.label();
+    let span =
+        info_span!("smtp_deliver", msg_id = %envelope.id, host = %label, port = peer.addr.port());
+    deliver_inner(config, peer.addr, &peer.name, &label, envelope, message)
+        .instrument(span)
+        .await
+}
+
+/// Connects to `addr`, verifies TLS against `tls_name`, and names the peer `host` in
+/// errors.
 async fn deliver_inner(
     config: &ClientConfig,
+    addr: impl ToSocketAddrs,
+    tls_name: &str,
     host: &str,
-    port: u16,
     envelope: &OutboundEnvelope,
     message: &[u8],
 ) -> Result<DeliveryReport, ClientError> {
@@ -328,7 +454,7 @@ async fn deliver_inner(
         host: host.to_string(),
         source,
     };
-    let tcp = tokio::time::timeout(config.connect_timeout, TcpStream::connect((host, port)))
+    let tcp = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| ClientError::Timeout {
             stage: Stage::Connect,
@@ -364,11 +490,14 @@ async fn deliver_inner(
         }
         return transact(&mut wire, config, envelope, message, false).await;
     }
-    let name = ServerName::try_from(host.to_string())
-        .map_err(|_| ClientError::ServerName(host.to_string()))?;
-    let stream = TlsConnector::from(tls)
-        .connect(name, wire.reader.into_inner())
+    let name = ServerName::try_from(tls_name.to_string())
+        .map_err(|_| ClientError::ServerName(tls_name.to_string()))?;
+    let handshake = TlsConnector::from(tls).connect(name, wire.reader.into_inner());
+    let stream = tokio::time::timeout(config.command_timeout, handshake)
         .await
+        .map_err(|_| ClientError::TlsTimeout {
+            host: host.to_string(),
+        })?
         .map_err(|source| ClientError::Tls {
             host: host.to_string(),
             source,
@@ -423,7 +552,13 @@ async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
         }
         return Ok(DeliveryReport { recipients, tls });
     }
-    wire.send(Stage::Message, &dot_stuff(message)).await?;
+    wire.send(
+        Stage::Message,
+        &dot_stuff(message),
+        DATA_BLOCK,
+        config.data_block_timeout,
+    )
+    .await?;
     let reply = wire.reply(Stage::Message, config.data_timeout).await?;
     info!(reply = %reply, tls, "message sent");
     if reply.code != 250 {
@@ -474,6 +609,133 @@ mod tests {
             b"a\r\n..b\r\n...\r\nend\r\n.\r\n"
         );
         assert_eq!(dot_stuff(b""), b".\r\n");
+    }
+
+    /// A loopback peer that answers with `script` (reply lines sent after each line
+    /// read, the first before any) and then holds the connection without reading.
+    async fn stalling_peer(script: &'static [&'static str]) -> SocketAddr {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut read = BufReader::new(read);
+            let mut line = String::new();
+            for (i, reply) in script.iter().enumerate() {
+                if i > 0 {
+                    line.clear();
+                    if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+                write.write_all(reply.as_bytes()).await.unwrap();
+            }
+            // Neither read nor close until the test is over.
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop((read, write));
+        });
+        addr
+    }
+
+    fn short_deadlines(tls: Option<Arc<TlsClientConfig>>) -> ClientConfig {
+        let mut config = ClientConfig::new("client.test", tls);
+        config.command_timeout = Duration::from_millis(300);
+        config.data_block_timeout = Duration::from_millis(300);
+        config.data_timeout = Duration::from_millis(300);
+        config
+    }
+
+    fn envelope() -> OutboundEnvelope {
+        OutboundEnvelope {
+            id: "<t@client.test>".into(),
+            mail_from: "a@a.test".into(),
+            rcpt_to: vec!["b@b.test".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_after_data_is_a_temporary_write_timeout_rfc_5321_4_5_3_2_5()
+    {
+        let addr = stalling_peer(&[
+            "220 peer\r\n",
+            "250 peer\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "354 go\r\n",
+        ])
+        .await;
+        // Far more than the socket buffers between the two ends can hold.
+        let message = vec![b'x'; 16 << 20];
+        let started = std::time::Instant::now();
+        let err = deliver_to(
+            &short_deadlines(None),
+            &Peer::by_address(addr),
+            &envelope(),
+            &message,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::WriteTimeout {
+                    stage: Stage::Message,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.is_temporary());
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn a_peer_silent_after_starttls_is_a_temporary_tls_timeout() {
+        let addr =
+            stalling_peer(&["220 peer\r\n", "250-peer\r\n250 STARTTLS\r\n", "220 go\r\n"]).await;
+        let roots = crate::tls::client_config_with_roots(b"").unwrap();
+        let err = deliver_to(
+            &short_deadlines(Some(roots)),
+            &Peer::by_address(addr),
+            &envelope(),
+            b"Subject: x\r\n\r\nx\r\n",
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ClientError::TlsTimeout { .. }), "{err}");
+        assert!(err.is_temporary());
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_before_the_greeting_is_temporary() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            drop(stream);
+        });
+        let err = deliver_to(
+            &short_deadlines(None),
+            &Peer::by_address(addr),
+            &envelope(),
+            b"x",
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ClientError::Io { .. }), "{err}");
+        assert!(err.is_temporary());
+    }
+
+    #[test]
+    fn a_peer_is_named_by_host_and_address() {
+        let addr: SocketAddr = "127.0.0.1:25".parse().unwrap();
+        assert_eq!(Peer::by_address(addr).label(), "127.0.0.1");
+        let mx = Peer {
+            addr,
+            name: "mx.b.test".into(),
+        };
+        assert_eq!(mx.label(), "mx.b.test [127.0.0.1]");
     }
 
     #[test]

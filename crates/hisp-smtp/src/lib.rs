@@ -14,6 +14,7 @@ mod dialogue;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod limits;
 mod lines;
 pub mod policy;
 pub mod reply;
@@ -23,7 +24,8 @@ pub mod session;
 pub mod tls;
 
 pub use client::{
-    deliver, ClientConfig, ClientError, DeliveryReport, OutboundEnvelope, RecipientOutcome, Stage,
+    deliver, deliver_to, ClientConfig, ClientError, DeliveryReport, OutboundEnvelope, Peer,
+    RecipientOutcome, Stage,
 };
 pub use config::{Role, ServerConfig};
 pub use error::SmtpError;

@@ -110,6 +110,159 @@ pub struct SmtpConfig {
     /// The port mail exchangers found by MX are reached on. Default: 25.
     #[serde(default = "default_relay_port")]
     pub relay_port: u16,
+    /// Seconds the delivering client waits for a TCP connection. Default: 30.
+    #[serde(default = "default_relay_connect_timeout_secs")]
+    pub relay_connect_timeout_secs: u64,
+    /// Seconds the delivering client waits for the greeting, for each
+    /// command to be written and answered, and for the STARTTLS handshake
+    /// (RFC 5321 §4.5.3.2). Default: 300.
+    #[serde(default = "default_relay_command_timeout_secs")]
+    pub relay_command_timeout_secs: u64,
+    /// Seconds the delivering client waits for each block of the message
+    /// text to be taken (RFC 5321 §4.5.3.2.5). Default: 180.
+    #[serde(default = "default_relay_data_block_timeout_secs")]
+    pub relay_data_block_timeout_secs: u64,
+    /// Seconds the delivering client waits for the reply to the final dot
+    /// (RFC 5321 §4.5.3.2.6). Default: 600.
+    #[serde(default = "default_relay_data_timeout_secs")]
+    pub relay_data_timeout_secs: u64,
+    /// Seconds one attempt at a queued message may take in all; then it is
+    /// cut and retried. Default: 1800.
+    #[serde(default = "default_relay_attempt_timeout_secs")]
+    pub relay_attempt_timeout_secs: u64,
+    /// Queued messages the worker handles at the same time. Default: 8.
+    #[serde(default = "default_relay_concurrency")]
+    pub relay_concurrency: usize,
+    // The keys below bound what one client can take: connections, commands,
+    // the life of a session, the TLS handshake, password checks and failed
+    // logins. Each has a default fit for production.
+    /// Most simultaneous sessions per listener. Default 200.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Most simultaneous sessions per listener from one client address
+    /// (IPv6: one /64). Default 20.
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
+    /// Commands a session may send without moving a mail transaction on,
+    /// counted since its last accepted message. Default 50.
+    #[serde(default = "default_max_commands_without_progress")]
+    pub max_commands_without_progress: u32,
+    /// The longest a session may last, in seconds. Default 3600.
+    #[serde(default = "default_max_session_secs")]
+    pub max_session_secs: u64,
+    /// Seconds the TLS handshake after STARTTLS may take. Default 30.
+    #[serde(default = "default_tls_handshake_timeout_secs")]
+    pub tls_handshake_timeout_secs: u64,
+    /// Most password checks (argon2, about 19 MiB each) running at once;
+    /// further AUTHs wait up to 30 s, then get 454 4.7.0. Default 4.
+    #[serde(default = "default_max_concurrent_auth")]
+    pub max_concurrent_auth: usize,
+    /// Seconds failed logins count, from the first failure of an address or
+    /// account. Default 900.
+    #[serde(default = "default_auth_failure_window_secs")]
+    pub auth_failure_window_secs: u64,
+    /// Failed logins from one client address within the window before AUTH
+    /// from it gets 454 4.7.0 until the window ends. Default 10.
+    #[serde(default = "default_max_auth_failures")]
+    pub max_auth_failures_per_address: u32,
+    /// Failed logins for one account within the window before AUTH for it
+    /// gets 454 4.7.0 until the window ends (not from an address that logged
+    /// in to it in the last 24 hours). Default 10.
+    #[serde(default = "default_max_auth_failures")]
+    pub max_auth_failures_per_account: u32,
+}
+
+fn default_relay_connect_timeout_secs() -> u64 {
+    30
+}
+
+fn default_relay_command_timeout_secs() -> u64 {
+    300
+}
+
+fn default_relay_data_block_timeout_secs() -> u64 {
+    180
+}
+
+fn default_relay_data_timeout_secs() -> u64 {
+    600
+}
+
+fn default_relay_attempt_timeout_secs() -> u64 {
+    1800
+}
+
+fn default_relay_concurrency() -> usize {
+    8
+}
+
+impl SmtpConfig {
+    /// Checks that no limit is zero (a zero would refuse everything).
+    pub fn check_limits(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("max_connections", self.max_connections as u64),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address as u64,
+            ),
+            (
+                "max_commands_without_progress",
+                u64::from(self.max_commands_without_progress),
+            ),
+            ("max_session_secs", self.max_session_secs),
+            (
+                "tls_handshake_timeout_secs",
+                self.tls_handshake_timeout_secs,
+            ),
+            ("max_concurrent_auth", self.max_concurrent_auth as u64),
+            ("auth_failure_window_secs", self.auth_failure_window_secs),
+            (
+                "max_auth_failures_per_address",
+                u64::from(self.max_auth_failures_per_address),
+            ),
+            (
+                "max_auth_failures_per_account",
+                u64::from(self.max_auth_failures_per_account),
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("[smtp] {key} is 0: it must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_max_connections() -> usize {
+    200
+}
+
+fn default_max_connections_per_address() -> usize {
+    20
+}
+
+fn default_max_commands_without_progress() -> u32 {
+    50
+}
+
+fn default_max_session_secs() -> u64 {
+    3600
+}
+
+fn default_tls_handshake_timeout_secs() -> u64 {
+    30
+}
+
+fn default_max_concurrent_auth() -> usize {
+    4
+}
+
+fn default_auth_failure_window_secs() -> u64 {
+    900
+}
+
+fn default_max_auth_failures() -> u32 {
+    10
 }
 
 fn default_true() -> bool {
@@ -172,6 +325,21 @@ impl Default for SmtpConfig {
             seal_local_mail: None,
             mx_routing: true,
             relay_port: default_relay_port(),
+            relay_connect_timeout_secs: default_relay_connect_timeout_secs(),
+            relay_command_timeout_secs: default_relay_command_timeout_secs(),
+            relay_data_block_timeout_secs: default_relay_data_block_timeout_secs(),
+            relay_data_timeout_secs: default_relay_data_timeout_secs(),
+            relay_attempt_timeout_secs: default_relay_attempt_timeout_secs(),
+            relay_concurrency: default_relay_concurrency(),
+            max_connections: default_max_connections(),
+            max_connections_per_address: default_max_connections_per_address(),
+            max_commands_without_progress: default_max_commands_without_progress(),
+            max_session_secs: default_max_session_secs(),
+            tls_handshake_timeout_secs: default_tls_handshake_timeout_secs(),
+            max_concurrent_auth: default_max_concurrent_auth(),
+            auth_failure_window_secs: default_auth_failure_window_secs(),
+            max_auth_failures_per_address: default_max_auth_failures(),
+            max_auth_failures_per_account: default_max_auth_failures(),
         }
     }
 }
@@ -563,6 +731,42 @@ mod tests {
     }
 
     #[test]
+    fn smtp_limits_have_production_defaults_and_refuse_zero() {
+        let c = Config::parse("").unwrap();
+        let s = &c.smtp;
+        assert_eq!(
+            (s.max_connections, s.max_connections_per_address),
+            (200, 20)
+        );
+        assert_eq!(s.max_commands_without_progress, 50);
+        assert_eq!(
+            (s.max_session_secs, s.tls_handshake_timeout_secs),
+            (3600, 30)
+        );
+        assert_eq!(s.max_concurrent_auth, 4);
+        assert_eq!(s.auth_failure_window_secs, 900);
+        assert_eq!(
+            (
+                s.max_auth_failures_per_address,
+                s.max_auth_failures_per_account
+            ),
+            (10, 10)
+        );
+        assert_eq!(s.check_limits(), Ok(()));
+        let c = Config::parse("[smtp]\nmax_connections_per_address = 3\nmax_session_secs = 60\n")
+            .unwrap();
+        assert_eq!(c.smtp.max_connections_per_address, 3);
+        assert_eq!(c.smtp.max_session_secs, 60);
+        let c = Config::parse("[smtp]\nmax_concurrent_auth = 0\n").unwrap();
+        assert_eq!(
+            c.smtp.check_limits(),
+            Err("[smtp] max_concurrent_auth is 0: it must be at least 1".to_string())
+        );
+        let e = Config::parse("[smtp]\nmax_session_secs = -1\n").unwrap_err();
+        assert!(e.to_string().contains("max_session_secs"), "{e}");
+    }
+
+    #[test]
     fn smime_names_are_the_cli_names() {
         let c = Config::parse(
             "[smime]\ncipher = \"aes256-gcm\"\nkey_transport = \"oaep-sha256\"\ncopy_subject = true\n",
@@ -571,5 +775,40 @@ mod tests {
         assert_eq!(c.smime.cipher, ContentCipher::Aes256Gcm);
         assert_eq!(c.smime.key_transport, KeyTransport::OaepSha256);
         assert!(c.smime.copy_subject);
+    }
+
+    #[test]
+    fn relay_deadlines_default_to_rfc_5321_4_5_3_2_and_parse() {
+        let c = Config::parse("").unwrap();
+        let smtp = &c.smtp;
+        assert_eq!(
+            (
+                smtp.relay_connect_timeout_secs,
+                smtp.relay_command_timeout_secs,
+                smtp.relay_data_block_timeout_secs,
+                smtp.relay_data_timeout_secs,
+                smtp.relay_attempt_timeout_secs,
+                smtp.relay_concurrency,
+            ),
+            (30, 300, 180, 600, 1800, 8)
+        );
+        let c = Config::parse(
+            "[smtp]\nrelay_connect_timeout_secs = 1\nrelay_command_timeout_secs = 2\n\
+             relay_data_block_timeout_secs = 3\nrelay_data_timeout_secs = 4\n\
+             relay_attempt_timeout_secs = 5\nrelay_concurrency = 6\n",
+        )
+        .unwrap();
+        let smtp = &c.smtp;
+        assert_eq!(
+            (
+                smtp.relay_connect_timeout_secs,
+                smtp.relay_command_timeout_secs,
+                smtp.relay_data_block_timeout_secs,
+                smtp.relay_data_timeout_secs,
+                smtp.relay_attempt_timeout_secs,
+                smtp.relay_concurrency,
+            ),
+            (1, 2, 3, 4, 5, 6)
+        );
     }
 }

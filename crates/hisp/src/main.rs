@@ -8,6 +8,7 @@ mod input;
 mod kinds;
 mod logging;
 mod memory;
+mod relay_limits;
 mod store;
 
 use std::process::ExitCode;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use common::{hisp, openssl, s, Pki};
 use serde_json::Value;
-use serve::{peers, two_sites, wait_for_inbox, Serve, Site, Swaks, PASSWORD};
+use serve::{eventually, peers, two_sites, wait_for_inbox, Serve, Site, Swaks, PASSWORD};
 
 const SENDER: &str = "pat@a.example";
 const RECIPIENT: &str = "doc@b.example";
@@ -571,6 +571,473 @@ fn smtp_dialogues_under_tests_dialogues_hold_against_the_real_listeners() {
         serve_a.log(),
         serve_b.log()
     );
+}
+
+// ---------------------------------------------------------------------------
+// Senders that do not wrap headers (issue 10): the signed entity is the whole
+// message, with its own From, To, Subject, Date, Message-ID and MIME-Version,
+// not a message/rfc822 wrapper; the same fields travel outside as well.
+
+/// The inner message of the unwrapped tests, signed as it is: its own
+/// header fields, with a Subject that differs from the outer one.
+fn unwrapped_inner(message_id: &str, subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {SENDER}\r\n\
+         To: {RECIPIENT}\r\n\
+         Subject: {subject}\r\n\
+         Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\
+         Message-ID: <{message_id}@a.example>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain\r\n\
+         \r\n\
+         {body}\r\n"
+    )
+    .into_bytes()
+}
+
+/// What several HISPs send, made by the `openssl` command line alone:
+/// `openssl cms -sign` of the whole `inner` message (no message/rfc822
+/// wrapper) with the certificate and key in `signer`, then `openssl cms
+/// -encrypt -from -to -subject` to B's doctor, with the Date and Message-ID
+/// of `inner` put on the outer header too. Every RFC 5322 field of the
+/// inner header is then also outside, the Subject with another text.
+fn openssl_unwrapped(b: &Site, name: &str, signer: &Path, inner: &[u8]) -> Vec<u8> {
+    let recipient = b.cert_dir(RECIPIENT).join("cert.pem");
+    let whole = b.path(&format!("{name}.inner.eml"));
+    std::fs::write(&whole, inner).unwrap();
+    let signed = b.path(&format!("{name}.signed.eml"));
+    openssl(
+        [
+            "cms",
+            "-sign",
+            "-md",
+            "sha256",
+            "-in",
+            &s(&whole),
+            "-signer",
+            &s(&signer.join("cert.pem")),
+            "-inkey",
+            &s(&signer.join("key.pem")),
+            "-out",
+            &s(&signed),
+        ],
+        b"",
+    )
+    .ok();
+    let encrypted = openssl(
+        [
+            "cms",
+            "-encrypt",
+            "-aes256",
+            "-in",
+            &s(&signed),
+            "-from",
+            SENDER,
+            "-to",
+            RECIPIENT,
+            "-subject",
+            "outer subject, not signed",
+            &s(&recipient),
+        ],
+        b"",
+    )
+    .ok()
+    .stdout;
+    let inner = String::from_utf8_lossy(inner);
+    let mut message = Vec::new();
+    for line in inner.lines() {
+        if line.starts_with("Date:") || line.starts_with("Message-ID:") {
+            message.extend_from_slice(line.as_bytes());
+            message.extend_from_slice(b"\r\n");
+        }
+    }
+    message.extend_from_slice(&encrypted);
+    message
+}
+
+/// The header block of a stored message, unfolded: one entry per field.
+fn header_fields(message: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(message).replace("\r\n", "\n");
+    let head = text.split("\n\n").next().unwrap_or_default();
+    let mut fields: Vec<String> = Vec::new();
+    for line in head.lines() {
+        match fields.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
+            _ => fields.push(line.to_string()),
+        }
+    }
+    fields
+}
+
+/// How many fields of the header are named `name` (any letter case).
+fn count_fields(fields: &[String], name: &str) -> usize {
+    fields
+        .iter()
+        .filter(|f| {
+            f.split_once(':')
+                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        })
+        .count()
+}
+
+/// An openssl-made unwrapped message from A's patient (certified by A's CA,
+/// an incoming anchor of b.example, bound to the From address) is filed in
+/// the Inbox: the signed inner fields win over the unsigned outer copies,
+/// each field appears once, the envelope's MIME fields are gone, B's own
+/// trace field stays, and the processed MDN answers it (Applicability
+/// Statement 1.3: header wrapping is optional for senders; RFC 5322 §3.6
+/// allows one From, To, Subject, Date and Message-ID; Implementation Guide
+/// for Delivery Notification in Direct 1.0 §3.3).
+#[test]
+fn unwrapped_message_with_its_own_header_fields_is_filed_once_each_and_answered_applicability_statement_1_3(
+) {
+    let (a, b) = two_sites(peers);
+    let serve_b = Serve::start(&b, "b");
+    let body = "Signed whole, without a message/rfc822 wrapper.";
+    let inner = unwrapped_inner("unwrapped", "inner subject, signed", body);
+    let message = openssl_unwrapped(&b, "unwrapped", &a.cert_dir(SENDER), &inner);
+    deliver_on_backbone(&b, "unwrapped.eml", &message, &serve_b);
+
+    // Filed or quarantined, whichever comes first: a quarantine fails at once.
+    let entries = eventually(
+        Duration::from_secs(60),
+        || {
+            let filed = b.mailbox(RECIPIENT);
+            let refused = quarantine(&b);
+            (!filed.is_empty() || !refused.is_empty()).then_some((filed, refused))
+        },
+        || format!("neither filed nor quarantined\n{}", serve_b.log()),
+    );
+    let (entries, refused) = entries;
+    assert_eq!(refused, Vec::<Value>::new(), "{}", serve_b.log());
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["message_id"], "<unwrapped@a.example>");
+    assert_eq!(
+        entries[0]["subject"], "inner subject, signed",
+        "{entries:?}"
+    );
+    let stored = b.mailbox_show(&entries[0]);
+    let text = String::from_utf8_lossy(&stored).into_owned();
+    assert!(text.contains(body), "{text}");
+    let fields = header_fields(&stored);
+    for name in [
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "MIME-Version",
+        "Content-Type",
+    ] {
+        assert_eq!(count_fields(&fields, name), 1, "{name} once in:\n{text}");
+    }
+    assert!(
+        fields.contains(&"Subject: inner subject, signed".to_string()),
+        "{text}"
+    );
+    assert!(
+        fields.contains(&"Content-Type: text/plain".to_string()),
+        "{text}"
+    );
+    assert_eq!(count_fields(&fields, "Content-Disposition"), 0, "{text}");
+    assert_eq!(
+        count_fields(&fields, "Content-Transfer-Encoding"),
+        0,
+        "{text}"
+    );
+    // B's backbone listener prepended its Received field to the outer
+    // header; the inner header has none, so it stays, on top.
+    assert_eq!(count_fields(&fields, "Received"), 1, "{text}");
+    assert!(fields[0].starts_with("Received: "), "{text}");
+
+    // The processed MDN to the patient is queued, about the inner Subject.
+    let sent = b
+        .run(&["message", "list", "--notifications", "--json"], b"")
+        .ok();
+    let sent: Value = serde_json::from_slice(&sent.stdout).expect("message list --json");
+    let sent = sent.as_array().expect("an array");
+    assert_eq!(sent.len(), 1, "{sent:?}\n{}", serve_b.log());
+    assert_eq!(sent[0]["kind"], "notification", "{sent:?}");
+    assert_eq!(sent[0]["from"], RECIPIENT, "{sent:?}");
+    assert_eq!(
+        sent[0]["subject"], "Processed: inner subject, signed",
+        "{sent:?}"
+    );
+    assert_eq!(sent[0]["recipients"][0]["address"], SENDER, "{sent:?}");
+}
+
+/// The same openssl-made unwrapped message, signed by a certificate of A's
+/// CA (trusted) that is bound to another address of a.example: the signer
+/// is judged against the one From and found unbound, not malformed
+/// (Applicability Statement 1.3 §4.1).
+#[test]
+fn unwrapped_message_from_a_signer_not_bound_to_from_is_quarantined_as_unbound_applicability_statement_4_1(
+) {
+    let (a, b) = two_sites(peers);
+    let serve_b = Serve::start(&b, "b");
+    let nurse = b.path("certs/nurse");
+    a.run(
+        &[
+            "cert",
+            "issue",
+            "--address",
+            "nurse@a.example",
+            "--out",
+            &s(&nurse),
+        ],
+        b"",
+    )
+    .ok();
+    let inner = unwrapped_inner(
+        "unbound",
+        "inner subject",
+        "Signed by the nurse's certificate.",
+    );
+    let message = openssl_unwrapped(&b, "unbound", &nurse, &inner);
+    deliver_on_backbone(&b, "unbound.eml", &message, &serve_b);
+
+    let entry = wait_for_quarantine(&b, "<unbound@a.example>", &serve_b);
+    assert_eq!(entry["reason"], "unbound", "{entry}");
+    assert_eq!(entry["from"], SENDER, "{entry}");
+    let detail = entry["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("nurse@a.example") && detail.contains(SENDER),
+        "the detail names the certificate and the From address: {entry}"
+    );
+    assert_nothing_delivered(&b, &serve_b);
+}
+
+/// A CA made by the `openssl` command line whose leaf for A's patient names
+/// a CRL distribution point on loopback, and the CRL that revokes it.
+struct RevokingCa {
+    /// The CA certificate (PEM), to be an anchor.
+    ca: PathBuf,
+    /// cert.pem and key.pem of the revoked signer.
+    signer: PathBuf,
+    /// The CRL (PEM).
+    crl: PathBuf,
+}
+
+impl RevokingCa {
+    fn make(dir: &Path, crl_url: &str) -> RevokingCa {
+        let p = |name: &str| s(&dir.join(name));
+        let signer = dir.join("revoked");
+        std::fs::create_dir_all(&signer).unwrap();
+        openssl(
+            [
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &p("ca.key"),
+                "-out",
+                &p("ca.pem"),
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=revoking test CA/O=a.example",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-addext",
+                "subjectKeyIdentifier=hash",
+            ],
+            b"",
+        )
+        .ok();
+        std::fs::write(
+            dir.join("leaf.cnf"),
+            format!(
+                "[leaf]\n\
+                 basicConstraints = critical, CA:FALSE\n\
+                 keyUsage = critical, digitalSignature, keyEncipherment\n\
+                 extendedKeyUsage = emailProtection\n\
+                 subjectAltName = email:{SENDER}\n\
+                 crlDistributionPoints = URI:{crl_url}\n\
+                 subjectKeyIdentifier = hash\n\
+                 authorityKeyIdentifier = keyid\n"
+            ),
+        )
+        .unwrap();
+        openssl(
+            [
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &s(&signer.join("key.pem")),
+                "-out",
+                &p("leaf.csr"),
+                "-subj",
+                &format!("/CN={SENDER}"),
+            ],
+            b"",
+        )
+        .ok();
+        openssl(
+            [
+                "x509",
+                "-req",
+                "-in",
+                &p("leaf.csr"),
+                "-CA",
+                &p("ca.pem"),
+                "-CAkey",
+                &p("ca.key"),
+                "-set_serial",
+                "0x1001",
+                "-days",
+                "365",
+                "-extfile",
+                &p("leaf.cnf"),
+                "-extensions",
+                "leaf",
+                "-out",
+                &s(&signer.join("cert.pem")),
+            ],
+            b"",
+        )
+        .ok();
+        // `openssl ca` keeps the revocation in its database and signs the CRL.
+        std::fs::write(
+            dir.join("ca.cnf"),
+            format!(
+                "[ca]\ndefault_ca = revoking\n\
+                 [revoking]\ndatabase = {}\ncrlnumber = {}\n\
+                 default_md = sha256\ndefault_crl_days = 1\n",
+                p("index.txt"),
+                p("crlnumber"),
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("index.txt"), b"").unwrap();
+        std::fs::write(dir.join("crlnumber"), b"01\n").unwrap();
+        let ca_args = |extra: &[&str]| {
+            let mut args = vec![
+                "ca".to_string(),
+                "-config".into(),
+                p("ca.cnf"),
+                "-keyfile".into(),
+                p("ca.key"),
+                "-cert".into(),
+                p("ca.pem"),
+            ];
+            args.extend(extra.iter().map(|a| a.to_string()));
+            args
+        };
+        let leaf = s(&signer.join("cert.pem"));
+        openssl(
+            ca_args(&["-revoke", &leaf, "-crl_reason", "keyCompromise"]),
+            b"",
+        )
+        .ok();
+        openssl(ca_args(&["-gencrl", "-out", &p("ca.crl")]), b"").ok();
+        RevokingCa {
+            ca: dir.join("ca.pem"),
+            signer,
+            crl: dir.join("ca.crl"),
+        }
+    }
+}
+
+/// A plain HTTP server on loopback that answers every GET with one body
+/// (a CRL distribution point). Stopped when dropped.
+struct HttpFile {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpFile {
+    /// Serves `body` on `listener` (bound by the caller, so the address can
+    /// be known before the body is).
+    fn start(listener: std::net::TcpListener, body: Vec<u8>) -> HttpFile {
+        use std::sync::atomic::Ordering;
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut out = match stream.try_clone() {
+                    Ok(out) => out,
+                    Err(_) => continue,
+                };
+                // Read the request up to its empty line, then answer.
+                let mut input = BufReader::new(stream);
+                let mut line = String::new();
+                while input.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line == "\r\n" || line == "\n" {
+                        break;
+                    }
+                    line.clear();
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = out.write_all(head.as_bytes());
+                let _ = out.write_all(&body);
+            }
+        });
+        HttpFile {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for HttpFile {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The same openssl-made unwrapped message, signed by a certificate that
+/// chains to an incoming anchor of b.example and is bound to the From
+/// address but revoked by its issuer's CRL (served on loopback): revoked,
+/// not malformed (RFC 5280 §6.3; Applicability Statement 1.3 §4.1).
+#[test]
+fn unwrapped_message_from_a_revoked_signer_is_quarantined_as_revoked_rfc5280_6_3() {
+    let (_a, b) = two_sites(peers);
+    // The CRL's address is in the certificate the CRL revokes: bind the
+    // listener first, then serve the CRL made for its address.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let crl_url = format!("http://{}/revoking.crl", listener.local_addr().unwrap());
+    let dir = b.path("revoking");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = RevokingCa::make(&dir, &crl_url);
+    let crl_server = HttpFile::start(listener, std::fs::read(&pki.crl).unwrap());
+    b.run(&["anchor", "add", b.domain, &s(&pki.ca)], b"").ok();
+    let serve_b = Serve::start(&b, "b");
+
+    let inner = unwrapped_inner("revoked", "inner subject", "Signed with a revoked key.");
+    let message = openssl_unwrapped(&b, "revoked", &pki.signer, &inner);
+    deliver_on_backbone(&b, "revoked.eml", &message, &serve_b);
+
+    let entry = wait_for_quarantine(&b, "<revoked@a.example>", &serve_b);
+    assert_eq!(entry["reason"], "revoked", "{entry}");
+    assert_eq!(entry["from"], SENDER, "{entry}");
+    let detail = entry["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("was revoked on") && detail.contains(&crl_url),
+        "the detail names the CRL: {entry}"
+    );
+    assert_nothing_delivered(&b, &serve_b);
+    drop(crl_server);
 }
 
 /// Hex of `bytes`, lower case, as `sqlite3 .dump` writes a BLOB.

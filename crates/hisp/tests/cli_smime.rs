@@ -404,6 +404,125 @@ fn message_made_by_openssl_cms_is_opened() {
     assert_eq!(json["signers"][0]["subject"], "CN=alice@a.example");
 }
 
+/// The header fields of a message, unfolded, one entry each.
+fn header_fields(message: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(message).replace("\r\n", "\n");
+    let head = text.split("\n\n").next().unwrap_or_default();
+    let mut fields: Vec<String> = Vec::new();
+    for line in head.lines() {
+        match fields.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
+            _ => fields.push(line.to_string()),
+        }
+    }
+    fields
+}
+
+/// A sender that does not wrap headers signs the whole message with
+/// `openssl cms -sign` (its own From, To, Subject, Date, Message-ID,
+/// MIME-Version) and puts the same fields outside, with another Subject and
+/// a trace field: `hisp smime open` prints each field once, the signed
+/// inner fields winning, the outer trace field kept, and none of the
+/// envelope's MIME fields (Applicability Statement 1.3: wrapping is
+/// optional; RFC 5322 §3.6: one From, To, Subject, Date, Message-ID).
+#[test]
+fn open_of_an_unwrapped_message_with_its_own_fields_prints_each_field_once_inner_first_rfc5322_3_6()
+{
+    let p = Parties::new();
+    let dir = p.pki.dir.path();
+    let inner = b"From: alice@a.example\r\n\
+To: bob@b.example\r\n\
+Subject: inner subject, signed\r\n\
+Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\
+Message-ID: <unwrapped@a.example>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+hello bob\r\n";
+    let msg = write(dir, "whole.eml", inner);
+    let signed = dir.join("signed.eml");
+    openssl(
+        [
+            "cms".to_string(),
+            "-sign".into(),
+            "-md".into(),
+            "sha256".into(),
+            "-in".into(),
+            s(&msg),
+            "-signer".into(),
+            s(&p.alice.join("cert.pem")),
+            "-inkey".into(),
+            s(&p.alice.join("key.pem")),
+            "-out".into(),
+            s(&signed),
+        ],
+        b"",
+    )
+    .ok();
+    let encrypted = openssl(
+        [
+            "cms".to_string(),
+            "-encrypt".into(),
+            "-aes256".into(),
+            "-in".into(),
+            s(&signed),
+            "-from".into(),
+            "alice@a.example".into(),
+            "-to".into(),
+            "bob@b.example".into(),
+            "-subject".into(),
+            "outer subject, not signed".into(),
+            s(&p.bob.join("cert.pem")),
+        ],
+        b"",
+    )
+    .ok()
+    .stdout;
+    let mut sealed =
+        b"Received: from hisp.a.example by hisp.b.example; Mon, 1 Jan 2024 00:00:01 +0000\r\n\
+Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\
+Message-ID: <unwrapped@a.example>\r\n"
+            .to_vec();
+    sealed.extend_from_slice(&encrypted);
+
+    let run = p.open(&sealed, &[]).ok();
+    let text = run.stdout_text();
+    let fields = header_fields(&run.stdout);
+    for name in [
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "MIME-Version",
+        "Content-Type",
+        "Received",
+    ] {
+        let count = fields
+            .iter()
+            .filter(|f| {
+                f.split_once(':')
+                    .is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
+            })
+            .count();
+        assert_eq!(count, 1, "{name} once in:\n{text}");
+    }
+    assert!(fields[0].starts_with("Received: "), "trace on top:\n{text}");
+    assert!(
+        fields.contains(&"Subject: inner subject, signed".to_string()),
+        "{text}"
+    );
+    assert!(
+        fields.contains(&"Content-Type: text/plain".to_string()),
+        "{text}"
+    );
+    assert!(!text.contains("outer subject"), "{text}");
+    assert!(!text.contains("smime.p7m"), "{text}");
+    assert!(text.ends_with("\r\n\r\nhello bob\r\n"), "{text}");
+    let (_, json) = p.open_json(&sealed, &[]);
+    assert_eq!(json["wrapped"], false, "{json}");
+}
+
 #[test]
 fn bad_input_gives_a_clear_message() {
     let p = Parties::new();

@@ -2,18 +2,27 @@
 //! (`relay`), open inbound ones into mailboxes or quarantine (`receive`), and
 //! finish each claim — done, retried later with exponential backoff, or
 //! given up after the message's lifetime.
+//!
+//! Deliveries do not wait on each other: [`Worker::run`] handles up to
+//! [`WorkerSettings::concurrency`] queue messages at once, each as its own
+//! task, and claims the next due message as soon as a slot is free. One
+//! attempt at a message is cut after [`WorkerSettings::attempt_timeout`]
+//! (and then retried like any temporary failure), which keeps it inside its
+//! lease, so no other claim can take the message while it is under way.
 
 mod notify;
 mod receive;
 mod relay;
 mod report;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hisp_smime::SealOptions;
 use hisp_smtp::{ClientConfig, Shutdown};
 use hisp_store::{MessageDirection, QueueItem, RecipientId, TrackingState};
 use time::OffsetDateTime;
+use tokio::task::JoinSet;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::context::GatewayContext;
@@ -23,10 +32,19 @@ use crate::routes::Routes;
 /// How a worker claims, retries and delivers.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// How long a claim holds a message before another worker may take it.
+    /// How long a claim holds a message before another worker may take it;
+    /// longer than [`attempt_timeout`](Self::attempt_timeout), so that an
+    /// attempt under way keeps its message (see
+    /// [`set_attempt_timeout`](Self::set_attempt_timeout)).
     pub lease: Duration,
-    /// Most messages claimed at once.
+    /// Most messages claimed at once by [`Worker::run_once`].
     pub batch: usize,
+    /// Most queue messages [`Worker::run`] handles at the same time: a peer
+    /// that stalls holds one of them, not the others.
+    pub concurrency: usize,
+    /// Longest one attempt at a message may take (every destination and
+    /// server of it); then it is cut and tried again later.
+    pub attempt_timeout: Duration,
     /// Time between looks at the queue when [`Worker::run`] runs.
     pub poll_interval: Duration,
     /// Delay before the first retry; doubled for each further attempt.
@@ -55,15 +73,18 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// Defaults: 5-minute leases, batches of 16, a 1 s poll, retries from
+    /// Defaults: attempts cut after 30 minutes and leases a minute longer,
+    /// batches of 16, 8 messages at once, a 1 s poll, retries from
     /// 1 minute doubling up to 1 hour, a 24-hour lifetime, opportunistic
     /// STARTTLS is off (no client TLS configured), mail between local
     /// domains is delivered locally (`seal_local` off), a 1-hour MDN
     /// timeout, and `helo_name` as the reporting host.
     pub fn new(helo_name: &str) -> Self {
         WorkerSettings {
-            lease: Duration::from_secs(300),
+            lease: DEFAULT_ATTEMPT_TIMEOUT + LEASE_MARGIN,
             batch: 16,
+            concurrency: 8,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             poll_interval: Duration::from_secs(1),
             retry_base: Duration::from_secs(60),
             retry_max: Duration::from_secs(3600),
@@ -76,6 +97,13 @@ impl WorkerSettings {
         }
     }
 
+    /// Sets [`attempt_timeout`](Self::attempt_timeout) and a lease a minute
+    /// longer.
+    pub fn set_attempt_timeout(&mut self, timeout: Duration) {
+        self.attempt_timeout = timeout;
+        self.lease = timeout + LEASE_MARGIN;
+    }
+
     /// The delay before the attempt after attempt number `attempts` (1 for
     /// the first): `retry_base * 2^(attempts-1)`, at most `retry_max`.
     pub fn backoff(&self, attempts: u32) -> Duration {
@@ -85,6 +113,13 @@ impl WorkerSettings {
             .map_or(self.retry_max, |d| d.min(self.retry_max))
     }
 }
+
+/// Default for [`WorkerSettings::attempt_timeout`].
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How much longer a lease is than the attempt it covers: time to record
+/// the outcome after an attempt is cut.
+const LEASE_MARGIN: Duration = Duration::from_secs(60);
 
 /// What an attempt left to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,47 +154,132 @@ impl Worker {
     /// messages were processed. A message whose processing fails on a store
     /// error keeps its claim until the lease ends and is then tried again.
     /// `now` is the worker's clock: tests pass a later time to see timeouts.
+    ///
+    /// The claimed messages are handled one after the other, each within
+    /// [`WorkerSettings::attempt_timeout`]; [`run`](Self::run) handles them
+    /// side by side.
     pub async fn run_once(&self, now: OffsetDateTime) -> Result<usize, GatewayError> {
-        let (lease, batch) = (self.settings.lease, self.settings.batch);
-        let items = self
-            .ctx
-            .store
-            .call(move |s| s.claim_due(now, lease, batch))
-            .await?;
+        let items = self.claim(now, self.settings.batch).await?;
         let count = items.len();
         for item in items {
-            let msg_id = item
-                .message_id
-                .as_ref()
-                .map_or_else(|| format!("queue-{}", item.id), |m| m.to_string());
-            let span = info_span!("queue_item", msg_id = %msg_id, queue_id = %item.id, direction = %item.direction, attempt = item.attempts);
-            if let Err(e) = self.process(&item, now).instrument(span.clone()).await {
-                span.in_scope(|| warn!(error = %e, "processing failed; the claim will lapse and the message be tried again"));
-            }
+            self.handle(item, now).await;
         }
-        if let Err(e) = notify::sweep(self, now).await {
-            warn!(error = %e, "delivery notification sweep failed; tried again at the next look");
-        }
+        self.sweep(now).await;
         Ok(count)
     }
 
-    /// Runs [`run_once`](Self::run_once) every poll interval until
-    /// `shutdown` is triggered; the batch under way is finished first.
+    /// Handles due messages until `shutdown` is triggered: up to
+    /// [`WorkerSettings::concurrency`] at once, each in its own task, a new
+    /// one claimed as soon as a slot is free; the queue is looked at every
+    /// poll interval, and the delivery notification sweep runs after each
+    /// look. The messages under way when `shutdown` comes are finished
+    /// first (or cut by the caller dropping this future).
     pub async fn run(&self, shutdown: &Shutdown) {
+        let worker = Arc::new(self.clone());
+        let slots = self.settings.concurrency.max(1);
         let step = self.settings.poll_interval.min(Duration::from_millis(100));
+        let mut under_way: JoinSet<()> = JoinSet::new();
         while !shutdown.is_triggered() {
-            match self.run_once(OffsetDateTime::now_utc()).await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "cannot claim from the queue"),
+            while let Some(done) = under_way.try_join_next() {
+                if let Err(e) = done {
+                    warn!(error = %e, "a queue task failed; its claim will lapse and the message be tried again");
+                }
             }
+            let free = slots.saturating_sub(under_way.len());
+            let now = OffsetDateTime::now_utc();
+            let claimed = if free == 0 {
+                0
+            } else {
+                match self.claim(now, free).await {
+                    Ok(items) => {
+                        let n = items.len();
+                        for item in items {
+                            let worker = worker.clone();
+                            under_way.spawn(async move { worker.handle(item, now).await });
+                        }
+                        n
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "cannot claim from the queue");
+                        0
+                    }
+                }
+            };
+            self.sweep(now).await;
+            // Every free slot was filled: more may be due as soon as one
+            // frees up. Otherwise nothing more is due before the next look.
+            let full = free == 0 || (claimed > 0 && claimed == free);
             let mut waited = Duration::ZERO;
             while waited < self.settings.poll_interval && !shutdown.is_triggered() {
-                tokio::time::sleep(step).await;
-                waited += step;
+                if full && !under_way.is_empty() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(step) => waited += step,
+                        Some(done) = under_way.join_next() => {
+                            if let Err(e) = done {
+                                warn!(error = %e, "a queue task failed; its claim will lapse and the message be tried again");
+                            }
+                            break;
+                        }
+                    }
+                } else {
+                    tokio::time::sleep(step).await;
+                    waited += step;
+                }
+            }
+        }
+        while let Some(done) = under_way.join_next().await {
+            if let Err(e) = done {
+                warn!(error = %e, "a queue task failed");
             }
         }
         info!("queue worker stopped");
+    }
+
+    /// Claims up to `limit` messages due at `now` under a lease.
+    async fn claim(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<QueueItem>, GatewayError> {
+        let lease = self.settings.lease;
+        self.ctx
+            .store
+            .call(move |s| s.claim_due(now, lease, limit))
+            .await
+    }
+
+    /// The delivery notification sweep; a failure waits for the next look.
+    async fn sweep(&self, now: OffsetDateTime) {
+        if let Err(e) = notify::sweep(self, now).await {
+            warn!(error = %e, "delivery notification sweep failed; tried again at the next look");
+        }
+    }
+
+    /// One attempt at a claimed message, cut after the attempt timeout (the
+    /// message is then retried like any temporary failure). A store error
+    /// leaves the claim to lapse.
+    async fn handle(&self, item: QueueItem, now: OffsetDateTime) {
+        let msg_id = item
+            .message_id
+            .as_ref()
+            .map_or_else(|| format!("queue-{}", item.id), |m| m.to_string());
+        let span = info_span!("queue_item", msg_id = %msg_id, queue_id = %item.id, direction = %item.direction, attempt = item.attempts);
+        let limit = self.settings.attempt_timeout;
+        let done = async {
+            match tokio::time::timeout(limit, self.process(&item, now)).await {
+                Ok(done) => done,
+                Err(_) => {
+                    warn!(timeout = ?limit, "attempt cut: it did not finish in time");
+                    let why = format!("the attempt did not finish within {}s", limit.as_secs());
+                    self.finish(&item, Attempt::Again(why), now).await
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        if let Err(e) = done {
+            span.in_scope(|| warn!(error = %e, "processing failed; the claim will lapse and the message be tried again"));
+        }
     }
 
     async fn process(&self, item: &QueueItem, now: OffsetDateTime) -> Result<(), GatewayError> {
@@ -167,6 +287,17 @@ impl Worker {
             MessageDirection::Outbound => relay::attempt(self, item, now).await?,
             MessageDirection::Inbound => receive::attempt(self, item, now).await?,
         };
+        self.finish(item, attempt, now).await
+    }
+
+    /// Ends the claim as `attempt` says: done, retried after the backoff,
+    /// or failed when the lifetime has passed.
+    async fn finish(
+        &self,
+        item: &QueueItem,
+        attempt: Attempt,
+        now: OffsetDateTime,
+    ) -> Result<(), GatewayError> {
         let item = item.clone();
         match attempt {
             Attempt::Finished => {

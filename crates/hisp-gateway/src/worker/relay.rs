@@ -6,10 +6,11 @@
 //! recipients are handled like remote ones.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use hisp_smime::Signer;
-use hisp_smtp::{deliver, ClientError, DeliveryReport, OutboundEnvelope, RecipientOutcome};
+use hisp_smtp::{
+    deliver_to, ClientError, DeliveryReport, OutboundEnvelope, Peer, RecipientOutcome,
+};
 use hisp_store::{
     AuditKind, DirectAddress, Expectation, Folder, Owner, QueueItem, RecipientId, RecipientRecord,
     TrackingState,
@@ -211,27 +212,20 @@ async fn relay_to(
 /// Delivers to the first of `servers` that takes the transaction: a server
 /// that cannot be reached or answers with a temporary failure before any
 /// recipient is accepted makes way for the next (RFC 5321 §5.1: try the
-/// exchangers in order). The last server's outcome counts.
+/// exchangers in order). The last server's outcome counts. Each server's
+/// TLS certificate is checked against its name (the MX host name).
 async fn deliver_to_first(
     worker: &Worker,
-    servers: &[SocketAddr],
+    servers: &[Peer],
     envelope: &OutboundEnvelope,
     sealed: &[u8],
 ) -> Result<DeliveryReport, ClientError> {
     let mut outcome = None;
     for (i, server) in servers.iter().enumerate() {
-        let host = server.ip().to_string();
-        let report = deliver(
-            &worker.settings.client,
-            &host,
-            server.port(),
-            envelope,
-            sealed,
-        )
-        .await;
+        let report = deliver_to(&worker.settings.client, server, envelope, sealed).await;
         match report {
             Err(e) if e.is_temporary() && i + 1 < servers.len() => {
-                info!(server = %server, error = %e, "trying the next mail exchanger");
+                info!(server = %server.label(), port = server.addr.port(), error = %e, "trying the next mail exchanger");
                 outcome = Some(Err(e));
             }
             other => return other,

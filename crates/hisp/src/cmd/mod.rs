@@ -13,6 +13,7 @@ pub mod message;
 pub mod quarantine;
 pub mod queue;
 pub mod serve;
+pub mod serve_limits;
 pub mod smime;
 pub mod user;
 

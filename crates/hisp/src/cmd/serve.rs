@@ -60,6 +60,8 @@ pub fn serve_store(
             "[tracking] mdn_timeout_secs is {timeout}: at least 60 seconds, or every recipient fails as soon as it is relayed"
         );
     }
+    crate::relay_limits::check(&config.smtp)?;
+    config.smtp.check_limits().map_err(anyhow::Error::msg)?;
     let routes = routes(config)?;
     let store = match store {
         Some(store) => store,
@@ -78,10 +80,11 @@ pub fn serve_store(
         }
     }
     let store: Arc<dyn Store> = Arc::new(store);
-    let tls = Tls {
+    let mut tls = Tls {
         server: server_tls(config)?,
         client: client_tls(config, &hostname_of(config))?,
     };
+    crate::relay_limits::apply_to_client(&config.smtp, &mut tls.client);
     let hostname = hostname_of(config);
     let responder = match config.dns_responder.listen {
         Some(listen) => Some((
@@ -245,6 +248,7 @@ async fn bind(
 ) -> anyhow::Result<Server> {
     let mut settings = ServerConfig::new(role, hostname);
     settings.max_message_size = config.smtp.max_message_size;
+    crate::cmd::serve_limits::apply(&config.smtp, &mut settings);
     let starttls = if tls.is_some() {
         "STARTTLS"
     } else {
@@ -280,8 +284,11 @@ async fn run(
     };
     let bundle_store = store.clone();
     let ctx = GatewayContext::new(store, discoverer(config)?, trust);
-    let policy: Arc<dyn Policy> =
-        Arc::new(GatewayPolicy::new(ctx.clone()).sealing_local_mail(config.smtp.seal_local()));
+    let policy: Arc<dyn Policy> = Arc::new(
+        GatewayPolicy::new(ctx.clone())
+            .sealing_local_mail(config.smtp.seal_local())
+            .with_auth_limits(crate::cmd::serve_limits::auth_limits(&config.smtp)),
+    );
     let submission = bind(
         Role::Submission,
         config.smtp.submission_listen,
@@ -342,6 +349,7 @@ async fn run(
     };
     settings.seal_local = config.smtp.seal_local();
     settings.mdn_timeout = Duration::from_secs(config.tracking.mdn_timeout_secs);
+    crate::relay_limits::apply_to_worker(&config.smtp, &mut settings);
     let worker = Worker::new(ctx, routes, settings);
     let stop_listeners = Shutdown::new();
     let stop_worker = Shutdown::new();

@@ -1,0 +1,60 @@
+//! `[smtp] relay_*_timeout_secs` and `relay_concurrency`: the deadlines of the
+//! delivering client (RFC 5321 §4.5.3.2) and how many queued messages the
+//! worker handles at once, checked and applied.
+
+use std::time::Duration;
+
+use hisp_gateway::WorkerSettings;
+use hisp_smtp::ClientConfig;
+
+use crate::config::SmtpConfig;
+
+/// Refuses a zero deadline or concurrency, naming the key: every delivery
+/// would fail at that step, or none would ever start.
+pub(crate) fn check(smtp: &SmtpConfig) -> anyhow::Result<()> {
+    for (key, value) in [
+        (
+            "relay_connect_timeout_secs",
+            smtp.relay_connect_timeout_secs,
+        ),
+        (
+            "relay_command_timeout_secs",
+            smtp.relay_command_timeout_secs,
+        ),
+        (
+            "relay_data_block_timeout_secs",
+            smtp.relay_data_block_timeout_secs,
+        ),
+        ("relay_data_timeout_secs", smtp.relay_data_timeout_secs),
+        (
+            "relay_attempt_timeout_secs",
+            smtp.relay_attempt_timeout_secs,
+        ),
+    ] {
+        if value == 0 {
+            anyhow::bail!(
+                "[smtp] {key} is 0: give at least 1 second, or every delivery fails at that step"
+            );
+        }
+    }
+    if smtp.relay_concurrency == 0 {
+        anyhow::bail!("[smtp] relay_concurrency is 0: give at least 1, or nothing is ever sent");
+    }
+    Ok(())
+}
+
+/// Sets the client's deadlines from `[smtp]` (as [`check`]ed).
+pub(crate) fn apply_to_client(smtp: &SmtpConfig, client: &mut ClientConfig) {
+    let secs = |value: u64| Duration::from_secs(value.max(1));
+    client.connect_timeout = secs(smtp.relay_connect_timeout_secs);
+    client.command_timeout = secs(smtp.relay_command_timeout_secs);
+    client.data_block_timeout = secs(smtp.relay_data_block_timeout_secs);
+    client.data_timeout = secs(smtp.relay_data_timeout_secs);
+}
+
+/// Sets the worker's concurrency and attempt timeout (with its lease) from
+/// `[smtp]` (as [`check`]ed).
+pub(crate) fn apply_to_worker(smtp: &SmtpConfig, settings: &mut WorkerSettings) {
+    settings.concurrency = smtp.relay_concurrency.max(1);
+    settings.set_attempt_timeout(Duration::from_secs(smtp.relay_attempt_timeout_secs.max(1)));
+}
