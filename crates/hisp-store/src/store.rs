@@ -418,6 +418,17 @@ pub trait Store: Send + Sync {
         envelope: &Envelope,
     ) -> Result<QuarantineId, StoreError>;
 
+    /// Quarantines a message the queue holds (`message`, as received) with
+    /// the reason code, what exactly failed, and its envelope. The entry
+    /// refers to the queue's copy: the bytes are stored once.
+    fn quarantine_queued(
+        &self,
+        message: MessageRecordId,
+        reason: QuarantineReason,
+        detail: &str,
+        envelope: &Envelope,
+    ) -> Result<QuarantineId, StoreError>;
+
     /// Every quarantined message, oldest first, without bytes.
     fn quarantined(&self) -> Result<Vec<QuarantineRecord>, StoreError>;
 

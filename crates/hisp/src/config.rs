@@ -461,6 +461,31 @@ pub struct LogConfig {
     /// Least severe level written; RUST_LOG, when set, overrides it.
     #[serde(default, deserialize_with = "from_str")]
     pub level: LogLevel,
+    /// `"text"` (default): one line per event. `"json"`: one JSON object
+    /// per line, with the spans (and so the message id) it was written in.
+    #[serde(default, deserialize_with = "from_str")]
+    pub format: LogFormat,
+}
+
+/// `[log] format`: how log lines are written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines; colour only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format '{other}': use text or json")),
+        }
+    }
 }
 
 /// A log level.
@@ -541,8 +566,9 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let mut config =
-            Config::parse(&text).with_context(|| format!("bad config file {}", path.display()))?;
+        let mut config = Config::parse(&text)
+            .map_err(|e| anyhow::anyhow!(crate::kinds::in_words(&e.to_string())))
+            .with_context(|| format!("bad config file {}", path.display()))?;
         if let Some(dir) = &config.data_dir {
             if dir.is_relative() {
                 let base = path.parent().unwrap_or(Path::new("."));

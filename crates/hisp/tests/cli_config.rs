@@ -123,7 +123,7 @@ unknown log level 'loud': use error, warn, info, debug or trace",
   |
 1 | data_dir = 7
   |            ^
-invalid type: integer `7`, expected path string",
+invalid type: integer `7`, expected a path (a string)",
     ),
     (
         "table where a value belongs",
@@ -143,6 +143,60 @@ invalid type: map, expected a string",
   |       ^
 invalid table header
 expected `.`, `]`",
+    ),
+    (
+        "wrong type for a size names the kind in words",
+        "[smtp]\nmax_message_size = \"big\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 20
+  |
+2 | max_message_size = \"big\"
+  |                    ^^^^^
+invalid type: string \"big\", expected a whole number (0 or more)",
+    ),
+    (
+        "negative size",
+        "[smtp]\nmax_message_size = -1\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 20
+  |
+2 | max_message_size = -1
+  |                    ^^
+invalid value: integer `-1`, expected a whole number (0 or more)",
+    ),
+    (
+        "port out of range",
+        "[smtp]\nrelay_port = 70000\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 14
+  |
+2 | relay_port = 70000
+  |              ^^^^^
+invalid value: integer `70000`, expected a whole number from 0 to 65535",
+    ),
+    (
+        "fraction where whole seconds belong",
+        "[discovery]\ntimeout_secs = 1.5\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 16
+  |
+2 | timeout_secs = 1.5
+  |                ^^^
+invalid type: floating point `1.5`, expected a whole number (0 or more)",
+    ),
+    (
+        "duration written with a unit",
+        "[tracking]\nmdn_timeout_secs = \"1h\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 20
+  |
+2 | mdn_timeout_secs = \"1h\"
+  |                    ^^^^
+invalid type: string \"1h\", expected a whole number (0 or more)",
+    ),
+    (
+        "unknown log format",
+        "[log]\nformat = \"xml\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 10
+  |
+2 | format = \"xml\"
+  |          ^^^^^
+unknown log format 'xml': use text or json",
     ),
 ];
 

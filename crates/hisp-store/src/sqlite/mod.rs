@@ -481,6 +481,16 @@ impl Store for SqliteStore {
         self.write(|tx| quarantine::add(tx, bytes, reason, detail, envelope))
     }
 
+    fn quarantine_queued(
+        &self,
+        message: MessageRecordId,
+        reason: QuarantineReason,
+        detail: &str,
+        envelope: &Envelope,
+    ) -> Result<QuarantineId, StoreError> {
+        self.write(|tx| quarantine::add_queued(tx, message, reason, detail, envelope))
+    }
+
     fn quarantined(&self) -> Result<Vec<QuarantineRecord>, StoreError> {
         self.read(quarantine::list)
     }
