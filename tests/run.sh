@@ -11,9 +11,11 @@ cd "$(dirname "$0")/.."
 # libssl-dev and pkg-config build the openssl crate; bind9 (named, dig) and
 # slapd/ldap-utils are the real DNS and LDAP servers of the discovery tests;
 # postfix (with libsasl2-modules for its SASL client) is the portal's relay and
-# the silent peer (smtp-sink) of the gateway tests; swaks is the SMTP client;
-# sqlite3 edits a store by hand in the audit chain test.
-packages=(openssl libssl-dev pkg-config ca-certificates bind9 bind9-utils bind9-dnsutils slapd ldap-utils swaks libnet-ssleay-perl postfix libsasl2-modules sqlite3)
+# the silent peer (smtp-sink) of the gateway tests; swaks is the SMTP client.
+packages=(openssl libssl-dev pkg-config ca-certificates bind9 bind9-utils bind9-dnsutils slapd ldap-utils swaks libnet-ssleay-perl postfix libsasl2-modules)
+# sqlite3: the administrator who reads the database while `hisp demo` runs,
+# and who edits a store by hand in the audit chain test.
+packages+=(sqlite3)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing test dependencies: ${packages[*]}"
     apt-get update -q

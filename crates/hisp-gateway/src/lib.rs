@@ -8,9 +8,11 @@
 //! written for mail received (`notice`), MDNs and DSNs received tracked,
 //! timeouts and DSNs to our own senders. `hisp serve` (crates/hisp/src/cmd/serve.rs) runs them.
 
+pub mod auth_guard;
 pub mod bundles;
 pub mod context;
 pub mod error;
+pub mod header_bytes;
 pub mod inbound;
 mod notice;
 pub mod outbound;
@@ -20,9 +22,11 @@ pub mod smtp_policy;
 pub mod store_calls;
 pub mod worker;
 
+pub use auth_guard::{AuthGuard, AuthLimits};
 pub use bundles::{refresh_bundles, BundleOutcome};
 pub use context::{GatewayContext, TrustSettings};
 pub use error::GatewayError;
+pub use header_bytes::{check_header_bytes, HeaderByteError};
 pub use inbound::{judge_inbound, InboundContext, InboundVerdict};
 pub use outbound::{destinations, seal_for, Destination};
 pub use policy::{check_submission, PolicyError, Submission};

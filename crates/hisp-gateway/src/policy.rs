@@ -1,8 +1,11 @@
 //! What a submitted message must be before hisp accepts it (DATA on the
-//! submission port): one From equal to MAIL FROM (or a Sender equal to it),
-//! every envelope recipient named in To or Cc (Direct allows no Bcc), a valid
-//! Date and Message-ID. A missing Message-ID is added.
+//! submission port): one From naming one address, equal to MAIL FROM and
+//! granted to the account; a Sender, if any, naming one address the account
+//! is also granted (it changes nothing about From); every envelope recipient
+//! named in To or Cc (Direct allows no Bcc), a valid Date and Message-ID. A
+//! missing Message-ID is added.
 
+use hisp_store::{Account, DirectAddress};
 use mail_parser::{Addr, HeaderName, HeaderValue, MessageParser};
 
 /// Why a submitted message is refused. The gateway maps each to an SMTP reply.
@@ -14,13 +17,33 @@ pub enum PolicyError {
     /// No From, or more than one (RFC 5322 §3.6: exactly one).
     #[error("the message must have exactly one From header field, it has {0}")]
     FromCount(usize),
-    /// The From (and Sender) address is not the envelope sender.
+    /// The From address is not the envelope sender (a Sender field does not
+    /// change that).
     #[error("the From address {from} is not the envelope sender {mail_from}")]
     FromMismatch {
         /// The header address.
         from: String,
         /// MAIL FROM.
         mail_from: String,
+    },
+    /// The From address is not one the account is granted (any more).
+    #[error("the From address {from} is not an address the account {account} may send as")]
+    FromNotGranted {
+        /// The header address.
+        from: String,
+        /// The authenticated account.
+        account: String,
+    },
+    /// More than one Sender field, or one not naming exactly one mailbox.
+    #[error("the Sender header field may appear once and must name one mailbox (RFC 5322 §3.6.2)")]
+    BadSender,
+    /// The Sender names an address the account is not granted.
+    #[error("the Sender address {sender} is not an address the account {account} may send as")]
+    SenderNotGranted {
+        /// The Sender address.
+        sender: String,
+        /// The authenticated account.
+        account: String,
     },
     /// An envelope recipient does not appear in To or Cc.
     #[error("{0} is not named in To or Cc: Direct messages may not have Bcc recipients")]
@@ -48,13 +71,15 @@ pub struct Submission {
     pub message_id_added: bool,
 }
 
-/// Checks a submitted message against its envelope. `id_domain` is used
-/// for a Message-ID hisp must add.
+/// Checks a submitted message against its envelope and the `account` that
+/// submits it (its grants as read at DATA). `id_domain` is used for a
+/// Message-ID hisp must add.
 pub fn check_submission(
     message: &[u8],
     mail_from: &str,
     recipients: &[String],
     id_domain: &str,
+    account: &Account,
 ) -> Result<Submission, PolicyError> {
     let parsed = MessageParser::new()
         .with_address_headers()
@@ -70,17 +95,46 @@ pub fn check_submission(
         return Err(PolicyError::FromCount(from_count));
     }
     let from_addrs = addresses(parsed.header(HeaderName::From));
-    let sender_addrs = addresses(parsed.header(HeaderName::Sender));
-    let mail_from_lc = mail_from.to_ascii_lowercase();
     // Applicability Statement 1.3: the signer's certificate is bound to the
-    // sender, so the header sender must be the envelope sender.
-    let owned = from_addrs.len() == 1 && from_addrs[0] == mail_from_lc
-        || sender_addrs.contains(&mail_from_lc);
-    if !owned {
-        return Err(PolicyError::FromMismatch {
-            from: from_addrs.join(", "),
-            mail_from: mail_from.to_string(),
+    // From address, and receivers judge the message by it. So From is the
+    // envelope sender, one address the account is granted, whatever a
+    // Sender field says (trusting a Sender equal to MAIL FROM instead would
+    // let an account sign mail "From" anybody).
+    let envelope_sender = DirectAddress::parse(mail_from).ok();
+    let from = match (&from_addrs[..], envelope_sender) {
+        ([one], Some(envelope)) if DirectAddress::parse(one).is_ok_and(|f| f == envelope) => {
+            envelope
+        }
+        _ => {
+            return Err(PolicyError::FromMismatch {
+                from: from_addrs.join(", "),
+                mail_from: mail_from.to_string(),
+            })
+        }
+    };
+    if !account.may_send_as(&from) {
+        return Err(PolicyError::FromNotGranted {
+            from: from.to_string(),
+            account: account.name.to_string(),
         });
+    }
+    // RFC 5322 §3.6.2: at most one Sender, one mailbox. It may name the
+    // agent (a desk, a delegate) only when the account is granted it too.
+    let sender_count = count(&HeaderName::Sender);
+    if sender_count > 0 {
+        let sender_addrs = addresses(parsed.header(HeaderName::Sender));
+        let [sender] = &sender_addrs[..] else {
+            return Err(PolicyError::BadSender);
+        };
+        if sender_count > 1 {
+            return Err(PolicyError::BadSender);
+        }
+        if !DirectAddress::parse(sender).is_ok_and(|s| account.may_send_as(&s)) {
+            return Err(PolicyError::SenderNotGranted {
+                sender: sender.clone(),
+                account: account.name.to_string(),
+            });
+        }
     }
 
     if count(&HeaderName::Bcc) > 0 {
@@ -216,9 +270,39 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    /// An account granted `grants` (addresses or `@domain`).
+    fn account(grants: &[&str]) -> Account {
+        Account {
+            id: hisp_store::UserId(1),
+            name: hisp_store::UserName::parse("portal").unwrap(),
+            request_final_delivery: true,
+            grants: grants
+                .iter()
+                .map(|g| hisp_store::Grant::parse(g).unwrap())
+                .collect(),
+            added_at: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// [`check_submission`] for an account granted all of portal.example.
+    fn check(
+        message: &[u8],
+        mail_from: &str,
+        recipients: &[String],
+        id_domain: &str,
+    ) -> Result<Submission, PolicyError> {
+        check_submission(
+            message,
+            mail_from,
+            recipients,
+            id_domain,
+            &account(&["@portal.example"]),
+        )
+    }
+
     #[test]
     fn conforming_message_passes_unchanged() {
-        let s = check_submission(
+        let s = check(
             OK.as_bytes(),
             "Pat@Portal.example",
             &rcpts(&["doc@clinic.example", "NURSE@clinic.example"]),
@@ -232,7 +316,7 @@ mod tests {
 
     #[test]
     fn from_must_be_the_envelope_sender() {
-        let e = check_submission(
+        let e = check(
             OK.as_bytes(),
             "eve@portal.example",
             &rcpts(&["doc@clinic.example"]),
@@ -242,21 +326,107 @@ mod tests {
         assert!(matches!(e, PolicyError::FromMismatch { .. }), "{e}");
     }
 
+    /// Applicability Statement 1.3 binds the signer to From: a Sender equal
+    /// to MAIL FROM does not make another From acceptable.
     #[test]
-    fn sender_may_stand_for_the_envelope_sender() {
-        let msg = OK.replace("Subject", "Sender: desk@portal.example\r\nSubject");
-        assert!(check_submission(
+    fn a_sender_field_does_not_stand_in_for_from() {
+        let msg = OK
+            .replace("Pat <pat@portal.example>", "anyone@anywhere.example")
+            .replace("Subject", "Sender: pat@portal.example\r\nSubject");
+        let e = check_submission(
             msg.as_bytes(),
-            "desk@portal.example",
+            "pat@portal.example",
             &rcpts(&["doc@clinic.example"]),
-            "x"
+            "x",
+            &account(&["pat@portal.example"]),
         )
-        .is_ok());
+        .unwrap_err();
+        assert_eq!(
+            e,
+            PolicyError::FromMismatch {
+                from: "anyone@anywhere.example".into(),
+                mail_from: "pat@portal.example".into()
+            }
+        );
+    }
+
+    #[test]
+    fn from_must_be_granted_to_the_account() {
+        let e = check_submission(
+            OK.as_bytes(),
+            "pat@portal.example",
+            &rcpts(&["doc@clinic.example"]),
+            "x",
+            &account(&["desk@portal.example"]),
+        )
+        .unwrap_err();
+        assert!(matches!(e, PolicyError::FromNotGranted { .. }), "{e}");
+    }
+
+    /// RFC 5322 §3.6.2: one Sender, one mailbox; hisp allows it only when
+    /// the account is granted that address too.
+    #[test]
+    fn sender_must_be_one_address_the_account_is_granted() {
+        let with = |sender: &str, grants: &[&str]| {
+            let msg = OK.replace("Subject", &format!("{sender}Subject"));
+            check_submission(
+                msg.as_bytes(),
+                "pat@portal.example",
+                &rcpts(&["doc@clinic.example"]),
+                "x",
+                &account(grants),
+            )
+        };
+        let both = ["pat@portal.example", "desk@portal.example"];
+        assert!(with("Sender: Desk <DESK@portal.example>\r\n", &both).is_ok());
+        assert_eq!(
+            with("Sender: desk@portal.example\r\n", &["pat@portal.example"]).unwrap_err(),
+            PolicyError::SenderNotGranted {
+                sender: "desk@portal.example".into(),
+                account: "portal".into()
+            }
+        );
+        assert_eq!(
+            with(
+                "Sender: desk@portal.example\r\nSender: desk@portal.example\r\n",
+                &both
+            )
+            .unwrap_err(),
+            PolicyError::BadSender
+        );
+        assert_eq!(
+            with("Sender: desk@portal.example, pat@portal.example\r\n", &both).unwrap_err(),
+            PolicyError::BadSender
+        );
+        assert_eq!(
+            with("Sender: nobody\r\n", &both).unwrap_err(),
+            PolicyError::BadSender
+        );
+    }
+
+    /// The checks read a bare LF as a line end, as sealing does (RFC 8551
+    /// §3.1.1 canonical form): a Bcc after one is a Bcc field.
+    #[test]
+    fn a_bcc_after_a_bare_lf_is_a_bcc() {
+        let msg = OK.replace(
+            "Subject: hi\r\n",
+            "Subject: hi\nBcc: boss@clinic.example\r\n",
+        );
+        assert_eq!(
+            check(
+                msg.as_bytes(),
+                "pat@portal.example",
+                &rcpts(&["doc@clinic.example"]),
+                "x"
+            )
+            .unwrap_err(),
+            PolicyError::BccPresent
+        );
     }
 
     #[test]
     fn every_recipient_must_be_in_to_or_cc_no_bcc() {
-        let e = check_submission(
+        let e = check(
             OK.as_bytes(),
             "pat@portal.example",
             &rcpts(&["boss@clinic.example"]),
@@ -268,7 +438,7 @@ mod tests {
             PolicyError::HiddenRecipient("boss@clinic.example".into())
         );
         let msg = OK.replace("Subject", "Bcc: boss@clinic.example\r\nSubject");
-        let e = check_submission(
+        let e = check(
             msg.as_bytes(),
             "pat@portal.example",
             &rcpts(&["doc@clinic.example"]),
@@ -282,7 +452,7 @@ mod tests {
     fn exactly_one_from_rfc5322_3_6() {
         let msg = OK.replace("Subject", "From: other@portal.example\r\nSubject");
         assert_eq!(
-            check_submission(msg.as_bytes(), "pat@portal.example", &[], "x").unwrap_err(),
+            check(msg.as_bytes(), "pat@portal.example", &[], "x").unwrap_err(),
             PolicyError::FromCount(2)
         );
     }
@@ -291,7 +461,7 @@ mod tests {
     fn date_is_required_rfc5322_3_6_1() {
         let msg = OK.replace("Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n", "");
         assert_eq!(
-            check_submission(msg.as_bytes(), "pat@portal.example", &[], "x").unwrap_err(),
+            check(msg.as_bytes(), "pat@portal.example", &[], "x").unwrap_err(),
             PolicyError::BadDate
         );
     }
@@ -299,7 +469,7 @@ mod tests {
     #[test]
     fn missing_message_id_is_added() {
         let msg = OK.replace("Message-ID: <m1@portal.example>\r\n", "");
-        let s = check_submission(
+        let s = check(
             msg.as_bytes(),
             "pat@portal.example",
             &rcpts(&["doc@clinic.example"]),

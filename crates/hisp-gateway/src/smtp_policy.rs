@@ -11,16 +11,22 @@
 //! - Backbone: any sender; recipients only at existing local addresses
 //!   (never an open relay); DATA commits the message to the queue before 250.
 
+use std::net::IpAddr;
+
 use async_trait::async_trait;
 use hisp_mdn::{final_delivery_option_field, report_kind, requested, FinalDelivery};
 use hisp_smtp::{Account, Envelope, Policy, Refusal, Reply, Role, Session};
-use hisp_store::{AddressError, DirectAddress, Expectation, MessageDirection, UserName};
+use hisp_store::{
+    Account as StoreAccount, AddressError, DirectAddress, Expectation, MessageDirection, UserName,
+};
 use mail_parser::MessageParser;
 use time::OffsetDateTime;
 use tracing::{info, info_span, warn, Instrument};
 
+use crate::auth_guard::{AuthGuard, AuthLimits, Hold};
 use crate::context::GatewayContext;
 use crate::error::GatewayError;
+use crate::header_bytes::check_header_bytes;
 use crate::policy::{after_trace_fields, check_submission, PolicyError};
 
 /// The [`Policy`] of both listeners of one HISP.
@@ -28,6 +34,7 @@ use crate::policy::{after_trace_fields, check_submission, PolicyError};
 pub struct GatewayPolicy {
     ctx: GatewayContext,
     seal_local: bool,
+    auth: AuthGuard,
 }
 
 impl GatewayPolicy {
@@ -36,7 +43,15 @@ impl GatewayPolicy {
         GatewayPolicy {
             ctx,
             seal_local: false,
+            auth: AuthGuard::default(),
         }
+    }
+
+    /// The bound on parallel password checks and the failed-login throttle
+    /// of AUTH (see [`AuthGuard`]); [`AuthLimits::default`] otherwise.
+    pub fn with_auth_limits(mut self, limits: AuthLimits) -> Self {
+        self.auth = AuthGuard::new(limits);
+        self
     }
 
     /// Mail to local domains travels the Direct way (the workers'
@@ -86,6 +101,29 @@ fn unknown_local(addr: &str) -> Reply {
     Reply::new(550, (5, 1, 1), format!("<{addr}>: no such address here"))
 }
 
+/// The envelope's recipients, each once, in the order first given: RFC
+/// 5321 §3.3 lets a client name a recipient again, and a Direct address in
+/// another letter case is the same recipient ([`DirectAddress`] equality),
+/// so the message is queued, delivered and tracked once for it.
+fn distinct_recipients(rcpt_to: &[String]) -> Result<Vec<DirectAddress>, Reply> {
+    let mut recipients: Vec<DirectAddress> = Vec::with_capacity(rcpt_to.len());
+    for r in rcpt_to {
+        let address = DirectAddress::parse(r).map_err(|e| bad_recipient(r, &e))?;
+        if !recipients.contains(&address) {
+            recipients.push(address);
+        }
+    }
+    Ok(recipients)
+}
+
+/// Whether `to` names a recipient the transaction already accepted.
+fn already_accepted(envelope: &Envelope, to: &DirectAddress) -> bool {
+    envelope
+        .rcpt_to
+        .iter()
+        .any(|r| DirectAddress::parse(r).is_ok_and(|r| &r == to))
+}
+
 /// A store or task failure: temporary for the client.
 fn local_error(e: &GatewayError) -> Reply {
     warn!(error = %e, "local error answering SMTP");
@@ -99,18 +137,62 @@ fn policy_refusal(e: &PolicyError) -> Reply {
     let reason = e.to_string();
     Reply::refusal(&match e {
         PolicyError::FromMismatch { .. }
+        | PolicyError::FromNotGranted { .. }
+        | PolicyError::SenderNotGranted { .. }
         | PolicyError::HiddenRecipient(_)
         | PolicyError::BccPresent => Refusal::MessagePolicy { reason },
         PolicyError::NoHeaders
         | PolicyError::FromCount(_)
+        | PolicyError::BadSender
         | PolicyError::BadDate
         | PolicyError::BadMessageId => Refusal::BadHeader { reason },
     })
 }
 
+/// Whole seconds, rounded up, for a client told when to try again.
+fn whole_seconds(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 impl GatewayPolicy {
+    /// Lets an AUTH from `peer` for `user` (`account` when the name can be
+    /// one) have its password checked, or refuses it with `454 4.7.0` when
+    /// the throttle holds the address or the account; each refusal logged.
+    fn admit(&self, peer: IpAddr, user: &str, account: Option<&str>) -> Result<(), Reply> {
+        let reason = match self.auth.check(peer, account, std::time::Instant::now()) {
+            Ok(()) => return Ok(()),
+            Err(Hold::Address { key, retry_after }) => {
+                let secs = whole_seconds(retry_after);
+                warn!(%peer, user = ?user, held = "address", retry_after_secs = secs, "AUTH throttled: too many failed logins from this address");
+                format!("Too many failed logins from {key}, try again in {secs} seconds")
+            }
+            Err(Hold::Account { retry_after }) => {
+                let secs = whole_seconds(retry_after);
+                warn!(%peer, user = ?user, held = "account", retry_after_secs = secs, "AUTH throttled: too many failed logins for this account");
+                format!("Too many failed logins for this account, try again in {secs} seconds")
+            }
+        };
+        Err(Reply::refusal(&Refusal::AuthThrottled { reason }))
+    }
+
+    /// Counts a failed login, and logs when it reaches a limit.
+    fn login_failed(&self, peer: IpAddr, user: &str, account: Option<&str>) {
+        if self.auth.failed(peer, account, std::time::Instant::now()) {
+            warn!(
+                %peer,
+                user = ?user,
+                window_secs = self.auth.limits().window.as_secs(),
+                "failed logins reached the limit: further AUTH from this address or for this account is refused until the window ends"
+            );
+        }
+    }
+
     async fn submission_rcpt(&self, envelope: &Envelope, to: &str) -> Result<(), Reply> {
         let rcpt = DirectAddress::parse(to).map_err(|e| bad_recipient(to, &e))?;
+        // Accepted once already: it is the same recipient, not discovered again.
+        if already_accepted(envelope, &rcpt) {
+            return Ok(());
+        }
         if self
             .ctx
             .is_local(rcpt.domain())
@@ -177,13 +259,10 @@ impl GatewayPolicy {
         message: Vec<u8>,
         expect: Expectation,
     ) -> Reply {
-        let mut recipients = Vec::with_capacity(envelope.rcpt_to.len());
-        for r in &envelope.rcpt_to {
-            match DirectAddress::parse(r) {
-                Ok(a) => recipients.push(a),
-                Err(e) => return bad_recipient(r, &e),
-            }
-        }
+        let recipients = match distinct_recipients(&envelope.rcpt_to) {
+            Ok(r) => r,
+            Err(reply) => return reply,
+        };
         let queued = self
             .ctx
             .store
@@ -217,11 +296,23 @@ impl GatewayPolicy {
             Ok(a) => a,
             Err(e) => return bad_sender(&envelope.mail_from, &e),
         };
+        // The grants are read afresh, as at MAIL FROM: the header is judged
+        // by what the account may send as now.
+        let account = match self.account(session).await {
+            Ok(Some(account)) => account,
+            Ok(None) => {
+                return Reply::refusal(&Refusal::SenderNotOwned {
+                    address: envelope.mail_from.clone(),
+                })
+            }
+            Err(e) => return local_error(&e),
+        };
         let submission = match check_submission(
             &message,
             &envelope.mail_from,
             &envelope.rcpt_to,
             sender.domain().as_str(),
+            &account,
         ) {
             Ok(s) => s,
             Err(e) => {
@@ -252,13 +343,9 @@ impl GatewayPolicy {
         let (message, expect) = if report_kind(&submission.message).is_some() {
             (submission.message, Expectation::Notification)
         } else {
-            let asked = self
-                .ask_for_notification(session, &sender, submission.message)
-                .await;
-            match asked {
-                Ok((message, final_delivery)) => (message, Expectation::Mail { final_delivery }),
-                Err(e) => return local_error(&e),
-            }
+            let (message, final_delivery) =
+                ask_for_notification(&account, &sender, submission.message);
+            (message, Expectation::Mail { final_delivery })
         };
         self.enqueue(
             MessageDirection::Outbound,
@@ -271,85 +358,113 @@ impl GatewayPolicy {
         .await
     }
 
-    /// Adds the requests for delivery notification (Implementation Guide
-    /// for Delivery Notification in Direct 1.0 §3.1) and says whether final
-    /// delivery is asked for:
-    ///
-    /// - processed MDNs: `Disposition-Notification-To: <sender>` (RFC 8098
-    ///   §2.1), unless the portal wrote one;
-    /// - final-destination delivery (the dispatched MDN): a request the
-    ///   portal wrote itself stands (a malformed one counts as none);
-    ///   otherwise the account's setting decides, and
-    ///   `Disposition-Notification-Options` is added when it is on.
-    ///
-    /// The fields go below the trace fields.
-    async fn ask_for_notification(
-        &self,
-        session: &Session,
-        sender: &DirectAddress,
-        message: Vec<u8>,
-    ) -> Result<(Vec<u8>, bool), GatewayError> {
-        let request = requested(&message);
-        let mut fields = String::new();
-        if request.disposition_notification_to.is_empty() && !has_field(&message, DNT) {
-            fields.push_str(&format!("{DNT}: <{sender}>\r\n"));
-        }
-        let final_delivery = match request.final_delivery {
-            FinalDelivery::Requested { .. } => true,
-            FinalDelivery::Malformed(_) => false,
-            FinalDelivery::NotRequested if has_field(&message, DNO) => false,
-            FinalDelivery::NotRequested => {
-                let on = match session
-                    .account
-                    .as_ref()
-                    .and_then(|a| UserName::parse(&a.name).ok())
-                {
-                    Some(name) => {
-                        self.ctx
-                            .store
-                            .call(move |s| s.user(&name))
-                            .await?
-                            .request_final_delivery
-                    }
-                    None => false,
-                };
-                if on {
-                    fields.push_str(final_delivery_option_field());
-                    fields.push_str("\r\n");
-                }
-                on
-            }
+    /// The session's account as the store has it now; `None` when it no
+    /// longer exists (or the session never authenticated).
+    async fn account(&self, session: &Session) -> Result<Option<StoreAccount>, GatewayError> {
+        let Some(name) = session
+            .account
+            .as_ref()
+            .and_then(|a| UserName::parse(&a.name).ok())
+        else {
+            return Ok(None);
         };
-        if fields.is_empty() {
-            return Ok((message, final_delivery));
+        match self.ctx.store.call(move |s| s.user(&name)).await {
+            Ok(account) => Ok(Some(account)),
+            Err(GatewayError::Store(e)) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
         }
-        Ok((
-            after_trace_fields(&message, fields.as_bytes()),
-            final_delivery,
-        ))
     }
+}
+
+/// Adds the requests for delivery notification (Implementation Guide
+/// for Delivery Notification in Direct 1.0 §3.1) and says whether final
+/// delivery is asked for:
+///
+/// - processed MDNs: `Disposition-Notification-To: <sender>` (RFC 8098
+///   §2.1), unless the portal wrote one;
+/// - final-destination delivery (the dispatched MDN): a request the
+///   portal wrote itself stands (a malformed one counts as none);
+///   otherwise the `account`'s setting decides, and
+///   `Disposition-Notification-Options` is added when it is on.
+///
+/// The fields go below the trace fields.
+fn ask_for_notification(
+    account: &StoreAccount,
+    sender: &DirectAddress,
+    message: Vec<u8>,
+) -> (Vec<u8>, bool) {
+    let request = requested(&message);
+    let mut fields = String::new();
+    if request.disposition_notification_to.is_empty() && !has_field(&message, DNT) {
+        fields.push_str(&format!("{DNT}: <{sender}>\r\n"));
+    }
+    let final_delivery = match request.final_delivery {
+        FinalDelivery::Requested { .. } => true,
+        FinalDelivery::Malformed(_) => false,
+        FinalDelivery::NotRequested if has_field(&message, DNO) => false,
+        FinalDelivery::NotRequested => {
+            let on = account.request_final_delivery;
+            if on {
+                fields.push_str(final_delivery_option_field());
+                fields.push_str("\r\n");
+            }
+            on
+        }
+    };
+    if fields.is_empty() {
+        return (message, final_delivery);
+    }
+    (
+        after_trace_fields(&message, fields.as_bytes()),
+        final_delivery,
+    )
 }
 
 #[async_trait]
 impl Policy for GatewayPolicy {
     async fn authenticate(
         &self,
-        _session: &Session,
+        session: &Session,
         user: &str,
         password: &str,
     ) -> Result<Account, Reply> {
-        let Ok(name) = UserName::parse(user) else {
+        let peer = session.peer.ip();
+        let name = UserName::parse(user).ok();
+        let account = name.as_ref().map(|n| n.as_str().to_string());
+        self.admit(peer, user, account.as_deref())?;
+        let Some(name) = name else {
+            self.login_failed(peer, user, None);
             return Err(Reply::refusal(&Refusal::BadCredentials));
         };
+        let Some(place) = self.auth.place().await else {
+            warn!(%peer, user = ?user, "AUTH refused: no place to check the password came free in time");
+            return Err(Reply::refusal(&Refusal::AuthBusy {
+                reason:
+                    "Temporary authentication failure: too many logins at once, try again later"
+                        .into(),
+            }));
+        };
+        // Failures counted while this one waited may hold it back now.
+        self.admit(peer, user, account.as_deref())?;
         let password = password.to_string();
-        match self
+        let checked = self
             .ctx
             .store
-            .call(move |s| s.verify_password(&name, &password))
-            .await
-        {
-            Ok(account) => Ok(Account::new(account.name.as_str())),
+            .call(move |s| {
+                // The place is held until the check itself ends, even if the
+                // session is gone by then.
+                let _place = place;
+                s.verify_password(&name, &password)
+            })
+            .await;
+        match checked {
+            Ok(found) => {
+                self.auth
+                    .succeeded(peer, found.name.as_str(), std::time::Instant::now());
+                Ok(Account::new(found.name.as_str()))
+            }
             Err(GatewayError::Store(e)) if e.is_bad_credentials() => {
+                self.login_failed(peer, user, account.as_deref());
                 Err(Reply::refusal(&Refusal::BadCredentials))
             }
             Err(e) => Err(local_error(&e)),
@@ -392,6 +507,14 @@ impl Policy for GatewayPolicy {
 
     async fn data(&self, session: &Session, envelope: &Envelope, message: Vec<u8>) -> Reply {
         let span = info_span!("data", msg_id = %envelope.id, from = %envelope.mail_from);
+        // Both listeners: the checks below and the sealing must read the
+        // same header fields (RFC 5322 §2.2).
+        if let Err(e) = check_header_bytes(&message) {
+            span.in_scope(|| info!(reason = %e, "message refused: bad bytes in the header"));
+            return Reply::refusal(&Refusal::BadHeader {
+                reason: e.to_string(),
+            });
+        }
         match session.role {
             Role::Submission => {
                 self.submission_data(session, envelope, message)
@@ -415,6 +538,24 @@ impl Policy for GatewayPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 5321 §3.3: a recipient named again, in any letter case, is one
+    /// recipient; the first spelling is kept.
+    #[test]
+    fn a_recipient_given_twice_is_queued_once() {
+        let given: Vec<String> = [
+            "Doc@B.example",
+            "nurse@b.example",
+            "doc@b.example",
+            "DOC@b.EXAMPLE",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let distinct = distinct_recipients(&given).unwrap();
+        let shown: Vec<String> = distinct.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["Doc@b.example", "nurse@b.example"]);
+    }
 
     #[test]
     fn an_options_field_is_found_in_any_letter_case() {

@@ -40,7 +40,8 @@ pub struct ServerConfig {
     pub max_line_length: usize,
     /// Longest text line of a message including CRLF; RFC 5321 §4.5.3.1.6 sets 1000.
     pub max_data_line_length: usize,
-    /// How long to wait for a command (RFC 5321 §4.5.3.2.7: at least 5 minutes).
+    /// How long to wait for a command (RFC 5321 §4.5.3.2.7: at least 5 minutes); also
+    /// the longest writing a reply may take, so a client that stops reading is let go.
     pub command_timeout: Duration,
     /// How long to wait for each block of message text (RFC 5321 §4.5.3.2.5: 3 minutes
     /// for the client; the server waits longer).
@@ -57,11 +58,25 @@ pub struct ServerConfig {
     pub auth_on_loopback_without_tls: bool,
     /// Prepend a `Received:` trace field (RFC 5321 §4.4 requires it of a receiving server).
     pub add_received: bool,
+    /// Most simultaneous sessions from one client address (IPv6: one /64), so that one
+    /// client cannot take every slot of [`max_connections`](Self::max_connections);
+    /// further connections from it get `421 4.7.0`.
+    pub max_connections_per_address: usize,
+    /// Most commands a session may send without moving a mail transaction on (NOOP,
+    /// RSET, VRFY, HELO/EHLO, refused MAIL or RCPT, ...) before its next message is
+    /// accepted; the one after gets `421 4.7.0` and the session is closed.
+    pub max_commands_without_progress: u32,
+    /// The longest a session may last, whatever it does; then `421 4.4.2` and close.
+    pub max_session_duration: Duration,
+    /// How long the TLS handshake after STARTTLS may take before the connection is
+    /// closed.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl ServerConfig {
     /// Defaults for `role`: 25 MiB messages, 100 recipients, RFC 5321 limits and timeouts,
-    /// no TLS.
+    /// no TLS; 200 sessions, 20 from one address, 50 commands without progress, an hour
+    /// per session, 30 seconds for the TLS handshake.
     pub fn new(role: Role, hostname: impl Into<String>) -> Self {
         ServerConfig {
             role,
@@ -78,6 +93,10 @@ impl ServerConfig {
             tls: None,
             auth_on_loopback_without_tls: true,
             add_received: true,
+            max_connections_per_address: 20,
+            max_commands_without_progress: 50,
+            max_session_duration: Duration::from_secs(3600),
+            tls_handshake_timeout: Duration::from_secs(30),
         }
     }
 }

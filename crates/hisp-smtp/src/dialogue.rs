@@ -49,6 +49,8 @@ pub(crate) struct Dialogue {
     txn_count: u32,
     auth_failures: u32,
     bad_commands: u32,
+    /// Commands since the last accepted message that did not move a transaction on.
+    without_progress: u32,
 }
 
 impl Dialogue {
@@ -65,6 +67,7 @@ impl Dialogue {
             txn_count: 0,
             auth_failures: 0,
             bad_commands: 0,
+            without_progress: 0,
         }
     }
 
@@ -135,8 +138,7 @@ impl Dialogue {
             };
             let next = match read {
                 None => {
-                    info!("command timeout");
-                    conn.queue(&Reply::timeout());
+                    conn.queue(&timed_out(conn.life_over()));
                     Next::Close
                 }
                 Some(Line::Eof) => return Ok(End::Close),
@@ -189,6 +191,18 @@ impl Dialogue {
             Err(e) => return Ok(self.bad_command(conn, parse_error_reply(e))),
         };
         debug!(command = request.name(), "command");
+        // MAIL and RCPT count when refused, DATA when there is no transaction to
+        // take it; QUIT ends the session. Everything else (AUTH and STARTTLS too, which
+        // a session needs once) counts as a command without progress.
+        let counted = match request {
+            Request::Mail { .. } | Request::Rcpt { .. } | Request::Quit => false,
+            Request::Data => self.txn.as_ref().is_none_or(|e| e.rcpt_to.is_empty()),
+            _ => true,
+        };
+        if counted && self.no_progress_limit_passed() {
+            conn.queue(&Reply::no_progress());
+            return Ok(Next::Close);
+        }
         let next = match request {
             Request::Ehlo { host } => {
                 self.greeted(&host, true);
@@ -202,11 +216,19 @@ impl Dialogue {
             }
             Request::Mail { from } => {
                 let reply = self.mail(&from).await;
+                if !reply.is_positive() && self.no_progress_limit_passed() {
+                    conn.queue(&Reply::no_progress());
+                    return Ok(Next::Close);
+                }
                 conn.queue(&reply);
                 Next::Continue
             }
             Request::Rcpt { to } => {
                 let reply = self.rcpt(&to.address).await;
+                if !reply.is_positive() && self.no_progress_limit_passed() {
+                    conn.queue(&Reply::no_progress());
+                    return Ok(Next::Close);
+                }
                 conn.queue(&reply);
                 Next::Continue
             }
@@ -239,6 +261,20 @@ impl Dialogue {
             }
         };
         Ok(next)
+    }
+
+    /// Counts one command without progress; true when that passes the limit (the
+    /// session then ends with [`Reply::no_progress`]).
+    fn no_progress_limit_passed(&mut self) -> bool {
+        self.without_progress += 1;
+        if self.without_progress > self.config.max_commands_without_progress {
+            info!(
+                commands = self.without_progress,
+                "too many commands without progress"
+            );
+            return true;
+        }
+        false
     }
 
     /// EHLO and HELO reset any transaction (RFC 5321 §4.1.4).
@@ -333,13 +369,24 @@ impl Dialogue {
         conn.queue(&Reply::start_data());
         conn.flush().await?;
         let span = info_span!("message", msg_id = %envelope.id, from = %envelope.mail_from);
-        let outcome = read_data(
+        let end = conn.end();
+        let reading = read_data(
             &mut conn.reader,
             self.config.max_message_size,
             self.config.max_data_line_length,
             self.config.data_timeout,
-        )
-        .await?;
+        );
+        let outcome = match end {
+            Some(end) => match tokio::time::timeout_at(end, reading).await {
+                Ok(outcome) => outcome?,
+                Err(_) => {
+                    span.in_scope(|| info!("session time limit reached during DATA"));
+                    conn.queue(&Reply::session_expired());
+                    return Ok(Next::Close);
+                }
+            },
+            None => reading.await?,
+        };
         self.txn = None;
         let reply = match outcome {
             DataOutcome::Message(message) => {
@@ -350,6 +397,10 @@ impl Dialogue {
                     .instrument(span.clone())
                     .await;
                 span.in_scope(|| info!(rcpts = envelope.rcpt_to.len(), reply = %reply, "DATA"));
+                if reply.is_positive() {
+                    // A message accepted is progress: the count starts again.
+                    self.without_progress = 0;
+                }
                 reply
             }
             DataOutcome::TooBig => Reply::too_big(self.config.max_message_size),
@@ -542,8 +593,7 @@ impl Dialogue {
                 Some(Line::Eof) => return Ok(Err(Next::Close)),
                 None => {
                     // RFC 5321 §3.8: 421, then close, as for a command timeout.
-                    info!("AUTH response timeout");
-                    conn.queue(&Reply::timeout());
+                    conn.queue(&timed_out(conn.life_over()));
                     return Ok(Err(Next::Close));
                 }
             }
@@ -573,6 +623,18 @@ impl Dialogue {
 pub(crate) async fn shutdown_requested(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|v| *v).await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+/// The reply when a read's deadline passed: the end of the session's life, or the
+/// command timeout (RFC 5321 §4.5.3.2.7); logged.
+fn timed_out(life_over: bool) -> Reply {
+    if life_over {
+        info!("session time limit reached");
+        Reply::session_expired()
+    } else {
+        info!("command timeout");
+        Reply::timeout()
     }
 }
 
@@ -630,6 +692,76 @@ mod tests {
             );
             assert_eq!(replies.matches("421 ").count(), 1, "{replies}");
         }
+    }
+
+    fn backbone(input: &[u8]) -> String {
+        let out = session(
+            Setup {
+                role: Role::Backbone,
+                loopback: true,
+                stall: false,
+                chunk: 0,
+            },
+            input,
+        );
+        out.check().unwrap();
+        String::from_utf8(out.replies).unwrap()
+    }
+
+    /// A client that only sends NOOP (or RSET, VRFY, ...) is closed with 421 4.7.0 once
+    /// it passes `max_commands_without_progress` (50; the EHLO counts too).
+    #[test]
+    fn commands_without_progress_end_the_session_with_421_4_7_0() {
+        let mut input = b"EHLO c.example\r\n".to_vec();
+        for verb in ["NOOP", "RSET", "VRFY x", "HELP"].iter().cycle().take(60) {
+            input.extend_from_slice(format!("{verb}\r\n").as_bytes());
+        }
+        let replies = backbone(&input);
+        let answered = replies.lines().filter(|l| !l.starts_with("250-")).count();
+        // Greeting, EHLO and 49 more, then the 421.
+        assert_eq!(answered, 1 + 1 + 49 + 1, "{replies}");
+        assert!(
+            replies.ends_with(
+                "\r\n421 4.7.0 Too many commands without progress, closing connection\r\n"
+            ),
+            "{replies}"
+        );
+    }
+
+    /// Refused MAIL and RCPT, and DATA without a transaction, count as no progress.
+    #[test]
+    fn refused_transaction_commands_count_as_no_progress() {
+        let mut input = b"EHLO c.example\r\n".to_vec();
+        for _ in 0..60 {
+            input.extend_from_slice(b"DATA\r\n");
+        }
+        let replies = backbone(&input);
+        assert!(
+            replies
+                .ends_with("421 4.7.0 Too many commands without progress, closing connection\r\n"),
+            "{replies}"
+        );
+    }
+
+    /// An accepted message is progress: the count starts again after it.
+    #[test]
+    fn an_accepted_message_starts_the_count_again() {
+        let mut input = b"EHLO c.example\r\n".to_vec();
+        let noops = |input: &mut Vec<u8>| {
+            for _ in 0..45 {
+                input.extend_from_slice(b"NOOP\r\n");
+            }
+        };
+        noops(&mut input);
+        input.extend_from_slice(
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\n",
+        );
+        noops(&mut input);
+        input.extend_from_slice(b"QUIT\r\n");
+        let replies = backbone(&input);
+        assert!(replies.contains("250 2.0.0 Ok: queued as"), "{replies}");
+        assert!(replies.ends_with("221 2.0.0 Bye\r\n"), "{replies}");
+        assert!(!replies.contains("421 "), "{replies}");
     }
 
     /// A client that closes the connection in the middle of an AUTH exchange ends the

@@ -14,6 +14,7 @@ mod dialogue;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod limits;
 mod lines;
 pub mod policy;
 pub mod reply;

@@ -268,6 +268,40 @@ impl Reply {
         )
     }
 
+    /// `421 4.4.2`: the session reached the end of its life (RFC 5321 §3.8: the server
+    /// may close with 421).
+    pub fn session_expired() -> Self {
+        Reply::new(
+            421,
+            (4, 4, 2),
+            "Session time limit reached, closing connection",
+        )
+    }
+
+    /// `421 4.7.0`: too many commands that did not move a mail transaction on.
+    pub fn no_progress() -> Self {
+        Reply::new(
+            421,
+            (4, 7, 0),
+            "Too many commands without progress, closing connection",
+        )
+    }
+
+    /// `421 4.7.0`: this client address holds as many sessions as it may.
+    pub fn too_many_connections_from(ip: std::net::IpAddr) -> Self {
+        Reply::new(
+            421,
+            (4, 7, 0),
+            format!("Too many connections from {ip}, try again later"),
+        )
+    }
+
+    /// `454 4.7.0` with the reason: AUTH refused for now without checking the password
+    /// (RFC 4954 §6: 454 4.7.0 is a temporary authentication failure).
+    pub fn auth_temporarily_refused(reason: &str) -> Self {
+        Reply::new(454, (4, 7, 0), reason.to_string())
+    }
+
     /// `421 4.3.2`: the server is shutting down.
     pub fn shutting_down() -> Self {
         Reply::new(
@@ -311,6 +345,9 @@ impl Reply {
                 Reply::new(554, (5, 6, 0), format!("Message refused: {reason}"))
             }
             Refusal::LocalError { reason } => Reply::local_error(reason),
+            Refusal::AuthThrottled { reason } | Refusal::AuthBusy { reason } => {
+                Reply::auth_temporarily_refused(reason)
+            }
         }
     }
 
@@ -439,6 +476,18 @@ pub enum Refusal {
     /// A local failure (store unavailable); temporary.
     LocalError {
         /// What failed.
+        reason: String,
+    },
+    /// Too many failed logins from the client's address or for the account: AUTH is
+    /// refused, without checking the password, until the throttle window ends.
+    AuthThrottled {
+        /// Whose failures, and when to try again.
+        reason: String,
+    },
+    /// No place to check a password came free in time (password checks run a few at a
+    /// time).
+    AuthBusy {
+        /// What to do.
         reason: String,
     },
 }

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -17,6 +16,7 @@ use crate::config::ServerConfig;
 use crate::conn::Conn;
 use crate::dialogue::{shutdown_requested, Dialogue, End};
 use crate::error::SmtpError;
+use crate::limits::{AddressSlots, Slot};
 use crate::policy::Policy;
 use crate::reply::Reply;
 use crate::session::Session;
@@ -117,6 +117,7 @@ impl Server {
         let mut sessions = JoinSet::new();
         let tls = self.config.tls.clone().map(TlsAcceptor::from);
         let role = self.config.role;
+        let slots = Arc::new(AddressSlots::default());
         let span =
             info_span!("smtp_listener", role = ?role, addr = ?self.listener.local_addr().ok());
         async {
@@ -136,12 +137,19 @@ impl Server {
                             }
                         };
                         if sessions.len() >= self.config.max_connections {
-                            refuse_busy(tcp).await;
+                            warn!(peer = %peer, "all connection slots taken; refused");
+                            refuse(&tcp, &Reply::new(421, (4, 7, 0), "Too many connections, try again later"));
                             continue;
                         }
+                        let Some(slot) = slots.take(peer.ip(), self.config.max_connections_per_address) else {
+                            info!(peer = %peer, "too many connections from one address; refused");
+                            refuse(&tcp, &Reply::too_many_connections_from(peer.ip()));
+                            continue;
+                        };
                         sessions.spawn(handle(
                             tcp,
                             peer,
+                            slot,
                             self.config.clone(),
                             self.policy.clone(),
                             tls.clone(),
@@ -177,9 +185,11 @@ impl Server {
     }
 }
 
-async fn refuse_busy(mut tcp: TcpStream) {
-    let reply = Reply::new(421, (4, 7, 0), "Too many connections, try again later");
-    let _ = tcp.write_all(reply.to_wire().as_bytes()).await;
+/// Sends `reply` to a connection about to be dropped, without waiting: the send buffer
+/// of a new connection has room for it, and the accept loop must never wait on a
+/// client.
+fn refuse(tcp: &TcpStream, reply: &Reply) {
+    let _ = tcp.try_write(reply.to_wire().as_bytes());
 }
 
 static SESSION_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -200,10 +210,14 @@ pub(crate) fn greeting(config: &ServerConfig) -> Reply {
     Reply::plain(220, format!("{} ESMTP hisp", config.hostname))
 }
 
-/// Serves one connection: the clear-text part and, after STARTTLS, the TLS part.
+/// Serves one connection: the clear-text part and, after STARTTLS, the TLS part. Every
+/// read, write and the TLS handshake has a deadline, and none runs past the end of the
+/// session's life (`max_session_duration`). `_slot` is the session's place among its
+/// address's sessions, given back when it ends.
 async fn handle(
     tcp: TcpStream,
     peer: SocketAddr,
+    _slot: Slot,
     config: Arc<ServerConfig>,
     policy: Arc<dyn Policy>,
     tls: Option<TlsAcceptor>,
@@ -215,6 +229,12 @@ async fn handle(
     };
     let id = next_session_id();
     let span = info_span!("smtp_session", session = %id, peer = %peer);
+    let now = tokio::time::Instant::now();
+    let end = now
+        .checked_add(config.max_session_duration)
+        .unwrap_or(now + Duration::from_secs(86_400));
+    let write_timeout = config.command_timeout;
+    let handshake_timeout = config.tls_handshake_timeout;
     async move {
         info!("connected");
         let session = Session {
@@ -226,18 +246,27 @@ async fn handle(
             tls: false,
             account: None,
         };
-        let mut conn = Conn::new(tcp);
+        let mut conn = Conn::new(tcp).with_deadlines(write_timeout, end);
         conn.queue(&greeting(&config));
         let mut dialogue = Dialogue::new(config, policy, session);
-        let end = dialogue.run(&mut conn, &mut stop).await;
-        let tcp = match (end, tls) {
-            (Ok(End::StartTls), Some(acceptor)) => match acceptor.accept(conn.into_inner()).await {
-                Ok(stream) => stream,
-                Err(e) => {
-                    info!(error = %e, "TLS handshake failed");
-                    return;
+        let ended = dialogue.run(&mut conn, &mut stop).await;
+        let tcp = match (ended, tls) {
+            (Ok(End::StartTls), Some(acceptor)) => {
+                let deadline = conn.deadline(handshake_timeout);
+                let handshake = acceptor.accept(conn.into_inner());
+                match tokio::time::timeout_at(deadline, handshake).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        info!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        // Nothing can be said in clear once STARTTLS got its 220: close.
+                        info!("TLS handshake timed out; closing");
+                        return;
+                    }
                 }
-            },
+            }
             (Ok(_), _) => {
                 info!("closed");
                 return;
@@ -248,7 +277,7 @@ async fn handle(
             }
         };
         dialogue.restart_after_tls();
-        let mut conn = Conn::new(tcp);
+        let mut conn = Conn::new(tcp).with_deadlines(write_timeout, end);
         match dialogue.run(&mut conn, &mut stop).await {
             Ok(_) => info!("closed"),
             Err(e) => info!(error = %e, "connection error"),

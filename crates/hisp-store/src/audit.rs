@@ -143,7 +143,7 @@ pub struct AuditEvent {
     /// The queued message concerned, if it was queued.
     pub message: Option<MessageRecordId>,
     /// The local address concerned (a mailbox's, a portal account's), if
-    /// the event names one. Written since schema version 4.
+    /// the event names one. Written since schema version 5.
     pub address: Option<DirectAddress>,
     /// What exactly happened; never message content or key material.
     pub detail: String,

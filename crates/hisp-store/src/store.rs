@@ -268,6 +268,18 @@ pub trait Store: Send + Sync {
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError>;
 
+    /// Records the time of `step` for a recipient that went past it
+    /// without it (a `processed` MDN overtaken by the `dispatched` one):
+    /// the state stays, only the missing step's time is written, audited.
+    /// Refused with [`StoreError::Transition`] when the recipient has that
+    /// step already, has not gone past it, or has failed.
+    fn note_overtaken_step(
+        &self,
+        recipient: RecipientId,
+        step: TrackingState,
+        at: OffsetDateTime,
+    ) -> Result<RecipientRecord, StoreError>;
+
     /// The recipients of the queued messages with this Message-ID, for
     /// matching an MDN or DSN to what it reports on.
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError>;
@@ -403,6 +415,17 @@ pub trait Store: Send + Sync {
     fn quarantine(
         &self,
         bytes: &[u8],
+        reason: QuarantineReason,
+        detail: &str,
+        envelope: &Envelope,
+    ) -> Result<QuarantineId, StoreError>;
+
+    /// Quarantines a message the queue holds (`message`, as received) with
+    /// the reason code, what exactly failed, and its envelope. The entry
+    /// refers to the queue's copy: the bytes are stored once.
+    fn quarantine_queued(
+        &self,
+        message: MessageRecordId,
         reason: QuarantineReason,
         detail: &str,
         envelope: &Envelope,

@@ -133,6 +133,14 @@ impl TrackingState {
         )
     }
 
+    /// Whether a recipient in this state has gone past `step` in life
+    /// order without failing: dispatched and delivered are past processed
+    /// (a `dispatched` MDN may overtake the `processed` one).
+    pub fn went_past(self, step: TrackingState) -> bool {
+        let index = |s: TrackingState| TrackingState::ALL.iter().position(|x| *x == s);
+        self != TrackingState::Failed && step != TrackingState::Failed && index(self) > index(step)
+    }
+
     /// The move to `next` through its method.
     pub fn to(self, next: TrackingState) -> Result<TrackingState, StoreError> {
         match next {

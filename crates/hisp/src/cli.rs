@@ -11,9 +11,20 @@ use hisp_store::{
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// hisp: a Direct Project HISP.
+/// hisp: a Direct Project HISP (Health Information Service Provider).
+///
+/// It runs the HISP (`hisp serve`: SMTP submission for portals and EHRs, the
+/// backbone to other HISPs, S/MIME signing and encryption, certificate
+/// discovery in DNS and LDAP, trust anchors, delivery notification) and
+/// administers it: domains, addresses, certificates, anchors, bundles,
+/// accounts, mailboxes, the queue, message tracking and quarantine.
 #[derive(Debug, Parser)]
-#[command(name = "hisp", version, about, propagate_version = true)]
+#[command(
+    name = "hisp",
+    version,
+    propagate_version = true,
+    after_help = EXAMPLES
+)]
 pub struct Cli {
     /// Configuration file (TOML). Defaults to $HISP_CONFIG; without either,
     /// built-in defaults are used.
@@ -24,6 +35,18 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// Examples shown under `hisp --help`.
+const EXAMPLES: &str = "\
+Examples:
+  hisp --config config/demo.toml demo                  run the newcomer demo
+  hisp --config hisp.toml serve                        run the HISP
+  hisp --config hisp.toml domain add direct.example.org
+  hisp --config hisp.toml mailbox list doc@direct.example.org
+  hisp --config hisp.toml message status '<id@direct.example.org>'
+  hisp discover bob@b.example --json
+
+Every command takes --config FILE (or $HISP_CONFIG); `hisp COMMAND --help` says more.";
 
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
@@ -73,11 +96,25 @@ pub enum Command {
     /// Run the HISP: the submission and backbone SMTP listeners, the queue
     /// worker and, when [dns_responder] listen is set, the DNS responder,
     /// until SIGTERM or Ctrl-C.
+    #[command(after_help = "\
+Examples:
+  hisp --config /etc/hisp/hisp.toml serve
+  RUST_LOG=debug hisp --config hisp.toml serve    more detail than [log] level
+
+Set up its domains, addresses, anchors and a submission account first (`hisp domain add`,
+`hisp address add`, `hisp anchor add`, `hisp user add`).")]
     Serve,
     /// Run `hisp serve` as a demo (use --config config/demo.toml): on first
     /// start, two demo domains, their CAs, a patient and a provider address
     /// with certificates, mutual anchors and a submission account `demo`
     /// whose generated password is printed once.
+    #[command(after_help = "\
+Examples:
+  hisp --config config/demo.toml demo
+  # then, from another terminal, with the printed password:
+  swaks --server 127.0.0.1:2587 --auth PLAIN --auth-user demo --auth-password PASSWORD \\
+      --from patient@patients.demo.test --to provider@clinic.demo.test --header 'Subject: hello'
+  hisp --config config/demo.toml mailbox list provider@clinic.demo.test")]
     Demo,
     /// Patient portal accounts: one per local Direct address, logging in
     /// with it and reading its mailbox.
@@ -90,6 +127,13 @@ pub enum Command {
 
 /// `hisp user ...`
 #[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Examples:
+  hisp user add portal --generate                 prints the new password once
+  printf '%s\\n' \"$PASSWORD\" | hisp user add ehr --password-stdin
+  hisp user grant portal patient@patients.example.org
+  hisp user grant ehr @clinic.example.org          every address of the domain
+  hisp user list --json")]
 pub enum UserCommand {
     /// Add a submission account. The password is read from stdin
     /// (--password-stdin) or generated and printed once (--generate); it
@@ -188,6 +232,12 @@ impl From<FolderArg> for Folder {
 
 /// `hisp mailbox ...`
 #[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Examples:
+  hisp mailbox list provider@clinic.demo.test
+  hisp mailbox list provider@clinic.demo.test --folder sent --json
+  hisp mailbox show 3 > message.eml               the message as stored
+  hisp mailbox show 3 --json")]
 pub enum MailboxCommand {
     /// List one folder of a mailbox, newest first.
     List(MailboxListArgs),
@@ -215,6 +265,9 @@ pub struct MailboxShowArgs {
     /// The message id, as listed by `hisp mailbox list`.
     #[arg(value_name = "ID", value_parser = parse_mailbox_id)]
     pub id: MailboxEntryId,
+    /// Print the entry and the message (base64) as JSON (shape in docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which queue entries to list.
@@ -240,6 +293,10 @@ impl From<QueueStateArg> for QueueState {
 
 /// `hisp queue ...`
 #[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Examples:
+  hisp queue list
+  hisp queue list --state pending --json")]
 pub enum QueueCommand {
     /// List queued messages with each recipient's tracking state.
     List(QueueListArgs),
@@ -258,6 +315,12 @@ pub struct QueueListArgs {
 
 /// `hisp message ...`
 #[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Examples:
+  hisp message list
+  hisp message list --state failed --json
+  hisp message status '<lab-1@patients.demo.test>'  quoted: the shell reads < and > otherwise
+  hisp message status lab-1@patients.demo.test      the angle brackets are optional")]
 pub enum MessageCommand {
     /// Show where each recipient of an outbound message is, when it reached
     /// each step, and why it failed.
@@ -327,6 +390,11 @@ pub struct MessageListArgs {
 
 /// `hisp quarantine ...`
 #[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Examples:
+  hisp quarantine list
+  hisp quarantine show 2 > held.eml               the message as received
+  hisp quarantine show 2 --json")]
 pub enum QuarantineCommand {
     /// List quarantined messages with their reasons.
     List(ListArgs),
@@ -347,6 +415,10 @@ pub struct QuarantineShowArgs {
 
 /// `hisp discover`
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  hisp discover bob@b.example
+  hisp discover bob@b.example --nameserver 127.0.0.1:5353 --anchor b-ca.pem --json")]
 pub struct DiscoverArgs {
     /// The Direct address (user@domain).
     pub address: String,
@@ -537,6 +609,11 @@ pub struct OpenArgs {
 
 /// `hisp domain ...`
 #[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Examples:
+  hisp domain add direct.example.org
+  hisp domain add direct.example.org --cert-from ca/        with a domain-bound certificate
+  hisp domain list --json")]
 pub enum DomainCommand {
     /// Add a local domain, optionally with a domain-bound certificate and key.
     Add(DomainAddArgs),
@@ -592,6 +669,11 @@ pub struct CertSourceArgs {
 
 /// `hisp address ...`
 #[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Examples:
+  hisp address add doc@direct.example.org --cert-from ca/
+  hisp address add doc@direct.example.org --cert doc.pem --key doc.key
+  hisp address list --json")]
 pub enum AddressCommand {
     /// Add a Direct address of a local domain, optionally with an
     /// address-bound certificate and key.
@@ -644,6 +726,11 @@ impl From<DirectionArg> for Direction {
 
 /// `hisp anchor ...`
 #[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Examples:
+  hisp anchor add direct.example.org partner-ca.pem --direction both
+  hisp anchor list --domain direct.example.org
+  hisp anchor remove direct.example.org 1A2B3C")]
 pub enum AnchorCommand {
     /// Add the certificates in FILE (PEM, possibly several, or DER) as trust
     /// anchors of a local domain. In force for the next message.

@@ -133,6 +133,43 @@ pub struct SmtpConfig {
     /// Queued messages the worker handles at the same time. Default: 8.
     #[serde(default = "default_relay_concurrency")]
     pub relay_concurrency: usize,
+    // The keys below bound what one client can take: connections, commands,
+    // the life of a session, the TLS handshake, password checks and failed
+    // logins. Each has a default fit for production.
+    /// Most simultaneous sessions per listener. Default 200.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Most simultaneous sessions per listener from one client address
+    /// (IPv6: one /64). Default 20.
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
+    /// Commands a session may send without moving a mail transaction on,
+    /// counted since its last accepted message. Default 50.
+    #[serde(default = "default_max_commands_without_progress")]
+    pub max_commands_without_progress: u32,
+    /// The longest a session may last, in seconds. Default 3600.
+    #[serde(default = "default_max_session_secs")]
+    pub max_session_secs: u64,
+    /// Seconds the TLS handshake after STARTTLS may take. Default 30.
+    #[serde(default = "default_tls_handshake_timeout_secs")]
+    pub tls_handshake_timeout_secs: u64,
+    /// Most password checks (argon2, about 19 MiB each) running at once;
+    /// further AUTHs wait up to 30 s, then get 454 4.7.0. Default 4.
+    #[serde(default = "default_max_concurrent_auth")]
+    pub max_concurrent_auth: usize,
+    /// Seconds failed logins count, from the first failure of an address or
+    /// account. Default 900.
+    #[serde(default = "default_auth_failure_window_secs")]
+    pub auth_failure_window_secs: u64,
+    /// Failed logins from one client address within the window before AUTH
+    /// from it gets 454 4.7.0 until the window ends. Default 10.
+    #[serde(default = "default_max_auth_failures")]
+    pub max_auth_failures_per_address: u32,
+    /// Failed logins for one account within the window before AUTH for it
+    /// gets 454 4.7.0 until the window ends (not from an address that logged
+    /// in to it in the last 24 hours). Default 10.
+    #[serde(default = "default_max_auth_failures")]
+    pub max_auth_failures_per_account: u32,
 }
 
 fn default_relay_connect_timeout_secs() -> u64 {
@@ -157,6 +194,75 @@ fn default_relay_attempt_timeout_secs() -> u64 {
 
 fn default_relay_concurrency() -> usize {
     8
+}
+
+impl SmtpConfig {
+    /// Checks that no limit is zero (a zero would refuse everything).
+    pub fn check_limits(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("max_connections", self.max_connections as u64),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address as u64,
+            ),
+            (
+                "max_commands_without_progress",
+                u64::from(self.max_commands_without_progress),
+            ),
+            ("max_session_secs", self.max_session_secs),
+            (
+                "tls_handshake_timeout_secs",
+                self.tls_handshake_timeout_secs,
+            ),
+            ("max_concurrent_auth", self.max_concurrent_auth as u64),
+            ("auth_failure_window_secs", self.auth_failure_window_secs),
+            (
+                "max_auth_failures_per_address",
+                u64::from(self.max_auth_failures_per_address),
+            ),
+            (
+                "max_auth_failures_per_account",
+                u64::from(self.max_auth_failures_per_account),
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("[smtp] {key} is 0: it must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_max_connections() -> usize {
+    200
+}
+
+fn default_max_connections_per_address() -> usize {
+    20
+}
+
+fn default_max_commands_without_progress() -> u32 {
+    50
+}
+
+fn default_max_session_secs() -> u64 {
+    3600
+}
+
+fn default_tls_handshake_timeout_secs() -> u64 {
+    30
+}
+
+fn default_max_concurrent_auth() -> usize {
+    4
+}
+
+fn default_auth_failure_window_secs() -> u64 {
+    900
+}
+
+fn default_max_auth_failures() -> u32 {
+    10
 }
 
 fn default_true() -> bool {
@@ -225,6 +331,15 @@ impl Default for SmtpConfig {
             relay_data_timeout_secs: default_relay_data_timeout_secs(),
             relay_attempt_timeout_secs: default_relay_attempt_timeout_secs(),
             relay_concurrency: default_relay_concurrency(),
+            max_connections: default_max_connections(),
+            max_connections_per_address: default_max_connections_per_address(),
+            max_commands_without_progress: default_max_commands_without_progress(),
+            max_session_secs: default_max_session_secs(),
+            tls_handshake_timeout_secs: default_tls_handshake_timeout_secs(),
+            max_concurrent_auth: default_max_concurrent_auth(),
+            auth_failure_window_secs: default_auth_failure_window_secs(),
+            max_auth_failures_per_address: default_max_auth_failures(),
+            max_auth_failures_per_account: default_max_auth_failures(),
         }
     }
 }
@@ -346,6 +461,31 @@ pub struct LogConfig {
     /// Least severe level written; RUST_LOG, when set, overrides it.
     #[serde(default, deserialize_with = "from_str")]
     pub level: LogLevel,
+    /// `"text"` (default): one line per event. `"json"`: one JSON object
+    /// per line, with the spans (and so the message id) it was written in.
+    #[serde(default, deserialize_with = "from_str")]
+    pub format: LogFormat,
+}
+
+/// `[log] format`: how log lines are written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines; colour only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format '{other}': use text or json")),
+        }
+    }
 }
 
 /// A log level.
@@ -426,8 +566,9 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let mut config =
-            Config::parse(&text).with_context(|| format!("bad config file {}", path.display()))?;
+        let mut config = Config::parse(&text)
+            .map_err(|e| anyhow::anyhow!(crate::kinds::in_words(&e.to_string())))
+            .with_context(|| format!("bad config file {}", path.display()))?;
         if let Some(dir) = &config.data_dir {
             if dir.is_relative() {
                 let base = path.parent().unwrap_or(Path::new("."));
@@ -587,6 +728,42 @@ mod tests {
         let text = include_str!("../../../config/hisp.toml");
         let c = Config::parse(text).unwrap();
         assert!(c.data_dir.is_some());
+    }
+
+    #[test]
+    fn smtp_limits_have_production_defaults_and_refuse_zero() {
+        let c = Config::parse("").unwrap();
+        let s = &c.smtp;
+        assert_eq!(
+            (s.max_connections, s.max_connections_per_address),
+            (200, 20)
+        );
+        assert_eq!(s.max_commands_without_progress, 50);
+        assert_eq!(
+            (s.max_session_secs, s.tls_handshake_timeout_secs),
+            (3600, 30)
+        );
+        assert_eq!(s.max_concurrent_auth, 4);
+        assert_eq!(s.auth_failure_window_secs, 900);
+        assert_eq!(
+            (
+                s.max_auth_failures_per_address,
+                s.max_auth_failures_per_account
+            ),
+            (10, 10)
+        );
+        assert_eq!(s.check_limits(), Ok(()));
+        let c = Config::parse("[smtp]\nmax_connections_per_address = 3\nmax_session_secs = 60\n")
+            .unwrap();
+        assert_eq!(c.smtp.max_connections_per_address, 3);
+        assert_eq!(c.smtp.max_session_secs, 60);
+        let c = Config::parse("[smtp]\nmax_concurrent_auth = 0\n").unwrap();
+        assert_eq!(
+            c.smtp.check_limits(),
+            Err("[smtp] max_concurrent_auth is 0: it must be at least 1".to_string())
+        );
+        let e = Config::parse("[smtp]\nmax_session_secs = -1\n").unwrap_err();
+        assert!(e.to_string().contains("max_session_secs"), "{e}");
     }
 
     #[test]

@@ -3,15 +3,15 @@
 mod cli;
 mod cmd;
 mod config;
+mod escape;
 mod input;
+mod kinds;
+mod logging;
 mod memory;
 mod relay_limits;
 mod store;
 
 use std::process::ExitCode;
-
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{
     AddressCommand, AnchorCommand, BundleCommand, CertCommand, Cli, Command, DnsCommand,
@@ -19,6 +19,7 @@ use crate::cli::{
 };
 use crate::cli::{MailboxCommand, MessageCommand, QuarantineCommand, QueueCommand, UserCommand};
 use crate::config::Config;
+use clap::Parser;
 
 fn main() -> ExitCode {
     memory::set_allocator_policy();
@@ -29,7 +30,9 @@ fn main() -> ExitCode {
             // `{:#}` prints the whole chain on one line: what failed, then why.
             // A TOML error ends with a newline of its own.
             let text = format!("{e:#}");
-            eprintln!("hisp: {}", text.trim_end());
+            // Errors can quote what a peer sent: escaped, keeping the
+            // line breaks of multi-line errors (a TOML error's snippet).
+            eprintln!("hisp: {}", cmd::escape_lines(text.trim_end()));
             ExitCode::FAILURE
         }
     }
@@ -40,7 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    init_logging(&config);
+    logging::init(&config.log);
     match cli.command {
         Command::Cert(CertCommand::Ca(args)) => cmd::cert::ca(&args, &config),
         Command::Cert(CertCommand::Issue(args)) => cmd::cert::issue(&args, &config),
@@ -78,14 +81,4 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::PortalUser(command) => cmd::portal_user::run(&command, &config),
         Command::Audit(command) => cmd::audit::run(&command, &config),
     }
-}
-
-/// Logs go to stderr so that stdout carries only the command's output.
-fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(config.log.level.to_string()));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

@@ -42,7 +42,7 @@ unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, 
   |
 2 | port = 25
   | ^^^^
-unknown field `port`, expected one of `submission_listen`, `backbone_listen`, `hostname`, `max_message_size`, `tls_cert`, `tls_key`, `relay_tls`, `relay_ca_file`, `seal_local_mail`, `mx_routing`, `relay_port`, `relay_connect_timeout_secs`, `relay_command_timeout_secs`, `relay_data_block_timeout_secs`, `relay_data_timeout_secs`, `relay_attempt_timeout_secs`, `relay_concurrency`",
+unknown field `port`, expected one of `submission_listen`, `backbone_listen`, `hostname`, `max_message_size`, `tls_cert`, `tls_key`, `relay_tls`, `relay_ca_file`, `seal_local_mail`, `mx_routing`, `relay_port`, `relay_connect_timeout_secs`, `relay_command_timeout_secs`, `relay_data_block_timeout_secs`, `relay_data_timeout_secs`, `relay_attempt_timeout_secs`, `relay_concurrency`, `max_connections`, `max_connections_per_address`, `max_commands_without_progress`, `max_session_secs`, `tls_handshake_timeout_secs`, `max_concurrent_auth`, `auth_failure_window_secs`, `max_auth_failures_per_address`, `max_auth_failures_per_account`",
     ),
     (
         "route without a port",
@@ -123,7 +123,7 @@ unknown log level 'loud': use error, warn, info, debug or trace",
   |
 1 | data_dir = 7
   |            ^
-invalid type: integer `7`, expected path string",
+invalid type: integer `7`, expected a path (a string)",
     ),
     (
         "table where a value belongs",
@@ -143,6 +143,60 @@ invalid type: map, expected a string",
   |       ^
 invalid table header
 expected `.`, `]`",
+    ),
+    (
+        "wrong type for a size names the kind in words",
+        "[smtp]\nmax_message_size = \"big\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 20
+  |
+2 | max_message_size = \"big\"
+  |                    ^^^^^
+invalid type: string \"big\", expected a whole number (0 or more)",
+    ),
+    (
+        "negative size",
+        "[smtp]\nmax_message_size = -1\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 20
+  |
+2 | max_message_size = -1
+  |                    ^^
+invalid value: integer `-1`, expected a whole number (0 or more)",
+    ),
+    (
+        "port out of range",
+        "[smtp]\nrelay_port = 70000\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 14
+  |
+2 | relay_port = 70000
+  |              ^^^^^
+invalid value: integer `70000`, expected a whole number from 0 to 65535",
+    ),
+    (
+        "fraction where whole seconds belong",
+        "[discovery]\ntimeout_secs = 1.5\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 16
+  |
+2 | timeout_secs = 1.5
+  |                ^^^
+invalid type: floating point `1.5`, expected a whole number (0 or more)",
+    ),
+    (
+        "duration written with a unit",
+        "[tracking]\nmdn_timeout_secs = \"1h\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 20
+  |
+2 | mdn_timeout_secs = \"1h\"
+  |                    ^^^^
+invalid type: string \"1h\", expected a whole number (0 or more)",
+    ),
+    (
+        "unknown log format",
+        "[log]\nformat = \"xml\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 10
+  |
+2 | format = \"xml\"
+  |          ^^^^^
+unknown log format 'xml': use text or json",
     ),
 ];
 

@@ -133,3 +133,49 @@ fn demo_without_a_data_dir_says_which_config_to_use() {
         run.stderr
     );
 }
+
+/// The demo's process never opens `hisp.db` outside the store's one
+/// connection (closing a second descriptor of the file would drop the POSIX
+/// locks SQLite holds through the first): an administrator's `sqlite3
+/// hisp.db 'select ...'` while it runs cannot take the WAL away from it, and
+/// mail that arrives afterwards is seen by `hisp mailbox list`.
+#[test]
+fn sqlite3_reading_the_database_while_the_demo_runs_leaves_new_mail_visible() {
+    let site = demo_site();
+    let demo = start_demo(&site, 1);
+    let password = printed_password(&demo)
+        .unwrap_or_else(|| panic!("no password printed:\n{}", demo.stdout()));
+    let send = |subject: &str| {
+        let out = Swaks::to(site.submission, PATIENT, PROVIDER)
+            .auth_with("demo", &password)
+            .args(["--header", &format!("Subject: {subject}"), "--body", BODY])
+            .run();
+        assert!(out.queued(), "swaks failed:\n{}\n{}", out.text, demo.log());
+    };
+    send("first");
+    first_in_inbox(&site, PROVIDER, &[&demo]);
+
+    let db = site.path("data/hisp.db");
+    let sqlite3 = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT count(*) FROM mailbox;")
+        .output()
+        .expect("the sqlite3 command line runs");
+    assert!(
+        sqlite3.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sqlite3.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&sqlite3.stdout)
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+            >= 1,
+        "{sqlite3:?}"
+    );
+
+    send("second");
+    let inbox = serve::wait_for_inbox(&site, PROVIDER, 2, Duration::from_secs(30), &[&demo]);
+    assert!(inbox.iter().any(|e| e["subject"] == "second"), "{inbox:#?}");
+}

@@ -1039,3 +1039,56 @@ fn unwrapped_message_from_a_revoked_signer_is_quarantined_as_revoked_rfc5280_6_3
     assert_nothing_delivered(&b, &serve_b);
     drop(crl_server);
 }
+
+/// Hex of `bytes`, lower case, as `sqlite3 .dump` writes a BLOB.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A quarantined message is kept once: the queue's copy of it is the one
+/// `hisp quarantine show` prints, with no second copy of its bytes in the
+/// database (issue 10, "Logs and the store"). Counted in `sqlite3 .dump`,
+/// which writes every BLOB of every table.
+#[test]
+fn quarantined_message_is_stored_once() {
+    let (_a, b) = two_sites(peers);
+    let serve_b = Serve::start(&b, "b");
+    let stranger = Pki::new();
+    let signer = stranger.issue("pat", &["--address", SENDER]);
+    let sealed = seal(
+        &b,
+        &signer,
+        &referral("stored-once", "Signed by a CA you do not trust."),
+    );
+    deliver_on_backbone(&b, "stored-once.eml", &sealed, &serve_b);
+    let entry = wait_for_quarantine(&b, "<stored-once@a.example>", &serve_b);
+
+    // A line of the ciphertext: it occurs nowhere else.
+    let text = String::from_utf8_lossy(&sealed);
+    let marker = text
+        .lines()
+        .filter(|l| l.len() >= 64 && !l.contains(':'))
+        .nth(3)
+        .expect("a base64 line")
+        .to_string();
+    let shown = b
+        .run(&["quarantine", "show", &entry["id"].to_string()], b"")
+        .ok()
+        .stdout;
+    assert!(
+        String::from_utf8_lossy(&shown).contains(&marker),
+        "quarantine show prints the message as received"
+    );
+    let dump = std::process::Command::new("sqlite3")
+        .arg(b.path("data/hisp.db"))
+        .arg(".dump")
+        .output()
+        .expect("the sqlite3 command line runs");
+    assert!(dump.status.success(), "{dump:?}");
+    let dump = String::from_utf8_lossy(&dump.stdout).to_ascii_lowercase();
+    assert_eq!(
+        dump.matches(&hex(marker.as_bytes())).count(),
+        1,
+        "the message's bytes are in the database once"
+    );
+}

@@ -317,7 +317,7 @@ fn mailbox_list_and_show() {
     assert_eq!(e["received_at"], "2024-01-01T00:02:00Z");
     assert_eq!(
         env.ok(&["mailbox", "list", "bob@b.example", "--folder", "sent"]),
-        ""
+        "Sent of bob@b.example is empty\n"
     );
     let run = env
         .run_with(&["mailbox", "show", &id.to_string()], b"")
@@ -423,5 +423,74 @@ fn quarantine_list_and_show() {
         b"",
         1,
         "hisp: quarantined message 7 not found",
+    );
+}
+
+/// An empty folder says so instead of printing nothing (issue 10, "A
+/// newcomer's first hour"); `--json` gives an empty array.
+#[test]
+fn mailbox_list_of_an_empty_folder_says_it_is_empty() {
+    let env = Env::new();
+    env.with_bob();
+    assert_eq!(
+        env.ok(&["mailbox", "list", "bob@b.example"]),
+        "Inbox of bob@b.example is empty\n"
+    );
+    assert_eq!(
+        env.json(&["mailbox", "list", "bob@b.example", "--json"]),
+        serde_json::json!([])
+    );
+}
+
+/// An address that is not local has no mailbox: an error naming it, exit 1,
+/// rather than an empty listing that looks like no mail.
+#[test]
+fn mailbox_list_of_an_unknown_address_is_an_error_naming_it() {
+    let env = Env::new();
+    env.with_bob();
+    for args in [
+        &["mailbox", "list", "nobody@b.example"][..],
+        &["mailbox", "list", "nobody@b.example", "--json"][..],
+    ] {
+        env.fails(
+            args,
+            b"",
+            1,
+            "hisp: nobody@b.example is not a local address: no mailbox \
+             (`hisp address list` shows the local ones)",
+        );
+    }
+}
+
+/// `hisp mailbox show --json`: the entry as `mailbox list --json` gives it,
+/// and the message as stored in base64.
+#[test]
+fn mailbox_show_json_gives_the_entry_and_the_message() {
+    use base64::Engine;
+    let env = Env::new();
+    env.with_bob();
+    let id = env
+        .store()
+        .deliver_to_mailbox(
+            &addr("bob@b.example"),
+            MESSAGE,
+            Folder::Inbox,
+            at(1_704_067_260),
+        )
+        .unwrap();
+    let shown = env.json(&["mailbox", "show", &id.to_string(), "--json"]);
+    let listed = env.json(&["mailbox", "list", "bob@b.example", "--json"]);
+    let mut entry = shown.clone();
+    let message = entry
+        .as_object_mut()
+        .unwrap()
+        .remove("message_base64")
+        .expect("message_base64");
+    assert_eq!(entry, listed[0]);
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(message.as_str().unwrap())
+            .unwrap(),
+        MESSAGE
     );
 }

@@ -125,13 +125,14 @@ async fn receive_for(
                 recipients: recipients.iter().map(|r| r.address.clone()).collect(),
                 received_at: item.received_at,
             };
-            let (bytes, list) = (item.bytes.clone(), recipients.to_vec());
+            let (record, list) = (item.message, recipients.to_vec());
             let detail = format!("{code}: {reason}");
             worker
                 .ctx
                 .store
                 .call(move |s| {
-                    s.quarantine(&bytes, kind, &detail, &envelope)?;
+                    // The queue keeps the message as received; the entry refers to it.
+                    s.quarantine_queued(record, kind, &detail, &envelope)?;
                     let why = format!("quarantined ({kind}): {detail}");
                     for r in &list {
                         s.track(r.id, TrackingState::Failed, now, Some(&why))?;

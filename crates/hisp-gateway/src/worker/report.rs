@@ -12,7 +12,9 @@
 //!   DSN with action failed: -> failed with the remote reason (the sender
 //!   then gets one DSN from us).
 //!
-//! A report for a recipient already past that point (a duplicate), for one
+//! A `processed` MDN that the `dispatched` one overtook only gets its time
+//! written (the state stays). A report for a recipient already past that
+//! point (a duplicate), for one
 //! already failed (late, after the timeout), for an unknown message or from
 //! a sender who is not the recipient it speaks for changes nothing and is
 //! audited.
@@ -136,7 +138,7 @@ pub(super) async fn track(
             .collect();
         let Some((recipient, expect)) = candidates
             .iter()
-            .find(|(r, e)| moves(r, &said, final_delivery_of(*e)).is_ok())
+            .find(|(r, e)| moves(r, &said, final_delivery_of(*e)).is_ok() || overtaken(r, &said))
             .or(candidates.first())
             .cloned()
         else {
@@ -257,6 +259,18 @@ fn moves(
     }
 }
 
+/// Whether `said` is a `processed` MDN that the `dispatched` one overtook
+/// (both travel as separate messages and may arrive in either order): the
+/// state stays, but the processed step gets its time, so the sender sees
+/// every step (Implementation Guide for Delivery Notification in Direct
+/// 1.0 §2.2: processed, then dispatched).
+fn overtaken(recipient: &RecipientRecord, said: &Said) -> bool {
+    *said == Said::Processed
+        && recipient.at(TrackingState::Dispatched).is_some()
+        && recipient.at(TrackingState::Processed).is_none()
+        && recipient.state.went_past(TrackingState::Processed)
+}
+
 /// One report's word about one tracked recipient.
 struct Claim<'a> {
     record: MessageRecordId,
@@ -277,6 +291,30 @@ async fn apply(worker: &Worker, claim: Claim<'_>, now: OffsetDateTime) -> Result
         said,
         kind,
     } = claim;
+    if overtaken(recipient, &said) {
+        info!(rcpt = %recipient.address, original = %original, "processed MDN after the dispatched one");
+        let (id, original, address) = (recipient.id, original.clone(), recipient.address.clone());
+        let kind = kind.to_string();
+        return worker
+            .ctx
+            .store
+            .call(move |s| {
+                s.note_overtaken_step(id, TrackingState::Processed, now)?;
+                s.audit(
+                    AuditKind::MdnReceived,
+                    Some(&original),
+                    None,
+                    &format!("{kind} about {address}: processed, after dispatched"),
+                )?;
+                s.audit(
+                    AuditKind::MdnReceived,
+                    None,
+                    Some(record),
+                    &format!("{kind} tracked for <{original}>"),
+                )
+            })
+            .await;
+    }
     let steps = match moves(recipient, &said, final_delivery) {
         Ok(steps) => steps,
         Err(why) => {
@@ -419,6 +457,23 @@ mod tests {
         }
         let late = m(Failed, &Said::Processed, true).unwrap_err();
         assert!(late.starts_with("late"), "{late}");
+    }
+
+    #[test]
+    fn a_processed_mdn_overtaken_by_the_dispatched_one_only_gets_its_time() {
+        assert!(overtaken(&rec(Delivered, true), &Said::Processed));
+        assert!(!overtaken(&rec(Delivered, false), &Said::Processed));
+        assert!(!overtaken(&rec(Relayed, false), &Said::Processed));
+        assert!(!overtaken(&rec(Delivered, true), &Said::Dispatched));
+        let mut seen = rec(Delivered, true);
+        seen.reached_at[2] = Some(OffsetDateTime::UNIX_EPOCH);
+        assert!(
+            !overtaken(&seen, &Said::Processed),
+            "a second processed MDN"
+        );
+        let mut failed = rec(Failed, true);
+        failed.reached_at[5] = Some(OffsetDateTime::UNIX_EPOCH);
+        assert!(!overtaken(&failed, &Said::Processed));
     }
 
     #[test]

@@ -16,6 +16,13 @@ const DIR_MODE: u32 = 0o700;
 /// Creates the directory (0700) and an empty database file (0600) when
 /// missing, and narrows an existing file's mode to 0600 before SQLite opens
 /// it, so the keys never sit in a file others can read.
+///
+/// An existing database file is never opened here: closing a descriptor of
+/// it would drop every POSIX lock the process holds on it, including those
+/// SQLite holds through another connection, and another process (an
+/// administrator's `sqlite3`) could then take the database for its own and
+/// delete the WAL under the running server. `create_new` opens only a file
+/// it makes, and the mode is read and narrowed by path.
 pub(crate) fn prepare(path: &Path) -> Result<(), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
@@ -30,18 +37,22 @@ pub(crate) fn prepare(path: &Path) -> Result<(), StoreError> {
                 })?;
         }
     }
-    OpenOptions::new()
-        .read(true)
+    match OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .mode(DB_MODE)
         .open(path)
-        .map_err(|source| StoreError::Io {
-            action: "create the database file",
-            path: path.to_path_buf(),
-            source,
-        })?;
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(StoreError::Io {
+                action: "create the database file",
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
     narrow(path)
 }
 

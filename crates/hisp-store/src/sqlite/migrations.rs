@@ -109,7 +109,12 @@ CREATE TABLE bundles (
     Migration {
         version: 4,
         sql: V4,
-        then: Some(v4_then),
+        then: None,
+    },
+    Migration {
+        version: 5,
+        sql: V5,
+        then: Some(v5_then),
     },
 ];
 
@@ -276,6 +281,36 @@ CREATE INDEX recipients_unnotified ON recipients(message, id)
 CREATE INDEX messages_received ON messages(direction, received_at);
 ";
 
+/// A quarantined message is stored once: an entry made from a queued
+/// message refers to it (`message`) instead of holding a copy of its bytes;
+/// `body` is kept only for messages quarantined without a queue entry, and
+/// for entries made before this version. SQLite cannot drop NOT NULL from a
+/// column, so the table is rebuilt with its rows.
+const V4: &str = "
+CREATE TABLE quarantine_v4 (
+    id             INTEGER PRIMARY KEY,
+    message_id     TEXT,
+    envelope_from  TEXT,
+    recipients     TEXT NOT NULL,
+    received_at    INTEGER NOT NULL,
+    reason         TEXT NOT NULL,
+    detail         TEXT NOT NULL,
+    size           INTEGER NOT NULL,
+    quarantined_at INTEGER NOT NULL,
+    message        INTEGER REFERENCES messages(id),
+    body           BLOB,
+    CHECK ((message IS NULL) <> (body IS NULL))
+);
+INSERT INTO quarantine_v4 (id, message_id, envelope_from, recipients, received_at, reason,
+                           detail, size, quarantined_at, message, body)
+    SELECT id, message_id, envelope_from, recipients, received_at, reason,
+           detail, size, quarantined_at, NULL, body
+    FROM quarantine;
+DROP TABLE quarantine;
+ALTER TABLE quarantine_v4 RENAME TO quarantine;
+CREATE INDEX quarantine_message_id ON quarantine(message_id);
+";
+
 /// The store underneath the patient portal: portal accounts, who wrote to
 /// each mailbox, and the audit chain.
 ///
@@ -287,9 +322,9 @@ CREATE INDEX messages_received ON messages(direction, received_at);
 ///   sit after `body`. Filled for existing entries from their header.
 /// - `audit_events` gets the address an event is about and the hash that
 ///   chains it to the event before it; existing events are chained in order
-///   by [`v4_then`], and triggers then make the table append-only.
+///   by [`v5_then`], and triggers then make the table append-only.
 /// - Sent copies are read: they are what the owner wrote.
-const V4: &str = "
+const V5: &str = "
 CREATE TABLE portal_users (
     id            INTEGER PRIMARY KEY,
     address_id    INTEGER NOT NULL UNIQUE REFERENCES addresses(id) ON DELETE CASCADE,
@@ -314,8 +349,8 @@ CREATE INDEX audit_events_at ON audit_events(at);
 UPDATE mailbox SET unread = 0 WHERE home = 'sent' AND unread = 1;
 ";
 
-/// Run after [`V4`]'s SQL, once the chain is complete.
-const V4_APPEND_ONLY: &str = "
+/// Run after [`V5`]'s SQL, once the chain is complete.
+const V5_APPEND_ONLY: &str = "
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
@@ -324,15 +359,15 @@ BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 
 /// Chains the existing audit events, fills `mailbox_senders` from the
 /// headers of existing Inbox entries, then makes the audit log append-only.
-fn v4_then(tx: &Transaction<'_>) -> Result<(), StoreError> {
+fn v5_then(tx: &Transaction<'_>) -> Result<(), StoreError> {
     super::audit::chain_unhashed(tx)?;
     super::mailbox_view::fill_senders(tx)?;
-    tx.execute_batch(V4_APPEND_ONLY)
+    tx.execute_batch(V5_APPEND_ONLY)
         .map_err(StoreError::sqlite("making the audit log append-only"))
 }
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction. An
 /// IMMEDIATE transaction takes the write lock first, so two processes opening

@@ -389,6 +389,15 @@ impl Store for SqliteStore {
         })
     }
 
+    fn note_overtaken_step(
+        &self,
+        recipient: RecipientId,
+        step: TrackingState,
+        at: OffsetDateTime,
+    ) -> Result<RecipientRecord, StoreError> {
+        self.write(|tx| queue::note_overtaken_step(tx, recipient, step, at))
+    }
+
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError> {
         self.read(|tx| queue::tracking(tx, message_id))
     }
@@ -475,6 +484,16 @@ impl Store for SqliteStore {
         envelope: &Envelope,
     ) -> Result<QuarantineId, StoreError> {
         self.write(|tx| quarantine::add(tx, bytes, reason, detail, envelope))
+    }
+
+    fn quarantine_queued(
+        &self,
+        message: MessageRecordId,
+        reason: QuarantineReason,
+        detail: &str,
+        envelope: &Envelope,
+    ) -> Result<QuarantineId, StoreError> {
+        self.write(|tx| quarantine::add_queued(tx, message, reason, detail, envelope))
     }
 
     fn quarantined(&self) -> Result<Vec<QuarantineRecord>, StoreError> {

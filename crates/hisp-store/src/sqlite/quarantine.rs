@@ -6,12 +6,12 @@ use super::audit;
 use super::rows::{address_opt, count_at, len_i64, message_id_opt, now, parsed, time_at};
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
-use crate::message::{Envelope, HeaderSummary, MessageId};
+use crate::message::{Envelope, HeaderSummary, MessageId, MessageRecordId};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 use hisp_address::DirectAddress;
 
-const COLUMNS: &str = "id, message_id, envelope_from, recipients, received_at, reason, detail,
-    size, quarantined_at";
+const COLUMNS: &str = "q.id, q.message_id, q.envelope_from, q.recipients, q.received_at,
+    q.reason, q.detail, q.size, q.quarantined_at";
 
 pub(crate) fn add(
     tx: &Transaction<'_>,
@@ -44,11 +44,71 @@ pub(crate) fn add(
     )
     .map_err(StoreError::sqlite("quarantining a message"))?;
     let id = QuarantineId(tx.last_insert_rowid());
+    audited(tx, id, message_id.as_ref(), None, reason, detail)
+}
+
+/// Quarantines a message the store holds already (the queue's copy): the
+/// entry refers to it, and its bytes are not copied.
+pub(crate) fn add_queued(
+    tx: &Transaction<'_>,
+    message: MessageRecordId,
+    reason: QuarantineReason,
+    detail: &str,
+    envelope: &Envelope,
+) -> Result<QuarantineId, StoreError> {
+    let recipients: Vec<String> = envelope
+        .recipients
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let changed = tx
+        .execute(
+            "INSERT INTO quarantine (message_id, envelope_from, recipients, received_at, reason,
+                                     detail, size, quarantined_at, message)
+             SELECT message_id, ?2, ?3, ?4, ?5, ?6, size, ?7, id FROM messages WHERE id = ?1",
+            (
+                message.0,
+                envelope.from.as_ref().map(ToString::to_string),
+                recipients.join("\n"),
+                envelope.received_at.unix_timestamp(),
+                reason.as_str(),
+                detail,
+                now(),
+            ),
+        )
+        .map_err(StoreError::sqlite("quarantining a message"))?;
+    if changed == 0 {
+        return Err(StoreError::NotFound {
+            entity: Entity::Message,
+            name: message.to_string(),
+        });
+    }
+    let id = QuarantineId(tx.last_insert_rowid());
+    let message_id: Option<String> = tx
+        .query_row(
+            "SELECT message_id FROM quarantine WHERE id = ?1",
+            [id.0],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::sqlite("quarantining a message"))?;
+    let message_id = message_id.and_then(|m| MessageId::parse(&m).ok());
+    audited(tx, id, message_id.as_ref(), Some(message), reason, detail)
+}
+
+/// Writes the audit event of a new quarantine entry.
+fn audited(
+    tx: &Transaction<'_>,
+    id: QuarantineId,
+    message_id: Option<&MessageId>,
+    message: Option<MessageRecordId>,
+    reason: QuarantineReason,
+    detail: &str,
+) -> Result<QuarantineId, StoreError> {
     audit::write(
         tx,
         AuditKind::Quarantined,
-        message_id.as_ref(),
-        None,
+        message_id,
+        message,
         &format!("quarantine entry {id}: {reason}: {detail}"),
     )?;
     Ok(id)
@@ -84,7 +144,7 @@ fn record_row(r: &Row<'_>) -> rusqlite::Result<QuarantineRecord> {
 }
 
 pub(crate) fn list(tx: &Transaction<'_>) -> Result<Vec<QuarantineRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM quarantine ORDER BY id");
+    let sql = format!("SELECT {COLUMNS} FROM quarantine q ORDER BY q.id");
     let mut stmt = tx
         .prepare(&sql)
         .map_err(StoreError::sqlite("listing the quarantine"))?;
@@ -99,7 +159,11 @@ pub(crate) fn message(
     tx: &Transaction<'_>,
     id: QuarantineId,
 ) -> Result<QuarantinedMessage, StoreError> {
-    let sql = format!("SELECT {COLUMNS}, body FROM quarantine WHERE id = ?1");
+    // An entry made from a queued message holds no bytes of its own.
+    let sql = format!(
+        "SELECT {COLUMNS}, coalesce(q.body, m.body) FROM quarantine q
+         LEFT JOIN messages m ON m.id = q.message WHERE q.id = ?1"
+    );
     tx.query_row(&sql, [id.0], |r| {
         Ok(QuarantinedMessage {
             record: record_row(r)?,

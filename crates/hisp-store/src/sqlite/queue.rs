@@ -469,6 +469,41 @@ pub(crate) fn track(
     self::recipient(tx, recipient)
 }
 
+/// Writes the missing time of `step` for a recipient already past it (see
+/// [`crate::Store::note_overtaken_step`]); the state does not move.
+pub(crate) fn note_overtaken_step(
+    tx: &Transaction<'_>,
+    recipient: RecipientId,
+    step: TrackingState,
+    at: OffsetDateTime,
+) -> Result<RecipientRecord, StoreError> {
+    let current = self::recipient(tx, recipient)?;
+    if !current.state.went_past(step) || current.at(step).is_some() {
+        return Err(StoreError::Transition {
+            from: current.state.as_str(),
+            to: step.as_str(),
+        });
+    }
+    // The column name comes from the enum, never from input.
+    let sql = format!(
+        "UPDATE recipients SET {}_at = ?2 WHERE id = ?1",
+        step.as_str()
+    );
+    tx.execute(&sql, (recipient.0, at.unix_timestamp()))
+        .map_err(StoreError::sqlite("noting an overtaken step"))?;
+    audit::write(
+        tx,
+        AuditKind::Tracked,
+        current.message_id.as_ref(),
+        Some(current.message),
+        &format!(
+            "{}: {step} reached after {} (state stays {})",
+            current.address, current.state, current.state
+        ),
+    )?;
+    self::recipient(tx, recipient)
+}
+
 /// The Message-ID of a queued message, for audit events written about it.
 pub(crate) fn message_id_of(
     tx: &Transaction<'_>,

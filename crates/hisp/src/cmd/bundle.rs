@@ -154,7 +154,7 @@ pub fn refresh(args: &BundleRefreshArgs, config: &Config) -> anyhow::Result<Exit
             ))?,
             Err(e) => {
                 failed += 1;
-                eprintln!(
+                let line = format!(
                     "hisp: bundle {} of {} not refreshed ({e}); {}",
                     o.source,
                     o.domain,
@@ -164,6 +164,7 @@ pub fn refresh(args: &BundleRefreshArgs, config: &Config) -> anyhow::Result<Exit
                         "there is no good copy yet"
                     }
                 );
+                eprintln!("{}", crate::escape::escape_control(&line));
             }
         }
     }

@@ -74,8 +74,7 @@ pub fn demo(mut config: Config) -> anyhow::Result<ExitCode> {
             .as_bytes(),
         )?;
     }
-    drop(store);
-    crate::cmd::serve::serve(&config)
+    crate::cmd::serve::serve_store(&config, Some(store))
 }
 
 /// Fills in what the demo needs and the config leaves out: a route for each

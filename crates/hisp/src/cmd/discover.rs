@@ -211,7 +211,7 @@ fn print_text(d: &Discovery) -> anyhow::Result<()> {
         },
         d.reason
     ));
-    crate::input::write_stdout(out.as_bytes())
+    super::print_lines(&out)
 }
 
 /// An ASN.1 time as RFC 3339 UTC.

@@ -13,8 +13,10 @@ use crate::config::Config;
 
 /// The CERT records of the store's certificates, with A and MX records for
 /// each local domain when an address for them is given.
-pub(crate) fn records(config: &Config, mail_ip: Option<Ipv4Addr>) -> anyhow::Result<LocalRecords> {
-    let store = crate::store::open(config)?;
+pub(crate) fn records(
+    store: &dyn Store,
+    mail_ip: Option<Ipv4Addr>,
+) -> anyhow::Result<LocalRecords> {
     let mut records = LocalRecords::default();
     for domain in store.domains()? {
         let name = domain.domain.as_str().to_string();
@@ -42,7 +44,7 @@ pub(crate) fn records(config: &Config, mail_ip: Option<Ipv4Addr>) -> anyhow::Res
 /// Prints zone-file lines that BIND 9 loads unchanged.
 pub fn export(args: &DnsExportArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let mail_ip = args.mail_ip.or(config.dns_responder.mail_ip);
-    let records = records(config, mail_ip)?;
+    let records = records(&crate::store::open(config)?, mail_ip)?;
     crate::input::write_stdout(records.zone_lines().as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -56,7 +58,7 @@ pub fn serve(args: &DnsServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
         ),
     };
     let mail_ip = args.mail_ip.or(config.dns_responder.mail_ip);
-    let records = records(config, mail_ip)?;
+    let records = records(&crate::store::open(config)?, mail_ip)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

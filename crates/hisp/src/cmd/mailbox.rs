@@ -2,20 +2,29 @@
 
 use std::process::ExitCode;
 
-use hisp_store::{Folder, MailboxEntry, Store};
+use anyhow::bail;
+use hisp_store::{Folder, MailboxEntry, Store, StoreError};
 use serde_json::{json, Value};
 
-use super::{print_json, print_table, rfc3339};
+use super::{print_json, print_message, print_table, rfc3339, say};
 use crate::cli::{MailboxListArgs, MailboxShowArgs};
 use crate::config::Config;
-use crate::input::write_stdout;
 use crate::store;
 
-/// Lists one folder of a mailbox.
+/// Lists one folder of a mailbox. An empty folder says so; an address that
+/// is not local (and has no mail kept from when it was) is an error naming it.
 pub fn list(args: &MailboxListArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let store = store::open(config)?;
     let folder = Folder::from(args.folder);
     let entries = store.mailbox(&args.address, folder)?;
+    if entries.is_empty() {
+        if let Err(StoreError::NotFound { .. }) = store.address(&args.address) {
+            bail!(
+                "{} is not a local address: no mailbox (`hisp address list` shows the local ones)",
+                args.address
+            );
+        }
+    }
     if args.json {
         print_json(&Value::Array(entries.iter().map(entry_json).collect()))?;
     } else {
@@ -32,16 +41,44 @@ pub fn list(args: &MailboxListArgs, config: &Config) -> anyhow::Result<ExitCode>
                 ]
             })
             .collect();
+        if rows.is_empty() {
+            say(&format!(
+                "{} of {} is empty",
+                folder_name(folder),
+                args.address
+            ))?;
+        }
         print_table(&["ID", "NEW", "DATE", "FROM", "SIZE", "SUBJECT"], &rows)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints one message exactly as stored.
+/// The folder as the portal names it.
+fn folder_name(folder: Folder) -> &'static str {
+    match folder {
+        Folder::Inbox => "Inbox",
+        Folder::Sent => "Sent",
+        Folder::Disregarded => "Disregarded",
+    }
+}
+
+/// Prints one message exactly as stored (escaped on a terminal), or its
+/// entry and the message (base64) as JSON.
 pub fn show(args: &MailboxShowArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let store = store::open(config)?;
     let message = store.read_message(args.id)?;
-    write_stdout(&message.bytes)?;
+    if args.json {
+        let mut value = entry_json(&message.entry);
+        if let Value::Object(map) = &mut value {
+            map.insert(
+                "message_base64".into(),
+                Value::String(openssl::base64::encode_block(&message.bytes)),
+            );
+        }
+        print_json(&value)?;
+    } else {
+        print_message(&message.bytes)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,7 +12,6 @@ use serde_json::{json, Map, Value};
 use super::{print_json, print_table, rfc3339};
 use crate::cli::{MessageListArgs, MessageStatusArgs};
 use crate::config::Config;
-use crate::input::write_stdout;
 use crate::store;
 
 /// Shows every outbound message with the Message-ID: each recipient's
@@ -27,7 +26,7 @@ pub fn status(args: &MessageStatusArgs, config: &Config) -> anyhow::Result<ExitC
         print_json(&Value::Array(messages.iter().map(message_json).collect()))?;
     } else {
         let text: Vec<String> = messages.iter().map(status_text).collect();
-        write_stdout(text.join("\n").as_bytes())?;
+        super::print_lines(&text.join("\n"))?;
     }
     Ok(ExitCode::SUCCESS)
 }

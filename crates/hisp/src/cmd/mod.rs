@@ -13,6 +13,7 @@ pub mod message;
 pub mod quarantine;
 pub mod queue;
 pub mod serve;
+pub mod serve_limits;
 pub mod smime;
 pub mod user;
 
@@ -21,6 +22,8 @@ pub mod portal_user;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+
+use crate::escape::escape_control;
 
 /// A time as RFC 3339 (UTC), the form of every time in CLI output.
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
@@ -36,13 +39,18 @@ pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
 }
 
 /// Prints rows under a header, columns aligned, two spaces apart. Nothing is
-/// printed when there are no rows.
+/// printed when there are no rows. Control characters in a cell (from mail,
+/// peers or certificates) are escaped, so each row stays one line.
 pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| escape_control(c).into_owned()).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -60,13 +68,41 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Resu
         out
     };
     let mut text = line(header.to_vec());
-    for row in rows {
+    for row in &rows {
         text.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     crate::input::write_stdout(text.as_bytes())
 }
 
-/// Prints one line of confirmation.
+/// Prints one line of confirmation, its control characters escaped.
 pub(crate) fn say(line: &str) -> anyhow::Result<()> {
-    crate::input::write_stdout(format!("{line}\n").as_bytes())
+    crate::input::write_stdout(format!("{}\n", escape_control(line)).as_bytes())
+}
+
+/// Prints lines of text with the control characters of each line escaped:
+/// the line breaks are the command's own, whatever its values hold.
+pub(crate) fn print_lines(text: &str) -> anyhow::Result<()> {
+    crate::input::write_stdout(escape_lines(text).as_bytes())
+}
+
+/// `text` with each line's control characters escaped, its `\n` kept.
+pub(crate) fn escape_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| match line.strip_suffix('\n') {
+            Some(body) => format!("{}\n", escape_control(body)),
+            None => escape_control(line).into_owned(),
+        })
+        .collect()
+}
+
+/// Prints a message as stored. To a pipe or file: byte for byte. To a
+/// terminal, which would obey the escape sequences a sender put in it: each
+/// line with its control characters escaped (CR LF shown as a line end).
+pub(crate) fn print_message(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return crate::input::write_stdout(bytes);
+    }
+    let text = String::from_utf8_lossy(bytes).replace("\r\n", "\n");
+    print_lines(&text)
 }

@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use super::{print_json, print_table, rfc3339};
 use crate::cli::{ListArgs, QuarantineShowArgs};
 use crate::config::Config;
-use crate::input::write_stdout;
 use crate::store;
 
 /// Lists quarantined messages.
@@ -52,7 +51,7 @@ pub fn show(args: &QuarantineShowArgs, config: &Config) -> anyhow::Result<ExitCo
         }
         print_json(&value)?;
     } else {
-        write_stdout(&message.bytes)?;
+        super::print_message(&message.bytes)?;
     }
     Ok(ExitCode::SUCCESS)
 }

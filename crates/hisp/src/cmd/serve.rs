@@ -44,6 +44,16 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Runs the HISP in the foreground until SIGTERM or Ctrl-C; exit 0 after a
 /// clean stop.
 pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
+    serve_store(config, None)
+}
+
+/// [`serve`] on `store` when one is open already (else the configured one
+/// is opened after the configuration is checked): the process keeps this
+/// one connection to the database and opens no other.
+pub fn serve_store(
+    config: &Config,
+    store: Option<hisp_store::SqliteStore>,
+) -> anyhow::Result<ExitCode> {
     let timeout = config.tracking.mdn_timeout_secs;
     if timeout < 60 {
         anyhow::bail!(
@@ -51,8 +61,12 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         );
     }
     crate::relay_limits::check(&config.smtp)?;
+    config.smtp.check_limits().map_err(anyhow::Error::msg)?;
     let routes = routes(config)?;
-    let store = crate::store::open(config)?;
+    let store = match store {
+        Some(store) => store,
+        None => crate::store::open(config)?,
+    };
     let domains = store.domains().context("cannot read the local domains")?;
     if domains.is_empty() {
         warn!("no local domains: every recipient is remote and nothing can be received (`hisp domain add DOMAIN`)");
@@ -75,7 +89,7 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     let responder = match config.dns_responder.listen {
         Some(listen) => Some((
             listen,
-            crate::cmd::dns::records(config, config.dns_responder.mail_ip)?,
+            crate::cmd::dns::records(store.as_ref(), config.dns_responder.mail_ip)?,
         )),
         None => None,
     };
@@ -84,7 +98,7 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(run(config, store, routes, &hostname, responder, tls))?;
-    eprintln!("hisp: stopped");
+    crate::logging::announce("hisp: stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -234,6 +248,7 @@ async fn bind(
 ) -> anyhow::Result<Server> {
     let mut settings = ServerConfig::new(role, hostname);
     settings.max_message_size = config.smtp.max_message_size;
+    crate::cmd::serve_limits::apply(&config.smtp, &mut settings);
     let starttls = if tls.is_some() {
         "STARTTLS"
     } else {
@@ -251,7 +266,7 @@ async fn bind(
         .with_context(|| format!("cannot listen for {name} on {addr}"))?;
     let local = server.local_addr()?;
     info!(role = name, listen = %local, starttls, "SMTP listener bound");
-    eprintln!("hisp: {name} listener on {local} ({starttls})");
+    crate::logging::announce(&format!("hisp: {name} listener on {local} ({starttls})"));
     Ok(server)
 }
 
@@ -269,8 +284,11 @@ async fn run(
     };
     let bundle_store = store.clone();
     let ctx = GatewayContext::new(store, discoverer(config)?, trust);
-    let policy: Arc<dyn Policy> =
-        Arc::new(GatewayPolicy::new(ctx.clone()).sealing_local_mail(config.smtp.seal_local()));
+    let policy: Arc<dyn Policy> = Arc::new(
+        GatewayPolicy::new(ctx.clone())
+            .sealing_local_mail(config.smtp.seal_local())
+            .with_auth_limits(crate::cmd::serve_limits::auth_limits(&config.smtp)),
+    );
     let submission = bind(
         Role::Submission,
         config.smtp.submission_listen,
@@ -306,11 +324,11 @@ async fn run(
                 .await
                 .with_context(|| format!("cannot start the DNS responder on {listen}"))?;
             info!(listen = %r.local_addr(), certs = records.certs.len(), "DNS responder started");
-            eprintln!(
+            crate::logging::announce(&format!(
                 "hisp: DNS responder on {} (udp and tcp) for {} zone(s)",
                 r.local_addr(),
                 records.zones.len()
-            );
+            ));
             Some(r)
         }
         None => None,
@@ -342,10 +360,12 @@ async fn run(
         let stop = stop_worker.clone();
         tokio::spawn(async move { worker.run(&stop).await })
     };
-    eprintln!("hisp: serving; SIGTERM or Ctrl-C stops");
+    crate::logging::announce("hisp: serving; SIGTERM or Ctrl-C stops");
 
     let signal = wait_for_stop().await;
-    eprintln!("hisp: {signal}: stopping (transactions under way may take up to {DRAIN:?})");
+    crate::logging::announce(&format!(
+        "hisp: {signal}: stopping (transactions under way may take up to {DRAIN:?})"
+    ));
     stop_listeners.trigger();
     for listener in listeners {
         match listener.await {

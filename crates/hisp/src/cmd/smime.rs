@@ -68,7 +68,7 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<ExitCode> {
         None => Some("open failed: nothing was opened".to_string()),
     };
     if let Some(reason) = &failure {
-        eprintln!("hisp: {reason}");
+        eprintln!("hisp: {}", crate::escape::escape_control(reason));
     }
     if args.json {
         let mut text = serde_json::to_string(&report_json(&report))

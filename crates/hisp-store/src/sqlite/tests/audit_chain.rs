@@ -223,8 +223,22 @@ fn export_selects_by_time_and_by_the_address_an_event_concerns() {
     assert!(recent.iter().all(|e| e.id != 1));
 }
 
+/// The versions recorded in `schema_version`, oldest first.
+fn applied_versions(store: &SqliteStore) -> Vec<i64> {
+    let conn = store.conn();
+    let mut stmt = conn
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .unwrap();
+    let versions = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<Vec<i64>, _>>()
+        .unwrap();
+    versions
+}
+
 #[test]
-fn upgrading_to_version_4_chains_old_events_and_finds_old_correspondents() {
+fn upgrading_from_version_3_through_4_to_5_chains_old_events_and_finds_old_correspondents() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join(DB_FILE);
     {
@@ -233,6 +247,10 @@ fn upgrading_to_version_4_chains_old_events_and_finds_old_correspondents() {
         conn.execute_batch(
             "INSERT INTO domains (id, name, added_at) VALUES (1, 'b.example', 100);
              INSERT INTO addresses (domain_id, local_part, added_at) VALUES (1, 'bob', 101);
+             INSERT INTO quarantine (id, message_id, envelope_from, recipients, received_at,
+                                     reason, detail, size, quarantined_at, body)
+                 VALUES (1, '2@a.example', 'alice@a.example', 'bob@b.example', 150,
+                         'untrusted', 'no anchor', 5, 151, X'6869210d0a');
              INSERT INTO audit_events (at, kind, message_id, message, detail)
                  VALUES (200, 'queued', '1@a.example', NULL, 'old one'),
                         (201, 'delivered', '1@a.example', NULL, 'old two');",
@@ -249,6 +267,12 @@ fn upgrading_to_version_4_chains_old_events_and_finds_old_correspondents() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(applied_versions(&store), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        store.quarantined_message(QuarantineId(1)).unwrap().bytes,
+        b"hi!\r\n",
+        "version 4 kept the bytes of an entry made before it"
+    );
     assert_eq!(
         store.verify_audit_chain().unwrap(),
         AuditCheck::Intact { events: 2 }
@@ -277,4 +301,114 @@ fn upgrading_to_version_4_chains_old_events_and_finds_old_correspondents() {
         .map(|c| (c.total, c.unread))
         .collect();
     assert_eq!(counts, [(1, 1), (1, 0), (0, 0)], "old Sent copies are read");
+}
+
+#[test]
+fn upgrading_a_version_4_database_chains_its_events_and_keeps_quarantine_by_reference() {
+    // As a hisp of schema version 4 leaves it: a queued inbound message
+    // quarantined by reference to the queue's copy, one quarantined without
+    // a queue entry, their audit events (no address, no hash), and mail.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(DB_FILE);
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        migrate_to(&mut conn, &path, 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO domains (id, name, added_at) VALUES (1, 'b.example', 100);
+             INSERT INTO addresses (domain_id, local_part, added_at) VALUES (1, 'bob', 101);
+             INSERT INTO audit_events (at, kind, message_id, message, detail)
+                 VALUES (200, 'queued', '1@a.example', 1, 'inbound for bob@b.example'),
+                        (201, 'quarantined', '1@a.example', 1,
+                         'quarantine entry 1: untrusted: no anchor'),
+                        (202, 'quarantined', '2@a.example', NULL,
+                         'quarantine entry 2: malformed: no From');",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO messages (id, direction, message_id, envelope_from, received_at, size, body)
+             VALUES (1, 'inbound', '1@a.example', 'alice@a.example', 200, ?1, ?2)",
+            (MESSAGE.len() as i64, MESSAGE),
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO quarantine (id, message_id, envelope_from, recipients, received_at,
+                                     reason, detail, size, quarantined_at, message)
+             VALUES (1, '1@a.example', 'alice@a.example', 'bob@b.example', 200,
+                     'untrusted', 'no anchor', ?1, 201, 1)",
+            [MESSAGE.len() as i64],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO quarantine (id, message_id, envelope_from, recipients, received_at,
+                                     reason, detail, size, quarantined_at, body)
+                 VALUES (2, '2@a.example', 'alice@a.example', 'bob@b.example', 202,
+                         'malformed', 'no From', 5, 202, X'6869210d0a');",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO mailbox (address, folder, home, message_id, size, received_at, body)
+             VALUES ('bob@b.example', 'inbox', 'inbox', '3@a.example', ?1, 300, ?2)",
+            (MESSAGE.len() as i64, MESSAGE),
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(applied_versions(&store), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        store.verify_audit_chain().unwrap(),
+        AuditCheck::Intact { events: 3 },
+        "every event written before the upgrade is chained"
+    );
+    assert_eq!(
+        store.quarantined_message(QuarantineId(1)).unwrap().bytes,
+        MESSAGE
+    );
+    assert_eq!(
+        store.quarantined_message(QuarantineId(2)).unwrap().bytes,
+        b"hi!\r\n"
+    );
+
+    // New events chain on: a queued message quarantined by reference.
+    let envelope = Envelope {
+        from: Some(addr("alice@a.example")),
+        recipients: vec![addr("bob@b.example")],
+        received_at: t(5),
+    };
+    let record = store
+        .enqueue(
+            MessageDirection::Inbound,
+            envelope.from.as_ref(),
+            &envelope.recipients,
+            MESSAGE,
+            t(5),
+        )
+        .unwrap();
+    store
+        .quarantine_queued(record, QuarantineReason::Untrusted, "no anchor", &envelope)
+        .unwrap();
+    assert_eq!(
+        store.verify_audit_chain().unwrap(),
+        AuditCheck::Intact { events: 5 }
+    );
+    let kinds: Vec<AuditKind> = store
+        .audit_export(&AuditFilter::default())
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            AuditKind::Queued,
+            AuditKind::Quarantined,
+            AuditKind::Quarantined,
+            AuditKind::Queued,
+            AuditKind::Quarantined
+        ]
+    );
+
+    let who = store.correspondents(&addr("bob@b.example")).unwrap();
+    assert_eq!(who.len(), 1);
+    assert_eq!(who[0].address.to_string(), "alice@a.example");
 }

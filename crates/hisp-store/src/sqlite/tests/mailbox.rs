@@ -189,3 +189,52 @@ fn quarantine_keeps_the_message_the_reason_and_the_envelope() {
         .unwrap_err()
         .is_not_found());
 }
+
+#[test]
+fn quarantining_a_queued_message_refers_to_it_without_a_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let envelope = Envelope {
+        from: Some(addr("alice@a.example")),
+        recipients: vec![addr("bob@b.example")],
+        received_at: t(5),
+    };
+    let record = store
+        .enqueue(
+            MessageDirection::Inbound,
+            envelope.from.as_ref(),
+            &envelope.recipients,
+            MESSAGE,
+            t(5),
+        )
+        .unwrap();
+    let id = store
+        .quarantine_queued(record, QuarantineReason::Untrusted, "no anchor", &envelope)
+        .unwrap();
+    let full = store.quarantined_message(id).unwrap();
+    assert_eq!(full.bytes, MESSAGE);
+    assert_eq!(full.record.envelope, envelope);
+    assert_eq!(full.record.size, MESSAGE.len() as u64);
+    assert_eq!(
+        full.record.message_id,
+        Some(MessageId::parse("1@a.example").unwrap())
+    );
+    let copies: i64 = store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM quarantine WHERE body IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(copies, 0, "no second copy of the bytes");
+    assert!(store
+        .quarantine_queued(
+            MessageRecordId(99),
+            QuarantineReason::Untrusted,
+            "x",
+            &envelope
+        )
+        .unwrap_err()
+        .is_not_found());
+}

@@ -65,3 +65,30 @@ fn upgrading_from_version_1_keeps_domains_addresses_anchors_and_bundles() {
         .unwrap();
     assert!(account.may_send_as(&addr("alice@a.example")));
 }
+
+#[test]
+fn upgrading_from_version_3_keeps_quarantined_messages_with_their_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(DB_FILE);
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        migrate_to(&mut conn, &path, 3).unwrap();
+        conn.execute(
+            "INSERT INTO quarantine (id, message_id, envelope_from, recipients, received_at,
+                                     reason, detail, size, quarantined_at, body)
+             VALUES (7, '1@a.example', 'alice@a.example', 'bob@b.example', 5,
+                     'untrusted', 'no anchor', 5, 6, X'6869210d0a')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let entry = store.quarantined_message(QuarantineId(7)).unwrap();
+    assert_eq!(entry.bytes, b"hi!\r\n");
+    assert_eq!(entry.record.detail, "no anchor");
+    assert_eq!(
+        entry.record.envelope.recipients,
+        vec![addr("bob@b.example")]
+    );
+}

@@ -781,3 +781,33 @@ fn several_steps_are_made_together_or_not_at_all() {
         TrackingState::Relayed
     );
 }
+
+/// Implementation Guide for Delivery Notification in Direct 1.0: the
+/// `dispatched` MDN may overtake the `processed` one. The late processed
+/// step gets its time, the state stays, and a second one is refused.
+#[test]
+fn a_processed_step_overtaken_by_dispatched_gets_its_time_and_the_state_stays() {
+    use TrackingState::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let bob = mail_to_bob(&store, 1);
+    store.track(bob, Relayed, t(1), None).unwrap();
+    let err = store.note_overtaken_step(bob, Processed, t(2)).unwrap_err();
+    assert!(err.is_transition(), "not yet past processed: {err}");
+    store
+        .track_steps(bob, &[Dispatched, Delivered], t(3), Some("dispatched"))
+        .unwrap();
+    let before = store.audit_events(&mid("1@a.example")).unwrap().len();
+    let noted = store.note_overtaken_step(bob, Processed, t(4)).unwrap();
+    assert_eq!(noted.state, Delivered);
+    assert_eq!(noted.at(Processed), Some(t(4)));
+    assert_eq!(noted.at(Dispatched), Some(t(3)));
+    assert_eq!(noted.reason.as_deref(), Some("dispatched"));
+    assert_eq!(
+        store.audit_events(&mid("1@a.example")).unwrap().len(),
+        before + 1
+    );
+    let again = store.note_overtaken_step(bob, Processed, t(5)).unwrap_err();
+    assert!(again.is_transition(), "{again}");
+    assert_eq!(store.recipient(bob).unwrap().at(Processed), Some(t(4)));
+}
