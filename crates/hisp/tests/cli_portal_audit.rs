@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{hisp, s, Run};
-use hisp_store::{DirectAddress, Domain, SqliteStore, Store, StoreError};
+use hisp_store::{AuditKind, DirectAddress, Domain, SqliteStore, Store, StoreError};
 use serde_json::Value;
 use serve::{eventually, peers, two_sites, wait_for_inbox, Serve, Swaks};
 
@@ -409,6 +409,34 @@ fn audit_export_since_takes_rfc_3339_and_leaves_out_older_events() {
         "{}",
         run.stderr
     );
+    assert_eq!(
+        env.ok(&["audit", "verify"]),
+        "audit chain intact: 1 events\n"
+    );
+}
+
+/// An audit detail can quote a peer (an SMTP reply, an MDN's disposition):
+/// `hisp audit export` prints its control characters escaped, as the other
+/// commands print mail, one line per event; `--json` keeps the exact text.
+#[test]
+fn audit_export_escapes_control_characters_a_peer_put_in_a_detail() {
+    let env = Env::new();
+    let detail = "relay refused: 550 no\x1b[2J\r\nINFO forged\u{202e}\x07";
+    env.store()
+        .audit(AuditKind::Failed, None, None, detail)
+        .unwrap();
+    let text = env.ok(&["audit", "export"]);
+    assert!(
+        !text.contains(['\x1b', '\x07', '\r', '\u{202e}']),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(r"relay refused: 550 no\x1b[2J\r\nINFO forged\u{202e}\x07"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 2, "header and one row: {text}");
+    let json = env.json(&["audit", "export", "--json"]);
+    assert_eq!(json[0]["detail"], detail, "JSON carries the exact text");
     assert_eq!(
         env.ok(&["audit", "verify"]),
         "audit chain intact: 1 events\n"
