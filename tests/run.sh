@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 # postfix (with libsasl2-modules for its SASL client) is the portal's relay and
 # the silent peer (smtp-sink) of the gateway tests; swaks is the SMTP client.
 packages=(openssl libssl-dev pkg-config ca-certificates bind9 bind9-utils bind9-dnsutils slapd ldap-utils swaks libnet-ssleay-perl postfix libsasl2-modules)
-# sqlite3: the administrator who reads the database while `hisp demo` runs.
+# sqlite3: the administrator who reads the database while `hisp demo` runs,
+# and who edits a store by hand in the audit chain test.
 packages+=(sqlite3)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing test dependencies: ${packages[*]}"

@@ -463,10 +463,12 @@ async fn late_duplicate_and_unknown_mdns_change_nothing_and_are_audited() {
     let world = World::start().await;
     let sink = SmtpSink::start();
     let a = world.a.worker_via("b.example", sink.addr);
-    let now = OffsetDateTime::now_utc();
 
     // Duplicate: the same processed MDN twice.
     submit(&world.a, "dup-1@a.example").await;
+    // Taken after `submit`: a `now` from before it may fall a second short
+    // of the message's due time.
+    let now = OffsetDateTime::now_utc();
     assert_eq!(a.run_once(now).await.unwrap(), 1);
     let mdn = processed_mdn("dup-1@a.example", "mdn-dup-1@b.example");
     mdn_from_bob(&world, &mdn).await;

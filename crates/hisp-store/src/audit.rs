@@ -1,11 +1,14 @@
-//! The audit log: one event for every change of a message's state. Events
-//! are only ever added.
+//! The audit log: one event for every change of a message's state, every
+//! portal login and every change to a portal account. Events are only ever
+//! added, and each is chained to the one before it by a SHA-256 hash, so a
+//! changed or removed event is found by [`Store::verify_audit_chain`](crate::Store::verify_audit_chain).
 
 use std::fmt;
 
 use time::OffsetDateTime;
 
 use crate::message::{MessageId, MessageRecordId};
+use hisp_address::DirectAddress;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,11 +48,24 @@ pub enum AuditKind {
     /// A recipient failed for want of MDNs in time (detail: recipient, the
     /// state it was in, the timeout).
     TimedOut,
+    /// A portal account was added (detail: notification settings).
+    PortalUserAdded,
+    /// A portal account's password was changed.
+    PortalPasswordChanged,
+    /// A portal account was disabled.
+    PortalUserDisabled,
+    /// A portal account's notification settings changed (detail: the new ones).
+    PortalSettingsChanged,
+    /// A portal login succeeded.
+    Login,
+    /// A portal login failed (detail: why: no such account, wrong
+    /// password, account disabled).
+    LoginFailed,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 16] = [
+    pub const ALL: [AuditKind; 22] = [
         AuditKind::Queued,
         AuditKind::Deferred,
         AuditKind::Completed,
@@ -66,6 +82,12 @@ impl AuditKind {
         AuditKind::MdnReceived,
         AuditKind::MdnIgnored,
         AuditKind::TimedOut,
+        AuditKind::PortalUserAdded,
+        AuditKind::PortalPasswordChanged,
+        AuditKind::PortalUserDisabled,
+        AuditKind::PortalSettingsChanged,
+        AuditKind::Login,
+        AuditKind::LoginFailed,
     ];
 
     /// The name in the database, CLI and JSON.
@@ -87,6 +109,12 @@ impl AuditKind {
             AuditKind::MdnReceived => "mdn-received",
             AuditKind::MdnIgnored => "mdn-ignored",
             AuditKind::TimedOut => "timed-out",
+            AuditKind::PortalUserAdded => "portal-user-added",
+            AuditKind::PortalPasswordChanged => "portal-password-changed",
+            AuditKind::PortalUserDisabled => "portal-user-disabled",
+            AuditKind::PortalSettingsChanged => "portal-settings-changed",
+            AuditKind::Login => "login",
+            AuditKind::LoginFailed => "login-failed",
         }
     }
 
@@ -114,8 +142,57 @@ pub struct AuditEvent {
     pub message_id: Option<MessageId>,
     /// The queued message concerned, if it was queued.
     pub message: Option<MessageRecordId>,
+    /// The local address concerned (a mailbox's, a portal account's), if
+    /// the event names one. Written since schema version 5.
+    pub address: Option<DirectAddress>,
     /// What exactly happened; never message content or key material.
     pub detail: String,
+    /// The SHA-256 chaining this event to the one before it; `None` only
+    /// in a database damaged by hand.
+    pub hash: Option<AuditHash>,
+}
+
+/// The SHA-256 of one audit event, over the hash of the event before it and
+/// this event's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuditHash(pub [u8; 32]);
+
+impl fmt::Display for AuditHash {
+    /// 64 lower-case hex digits.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// Which events [`Store::audit_export`](crate::Store::audit_export) returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only events written at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Only events about this address: those naming it, and those naming
+    /// no address that are about a message it sent, was sent or has in its
+    /// mailbox.
+    pub address: Option<DirectAddress>,
+}
+
+/// What [`Store::verify_audit_chain`](crate::Store::verify_audit_chain) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditCheck {
+    /// Every event matches its hash and follows the one before it.
+    Intact {
+        /// How many events were checked.
+        events: u64,
+    },
+    /// The chain breaks at this event: it, or an event before it, was
+    /// changed or removed after it was written.
+    Broken {
+        /// The first event that does not match.
+        id: i64,
+        /// How many events before it were intact.
+        intact: u64,
+        /// What does not match.
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -132,5 +209,15 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), AuditKind::ALL.len());
         assert_eq!(AuditKind::TimedOut.as_str(), "timed-out");
+    }
+
+    #[test]
+    fn a_hash_prints_as_64_hex_digits() {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 0xab;
+        bytes[31] = 0x01;
+        let text = AuditHash(bytes).to_string();
+        assert_eq!(text.len(), 64);
+        assert!(text.starts_with("ab00") && text.ends_with("01"));
     }
 }

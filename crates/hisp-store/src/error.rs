@@ -28,6 +28,8 @@ pub enum Entity {
     MailboxMessage,
     /// A quarantined message.
     Quarantined,
+    /// A portal account.
+    PortalUser,
 }
 
 impl fmt::Display for Entity {
@@ -44,6 +46,7 @@ impl fmt::Display for Entity {
             Entity::Recipient => "recipient",
             Entity::MailboxMessage => "mailbox message",
             Entity::Quarantined => "quarantined message",
+            Entity::PortalUser => "portal user",
         })
     }
 }
@@ -102,6 +105,16 @@ pub enum StoreError {
     /// a login failure does not tell whether an account exists.
     #[error("authentication failed: wrong user name or password")]
     BadCredentials,
+    /// The account is disabled: it cannot log in even with the right
+    /// password. Only said after the password was checked, so it does not
+    /// tell a guesser that the account exists.
+    #[error("{entity} {name} is disabled")]
+    Disabled {
+        /// What kind of account.
+        entity: Entity,
+        /// How it is named.
+        name: String,
+    },
     /// A password could not be hashed or a stored hash could not be read.
     #[error("password hashing failed: {reason}")]
     Password {

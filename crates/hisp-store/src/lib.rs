@@ -1,6 +1,8 @@
 //! The store of hisp: local domains, addresses and their certificates and
 //! keys, trust anchors and bundles, submission accounts, the durable queue
-//! with per-recipient tracking, mailboxes, quarantine and the audit log.
+//! with per-recipient tracking, mailboxes, quarantine and the audit log;
+//! portal accounts, the owner's views of a mailbox and the audit hash chain
+//! that the patient portal stands on.
 //!
 //! [`Store`] is the interface; [`SqliteStore`] is the embedded implementation
 //! (one file, `<data_dir>/hisp.db`). Names are parsed at the edge into
@@ -24,8 +26,10 @@ mod error;
 mod expect;
 mod filing;
 mod mailbox;
+mod mailbox_view;
 mod message;
 mod password;
+mod portal_user;
 mod quarantine;
 mod queue;
 mod sqlite;
@@ -34,7 +38,7 @@ mod tracking;
 mod user;
 
 pub use anchor::{AnchorId, AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
-pub use audit::{AuditEvent, AuditKind};
+pub use audit::{AuditCheck, AuditEvent, AuditFilter, AuditHash, AuditKind};
 pub use bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle, MIN_REFRESH_SECS};
 pub use cert::{CertInfo, CertUsage, Fingerprint, NewCertificate, PrivateKeyPem, Serial};
 pub use directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecord, Owner};
@@ -43,8 +47,10 @@ pub use expect::Expectation;
 pub use filing::{Answer, Filing};
 pub use hisp_address::{AddressError, DirectAddress, Domain};
 pub use mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
+pub use mailbox_view::{Correspondent, FolderCount, MailboxView, DEFAULT_RETENTION_DAYS};
 pub use message::{Envelope, HeaderSummary, MessageDirection, MessageId, MessageRecordId};
 pub use password::MIN_PASSWORD_LEN;
+pub use portal_user::{EmailAddress, NotifySettings, PortalUser, PortalUserId};
 pub use quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 pub use queue::{Lease, QueueEntry, QueueItem, QueueItemId, QueueState};
 pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};

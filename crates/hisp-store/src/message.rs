@@ -132,6 +132,13 @@ pub struct HeaderSummary {
     pub subject: Option<String>,
     /// The Date field, if it parses.
     pub date: Option<OffsetDateTime>,
+    /// The address of the first From mailbox, as written.
+    pub from_address: Option<String>,
+    /// The display name of the first From mailbox, if it has one.
+    pub from_name: Option<String>,
+    /// Whether the message is a report (`multipart/report`, RFC 6522: an
+    /// MDN or DSN) rather than mail a person wrote.
+    pub report: bool,
 }
 
 impl HeaderSummary {
@@ -139,18 +146,23 @@ impl HeaderSummary {
     /// without a header, or with fields that do not parse, gives empty fields
     /// rather than an error: the store keeps whatever it is given.
     pub fn read(message: &[u8]) -> HeaderSummary {
+        use mail_parser::MimeHeaders;
         let Some(parsed) = mail_parser::MessageParser::default().parse_headers(message) else {
             return HeaderSummary::default();
         };
-        let from = parsed
-            .from()
-            .and_then(|a| a.first())
-            .map(|a| match (a.name(), a.address()) {
-                (Some(n), Some(addr)) => format!("{n} <{addr}>"),
-                (None, Some(addr)) => addr.to_string(),
-                (Some(n), None) => n.to_string(),
-                (None, None) => String::new(),
-            });
+        let first = parsed.from().and_then(|a| a.first());
+        let from = first.map(|a| match (a.name(), a.address()) {
+            (Some(n), Some(addr)) => format!("{n} <{addr}>"),
+            (None, Some(addr)) => addr.to_string(),
+            (Some(n), None) => n.to_string(),
+            (None, None) => String::new(),
+        });
+        let report = parsed.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("multipart")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        });
         let date = parsed
             .date()
             .and_then(|d| OffsetDateTime::from_unix_timestamp(d.to_timestamp()).ok());
@@ -159,6 +171,13 @@ impl HeaderSummary {
             from: from.filter(|f| !f.is_empty()),
             subject: parsed.subject().map(str::to_string),
             date,
+            from_address: first.and_then(|a| a.address()).map(str::to_string),
+            from_name: first
+                .and_then(|a| a.name())
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+            report,
         }
     }
 }
@@ -193,6 +212,21 @@ body\r\n";
             s.message_id.map(|m| m.to_string()).as_deref(),
             Some("<1@a.example>")
         );
+        assert_eq!(s.from_address.as_deref(), Some("alice@a.example"));
+        assert_eq!(s.from_name.as_deref(), Some("Alice"));
+        assert!(!s.report);
+    }
+
+    #[test]
+    fn header_summary_tells_reports_from_mail() {
+        let dsn = b"From: postmaster@a.example\r\n\
+Content-Type: Multipart/Report; report-type=delivery-status; boundary=x\r\n\
+\r\n\
+--x--\r\n";
+        let s = HeaderSummary::read(dsn);
+        assert!(s.report);
+        assert_eq!(s.from_address.as_deref(), Some("postmaster@a.example"));
+        assert_eq!(s.from_name, None);
     }
 
     #[test]

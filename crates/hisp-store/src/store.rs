@@ -6,7 +6,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::anchor::{AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
-use crate::audit::{AuditEvent, AuditKind};
+use crate::audit::{AuditCheck, AuditEvent, AuditFilter, AuditKind};
 use crate::bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle};
 use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
@@ -14,7 +14,9 @@ use crate::error::StoreError;
 use crate::expect::Expectation;
 use crate::filing::{Answer, Filing};
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
+use crate::mailbox_view::{Correspondent, FolderCount, MailboxView};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
+use crate::portal_user::{NotifySettings, PortalUser};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 use crate::queue::{QueueEntry, QueueItem, QueueState};
 use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
@@ -33,7 +35,7 @@ use hisp_address::Domain;
 /// Removal rules: removing a domain is refused while it has addresses
 /// ([`StoreError::InUse`]); its anchors, bundles, domain certificates and
 /// domain grants go with it. Removing an address removes its certificates,
-/// keys and grants, but not its mail.
+/// keys, grants and portal account, but not its mail.
 ///
 /// Every change of a message's state (queued, deferred, completed, failed,
 /// tracked, delivered to a mailbox, moved, read, quarantined, a sender
@@ -448,4 +450,140 @@ pub trait Store: Send + Sync {
 
     /// The audit events about one Message-ID, oldest first.
     fn audit_events(&self, message_id: &MessageId) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// The audit events `filter` selects, oldest first, with their hashes.
+    fn audit_export(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Checks the whole audit chain, oldest event first: each event's hash
+    /// must be the SHA-256 of the hash before it and its own columns. Names
+    /// the first event that breaks it.
+    fn verify_audit_chain(&self) -> Result<AuditCheck, StoreError>;
+
+    /// Adds a portal account for a local address ([`StoreError::NotFound`]
+    /// naming the address if it is not local; one account per address),
+    /// with an Argon2id hash of `password` as [`add_user`](Store::add_user)
+    /// makes it. Audited `portal-user-added`.
+    fn add_portal_user(
+        &self,
+        address: &DirectAddress,
+        password: &str,
+        settings: &NotifySettings,
+    ) -> Result<PortalUser, StoreError>;
+
+    /// One portal account, found without regard to the letter case of the
+    /// local part.
+    fn portal_user(&self, address: &DirectAddress) -> Result<PortalUser, StoreError>;
+
+    /// Every portal account, by domain then local part.
+    fn portal_users(&self) -> Result<Vec<PortalUser>, StoreError>;
+
+    /// Replaces a portal account's password (enabled or not). Audited
+    /// `portal-password-changed`.
+    fn set_portal_password(
+        &self,
+        address: &DirectAddress,
+        password: &str,
+    ) -> Result<PortalUser, StoreError>;
+
+    /// Disables a portal account: it can no longer log in. Disabling a
+    /// disabled account changes nothing. Audited `portal-user-disabled`.
+    fn disable_portal_user(&self, address: &DirectAddress) -> Result<PortalUser, StoreError>;
+
+    /// Replaces a portal account's notification settings. Audited
+    /// `portal-settings-changed` when they change.
+    fn set_portal_settings(
+        &self,
+        address: &DirectAddress,
+        settings: &NotifySettings,
+    ) -> Result<PortalUser, StoreError>;
+
+    /// Checks a portal login. No account and a wrong password both give
+    /// [`StoreError::BadCredentials`] after the same work (constant-time
+    /// hash comparison); the right password of a disabled account gives
+    /// [`StoreError::Disabled`]. Every attempt is audited, `login` or
+    /// `login-failed` with the reason, under the address tried.
+    fn verify_portal_login(
+        &self,
+        address: &DirectAddress,
+        password: &str,
+    ) -> Result<PortalUser, StoreError>;
+
+    /// How many logins as `address` failed at or after `since` (by the
+    /// time their `login-failed` events were written), for throttling.
+    fn failed_portal_logins(
+        &self,
+        address: &DirectAddress,
+        since: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+
+    /// Total and unread entries of `owner`'s Inbox, Sent and Disregarded
+    /// folders (in that order) inside `view`.
+    fn folder_counts(
+        &self,
+        owner: &DirectAddress,
+        view: &MailboxView,
+    ) -> Result<Vec<FolderCount>, StoreError>;
+
+    /// One folder of `owner`'s mailbox inside `view`, newest first (by when
+    /// stored, then id).
+    fn folder_view(
+        &self,
+        owner: &DirectAddress,
+        folder: Folder,
+        view: &MailboxView,
+    ) -> Result<Vec<MailboxEntry>, StoreError>;
+
+    /// One entry of `owner`'s mailbox inside `view`, without marking it
+    /// read. Another mailbox's entry, or one past retention, is
+    /// [`StoreError::NotFound`] as an unknown id is.
+    fn view_entry(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxEntry, StoreError>;
+
+    /// Reads one message of `owner`'s mailbox inside `view` and marks it
+    /// read (audited `read` the first time), in one transaction.
+    fn open_message(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxMessage, StoreError>;
+
+    /// Marks one message of `owner`'s mailbox inside `view` read (audited
+    /// `read` the first time) and returns its entry.
+    fn mark_read_in_view(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxEntry, StoreError>;
+
+    /// Moves a message of `owner`'s mailbox inside `view` from its Inbox
+    /// (or Sent) to Disregarded, as [`move_to`](Store::move_to) does
+    /// (audited `moved`).
+    fn disregard(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxEntry, StoreError>;
+
+    /// Moves a disregarded message of `owner`'s mailbox inside `view` back
+    /// to the folder it came from (audited `moved`); any other message is
+    /// [`StoreError::Invalid`].
+    fn restore(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxEntry, StoreError>;
+
+    /// The Direct addresses that have sent `owner` mail (Inbox entries,
+    /// wherever they are now and however old; reports such as DSNs do not
+    /// count), newest first, each once, with the display name of the newest
+    /// of their messages that had one.
+    fn correspondents(&self, owner: &DirectAddress) -> Result<Vec<Correspondent>, StoreError>;
 }

@@ -116,6 +116,13 @@ Examples:
       --from patient@patients.demo.test --to provider@clinic.demo.test --header 'Subject: hello'
   hisp --config config/demo.toml mailbox list provider@clinic.demo.test")]
     Demo,
+    /// Patient portal accounts: one per local Direct address, logging in
+    /// with it and reading its mailbox.
+    #[command(subcommand)]
+    PortalUser(crate::cmd::portal_user::PortalUserCommand),
+    /// The audit trail: verify its hash chain, export its events.
+    #[command(subcommand)]
+    Audit(crate::cmd::audit::AuditCommand),
 }
 
 /// `hisp user ...`

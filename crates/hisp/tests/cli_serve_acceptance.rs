@@ -279,7 +279,9 @@ fn mail_for_a_domain_without_a_route_goes_to_its_mx_host() {
 /// "A's tracking shows processed and then dispatched"): B answers with
 /// processed and dispatched MDNs through its outbound path, and `hisp
 /// message status` on A shows each step with its time; the MDNs stay out of
-/// the patient's Inbox.
+/// the patient's Inbox. The two MDNs travel as separate messages and may
+/// arrive in either order: a `processed` MDN overtaken by the `dispatched`
+/// one still gets its step, when it arrives.
 #[test]
 fn hisp_message_status_shows_processed_then_dispatched_from_the_peer() {
     let (a, b) = two_sites(peers);
@@ -297,12 +299,12 @@ fn hisp_message_status_shows_processed_then_dispatched_from_the_peer() {
         let run = a.run(&["message", "status", "<track-1@a.example>", "--json"], b"");
         let json: serde_json::Value = serde_json::from_slice(&run.ok().stdout).unwrap();
         let recipient = json[0]["recipients"][0].clone();
-        if recipient["state"] == "delivered" {
+        if recipient["state"] == "delivered" && recipient["steps"]["processed"].is_string() {
             break json;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "not delivered after 60 s: {json:#}\n{}\n{}",
+            "not delivered and processed after 60 s: {json:#}\n{}\n{}",
             serve_a.log(),
             serve_b.log()
         );
@@ -318,10 +320,14 @@ fn hisp_message_status_shows_processed_then_dispatched_from_the_peer() {
         assert!(steps[step].is_string(), "no {step} step: {status:#}");
     }
     assert!(steps.get("failed").is_none(), "{status:#}");
-    assert!(
-        steps["processed"].as_str().unwrap() <= steps["dispatched"].as_str().unwrap(),
-        "{status:#}"
-    );
+    // Each MDN answers the relayed message; in which order they came is
+    // up to the network.
+    for step in ["processed", "dispatched"] {
+        assert!(
+            steps["relayed"].as_str().unwrap() <= steps[step].as_str().unwrap(),
+            "{status:#}"
+        );
+    }
     // The MDNs were consumed by tracking: nothing in the patient's Inbox,
     // and B lists its two MDNs as notifications.
     assert!(a.mailbox("pat@a.example").is_empty());

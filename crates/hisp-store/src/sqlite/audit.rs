@@ -1,15 +1,31 @@
 //! The audit log in SQLite: every other module writes its events through
-//! [`write`], inside the transaction that makes the change, so a change and
-//! its event commit together.
+//! [`write`] or [`write_about`], inside the transaction that makes the
+//! change, so a change and its event commit together.
+//!
+//! Each event carries `hash = SHA-256(previous event's hash || this event's
+//! columns)`; the first event's previous hash is 32 zero bytes. An event is
+//! written under the write lock (every write transaction is IMMEDIATE), so
+//! "the previous event" is well defined across processes. Triggers refuse
+//! UPDATE and DELETE; someone who edits the file around them breaks the
+//! chain at the first event touched, which [`verify_chain`] names.
 
-use rusqlite::{Row, Transaction};
+use openssl::sha::Sha256;
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{OptionalExtension, Row, Transaction};
 
-use super::rows::{message_id_opt, now, parsed, time_at};
-use crate::audit::{AuditEvent, AuditKind};
+use super::rows::{address_opt, message_id_opt, now, parsed, time_at};
+use crate::audit::{AuditCheck, AuditEvent, AuditFilter, AuditHash, AuditKind};
 use crate::error::StoreError;
 use crate::message::{MessageId, MessageRecordId};
+use hisp_address::DirectAddress;
 
-/// Appends one event.
+/// The hash before the first event.
+const GENESIS: [u8; 32] = [0; 32];
+
+/// The columns covered by the hash, in the order hashed.
+const HASHED_COLUMNS: &str = "id, at, kind, message_id, message, address, detail";
+
+/// Appends one event naming no address.
 pub(crate) fn write(
     tx: &Transaction<'_>,
     kind: AuditKind,
@@ -17,20 +33,206 @@ pub(crate) fn write(
     message: Option<MessageRecordId>,
     detail: &str,
 ) -> Result<(), StoreError> {
+    append(tx, kind, message_id, message, None, detail)
+}
+
+/// Appends one event about a local address (a mailbox, a portal account).
+pub(crate) fn write_about(
+    tx: &Transaction<'_>,
+    kind: AuditKind,
+    address: &DirectAddress,
+    message_id: Option<&MessageId>,
+    detail: &str,
+) -> Result<(), StoreError> {
+    append(tx, kind, message_id, None, Some(address), detail)
+}
+
+fn append(
+    tx: &Transaction<'_>,
+    kind: AuditKind,
+    message_id: Option<&MessageId>,
+    message: Option<MessageRecordId>,
+    address: Option<&DirectAddress>,
+    detail: &str,
+) -> Result<(), StoreError> {
+    let (last_id, prev) = last_event(tx)?;
+    // The id is chosen here, not by SQLite, because it is hashed; the
+    // write lock is held, so nobody else takes it meanwhile.
+    let id = last_id + 1;
+    let columns = [
+        Value::Integer(id),
+        Value::Integer(now()),
+        Value::Text(kind.as_str().to_string()),
+        message_id.map_or(Value::Null, |m| Value::Text(m.as_str().to_string())),
+        message.map_or(Value::Null, |m| Value::Integer(m.0)),
+        address.map_or(Value::Null, |a| Value::Text(a.to_string())),
+        Value::Text(detail.to_string()),
+    ];
+    let hash = chain_hash(&prev, columns.iter().map(ValueRef::from));
+    let [id_v, at, kind_v, message_id_v, message_v, address_v, detail_v] = columns;
     tx.execute(
-        "INSERT INTO audit_events (at, kind, message_id, message, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        (
-            now(),
-            kind.as_str(),
-            message_id.map(MessageId::as_str),
-            message.map(|m| m.0),
-            detail,
-        ),
+        "INSERT INTO audit_events (id, at, kind, message_id, message, address, detail, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        rusqlite::params![
+            id_v,
+            at,
+            kind_v,
+            message_id_v,
+            message_v,
+            address_v,
+            detail_v,
+            &hash[..]
+        ],
     )
     .map_err(StoreError::sqlite("writing an audit event"))?;
     Ok(())
 }
+
+/// The id and hash of the newest event, or 0 and the genesis hash.
+fn last_event(tx: &Transaction<'_>) -> Result<(i64, [u8; 32]), StoreError> {
+    let last: Option<(i64, Option<Vec<u8>>)> = tx
+        .query_row(
+            "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(StoreError::sqlite("reading the last audit event"))?;
+    Ok(match last {
+        None => (0, GENESIS),
+        // A missing or malformed hash is a break verify_chain reports; the
+        // next event still chains to what is there.
+        Some((id, hash)) => (id, hash_array(hash.as_deref()).unwrap_or(GENESIS)),
+    })
+}
+
+fn hash_array(bytes: Option<&[u8]>) -> Option<[u8; 32]> {
+    bytes.and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
+/// SHA-256 over the previous hash and the columns, each written with its
+/// type and length, so no two different rows hash the same input.
+fn chain_hash<'a>(prev: &[u8; 32], columns: impl Iterator<Item = ValueRef<'a>>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"hisp audit event v1\0");
+    h.update(prev);
+    for value in columns {
+        match value {
+            ValueRef::Null => h.update(&[0]),
+            ValueRef::Integer(i) => {
+                h.update(&[1]);
+                h.update(&i.to_be_bytes());
+            }
+            ValueRef::Real(f) => {
+                h.update(&[2]);
+                h.update(&f.to_bits().to_be_bytes());
+            }
+            ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+                h.update(&[if matches!(value, ValueRef::Text(_)) {
+                    3
+                } else {
+                    4
+                }]);
+                h.update(&(bytes.len() as u64).to_be_bytes());
+                h.update(bytes);
+            }
+        }
+    }
+    h.finish()
+}
+
+/// Hashes every event that has none yet, oldest first, each over the one
+/// before it: the migration that brings in the chain does this once for
+/// the events written before it.
+pub(crate) fn chain_unhashed(tx: &Transaction<'_>) -> Result<u64, StoreError> {
+    let rows: Vec<(i64, Vec<Value>, Option<Vec<u8>>)> = {
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT {HASHED_COLUMNS}, hash FROM audit_events ORDER BY id"
+            ))
+            .map_err(StoreError::sqlite("reading audit events to chain"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let columns = (0..7)
+                    .map(|i| r.get::<_, Value>(i))
+                    .collect::<Result<_, _>>()?;
+                Ok((r.get(0)?, columns, r.get(7)?))
+            })
+            .map_err(StoreError::sqlite("reading audit events to chain"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::sqlite("reading audit events to chain"))?
+    };
+    let mut prev = GENESIS;
+    let mut chained = 0;
+    for (id, columns, hash) in rows {
+        let hash = match hash_array(hash.as_deref()) {
+            Some(h) => h,
+            None => {
+                let h = chain_hash(&prev, columns.iter().map(ValueRef::from));
+                tx.execute(
+                    "UPDATE audit_events SET hash = ?2 WHERE id = ?1",
+                    (id, &h[..]),
+                )
+                .map_err(StoreError::sqlite("chaining an audit event"))?;
+                chained += 1;
+                h
+            }
+        };
+        prev = hash;
+    }
+    Ok(chained)
+}
+
+/// Walks the whole chain, oldest first, and stops at the first event whose
+/// stored hash is not the hash of the event before it and its own columns.
+pub(crate) fn verify_chain(tx: &Transaction<'_>) -> Result<AuditCheck, StoreError> {
+    let mut stmt = tx
+        .prepare(&format!(
+            "SELECT {HASHED_COLUMNS}, hash FROM audit_events ORDER BY id"
+        ))
+        .map_err(StoreError::sqlite("reading audit events"))?;
+    let mut rows = stmt
+        .query([])
+        .map_err(StoreError::sqlite("reading audit events"))?;
+    let mut prev = GENESIS;
+    let mut intact = 0u64;
+    while let Some(row) = rows
+        .next()
+        .map_err(StoreError::sqlite("reading audit events"))?
+    {
+        let id = match row.get_ref(0) {
+            Ok(ValueRef::Integer(id)) => id,
+            _ => 0,
+        };
+        let columns = (0..7)
+            .map(|i| row.get_ref(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::sqlite("reading audit events"))?;
+        let expected = chain_hash(&prev, columns.into_iter());
+        let stored: Option<Vec<u8>> = match row.get_ref(7) {
+            Ok(ValueRef::Blob(b)) => Some(b.to_vec()),
+            _ => None,
+        };
+        let reason = match hash_array(stored.as_deref()) {
+            None => Some("it has no hash".to_string()),
+            Some(h) if h != expected => Some(
+                "its hash does not match its content and the event before it: \
+                 it, or the event before it, was changed or removed after it was written"
+                    .to_string(),
+            ),
+            Some(_) => None,
+        };
+        if let Some(reason) = reason {
+            return Ok(AuditCheck::Broken { id, intact, reason });
+        }
+        prev = expected;
+        intact += 1;
+    }
+    Ok(AuditCheck::Intact { events: intact })
+}
+
+const EVENT_COLUMNS: &str =
+    "e.id, e.at, e.kind, e.message_id, e.message, e.detail, e.address, e.hash";
 
 /// The events about one Message-ID, oldest first.
 pub(crate) fn events(
@@ -38,10 +240,9 @@ pub(crate) fn events(
     message_id: &MessageId,
 ) -> Result<Vec<AuditEvent>, StoreError> {
     let mut stmt = tx
-        .prepare(
-            "SELECT id, at, kind, message_id, message, detail FROM audit_events
-             WHERE message_id = ?1 ORDER BY id",
-        )
+        .prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events e WHERE e.message_id = ?1 ORDER BY e.id"
+        ))
         .map_err(StoreError::sqlite("reading audit events"))?;
     let rows = stmt
         .query_map([message_id.as_str()], event_row)
@@ -50,7 +251,60 @@ pub(crate) fn events(
         .map_err(StoreError::sqlite("reading audit events"))
 }
 
+/// The events `filter` selects, oldest first.
+pub(crate) fn export(
+    tx: &Transaction<'_>,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    // An event naming an address belongs to that address only; one naming
+    // none (queue, tracking, sealing) belongs to every address its message
+    // went from, to, or into the mailbox of.
+    let mut stmt = tx
+        .prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events e
+             WHERE (?1 IS NULL OR e.at >= ?1)
+               AND (?2 IS NULL
+                    OR e.address = ?2
+                    OR (e.address IS NULL AND (
+                        e.message IN (SELECT id FROM messages WHERE envelope_from = ?2
+                                      UNION SELECT message FROM recipients WHERE address = ?2)
+                        OR e.message_id IN (SELECT message_id FROM mailbox
+                                            WHERE address = ?2 AND message_id IS NOT NULL))))
+             ORDER BY e.id"
+        ))
+        .map_err(StoreError::sqlite("exporting audit events"))?;
+    let rows = stmt
+        .query_map(
+            (
+                filter.since.map(|t| t.unix_timestamp()),
+                filter.address.as_ref().map(ToString::to_string),
+            ),
+            event_row,
+        )
+        .map_err(StoreError::sqlite("exporting audit events"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(StoreError::sqlite("exporting audit events"))
+}
+
+/// The `login-failed` events about `address` written at or after `since`
+/// (Unix seconds), for throttling logins.
+pub(crate) fn failed_logins_since(
+    tx: &Transaction<'_>,
+    address: &DirectAddress,
+    since: i64,
+) -> Result<u64, StoreError> {
+    tx.query_row(
+        "SELECT count(*) FROM audit_events
+         WHERE kind = ?1 AND address = ?2 AND at >= ?3",
+        (AuditKind::LoginFailed.as_str(), address.to_string(), since),
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| u64::try_from(n).unwrap_or(0))
+    .map_err(StoreError::sqlite("counting failed logins"))
+}
+
 fn event_row(r: &Row<'_>) -> rusqlite::Result<AuditEvent> {
+    let hash: Option<Vec<u8>> = r.get(7)?;
     Ok(AuditEvent {
         id: r.get(0)?,
         at: time_at(r, 1)?,
@@ -58,5 +312,7 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<AuditEvent> {
         message_id: message_id_opt(r, 3)?,
         message: r.get::<_, Option<i64>>(4)?.map(MessageRecordId),
         detail: r.get(5)?,
+        address: address_opt(r, 6)?,
+        hash: hash_array(hash.as_deref()).map(AuditHash),
     })
 }

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use super::audit;
 use super::directory::address_id;
+use super::mailbox_view;
 use super::rows::{address_at, count_at, len_i64, message_id_opt, parsed, time_at, time_opt};
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
@@ -13,7 +14,7 @@ use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::message::{HeaderSummary, MessageId};
 use hisp_address::DirectAddress;
 
-const ENTRY_COLUMNS: &str =
+pub(crate) const ENTRY_COLUMNS: &str =
     "id, address, folder, message_id, from_field, subject, date, size, unread, received_at";
 
 pub(crate) fn deliver(
@@ -34,10 +35,12 @@ pub(crate) fn deliver(
     // address's stored spelling.
     address_id(tx, address)?;
     let summary = HeaderSummary::read(bytes);
+    // Mail received is new; a Sent copy is what the owner wrote, so read.
+    let unread = folder == Folder::Inbox;
     tx.execute(
         "INSERT INTO mailbox (address, folder, home, message_id, from_field, subject, date,
-                              size, received_at, body)
-         VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                              size, received_at, body, unread)
+         VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         (
             address.to_string(),
             folder.as_str(),
@@ -48,21 +51,25 @@ pub(crate) fn deliver(
             len_i64(bytes.len()),
             received_at.unix_timestamp(),
             bytes,
+            unread,
         ),
     )
     .map_err(StoreError::sqlite("storing a message in a mailbox"))?;
     let id = MailboxEntryId(tx.last_insert_rowid());
-    audit::write(
+    if folder == Folder::Inbox {
+        mailbox_view::record_sender(tx, id, &summary)?;
+    }
+    audit::write_about(
         tx,
         AuditKind::Delivered,
+        address,
         summary.message_id.as_ref(),
-        None,
         &format!("mailbox {address} folder {folder} entry {id}"),
     )?;
     Ok(id)
 }
 
-fn entry_row(r: &Row<'_>) -> rusqlite::Result<MailboxEntry> {
+pub(crate) fn entry_row(r: &Row<'_>) -> rusqlite::Result<MailboxEntry> {
     Ok(MailboxEntry {
         id: MailboxEntryId(r.get(0)?),
         address: address_at(r, 1)?,
@@ -96,7 +103,7 @@ pub(crate) fn list(
         .map_err(StoreError::sqlite("listing a mailbox"))
 }
 
-fn entry(tx: &Transaction<'_>, id: MailboxEntryId) -> Result<MailboxEntry, StoreError> {
+pub(crate) fn entry(tx: &Transaction<'_>, id: MailboxEntryId) -> Result<MailboxEntry, StoreError> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM mailbox WHERE id = ?1");
     tx.query_row(&sql, [id.0], entry_row)
         .optional()
@@ -128,11 +135,11 @@ pub(crate) fn mark_read(tx: &Transaction<'_>, id: MailboxEntryId) -> Result<(), 
     }
     tx.execute("UPDATE mailbox SET unread = 0 WHERE id = ?1", [id.0])
         .map_err(StoreError::sqlite("marking a message read"))?;
-    audit::write(
+    audit::write_about(
         tx,
         AuditKind::Read,
+        &entry.address,
         entry.message_id.as_ref(),
-        None,
         &format!("mailbox {} entry {id}", entry.address),
     )
 }
@@ -169,11 +176,11 @@ pub(crate) fn move_to(
         (id.0, to.as_str()),
     )
     .map_err(StoreError::sqlite("moving a mailbox message"))?;
-    audit::write(
+    audit::write_about(
         tx,
         AuditKind::Moved,
+        &entry.address,
         entry.message_id.as_ref(),
-        None,
         &format!(
             "mailbox {} entry {id}: {} -> {to}",
             entry.address, entry.folder

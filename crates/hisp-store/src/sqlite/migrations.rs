@@ -3,14 +3,19 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::error::StoreError;
 
-/// One step of the schema.
+/// Code a migration runs after its SQL, in the same transaction.
+type MigrationStep = fn(&Transaction<'_>) -> Result<(), StoreError>;
+
+/// One step of the schema: its SQL, then, for a step that needs code (a
+/// hash SQLite cannot compute), a function run in the same transaction.
 struct Migration {
     version: i64,
     sql: &'static str,
+    then: Option<MigrationStep>,
 }
 
 /// The schema, oldest first. A released migration is never edited; a change
@@ -89,18 +94,27 @@ CREATE TABLE bundles (
     UNIQUE (domain_id, source)
 );
 ",
+        then: None,
     },
     Migration {
         version: 2,
         sql: V2,
+        then: None,
     },
     Migration {
         version: 3,
         sql: V3,
+        then: None,
     },
     Migration {
         version: 4,
         sql: V4,
+        then: None,
+    },
+    Migration {
+        version: 5,
+        sql: V5,
+        then: Some(v5_then),
     },
 ];
 
@@ -297,8 +311,63 @@ ALTER TABLE quarantine_v4 RENAME TO quarantine;
 CREATE INDEX quarantine_message_id ON quarantine(message_id);
 ";
 
+/// The store underneath the patient portal: portal accounts, who wrote to
+/// each mailbox, and the audit chain.
+///
+/// - `portal_users`: one account per local address, gone with the address.
+/// - `mailbox_senders`: for each Inbox entry that is mail (not a report)
+///   from a Direct address, that address and the display name of its From
+///   field, so the portal can offer whom to answer. A table beside
+///   `mailbox` for the reason V3 gives: a column added to `mailbox` would
+///   sit after `body`. Filled for existing entries from their header.
+/// - `audit_events` gets the address an event is about and the hash that
+///   chains it to the event before it; existing events are chained in order
+///   by [`v5_then`], and triggers then make the table append-only.
+/// - Sent copies are read: they are what the owner wrote.
+const V5: &str = "
+CREATE TABLE portal_users (
+    id            INTEGER PRIMARY KEY,
+    address_id    INTEGER NOT NULL UNIQUE REFERENCES addresses(id) ON DELETE CASCADE,
+    password_hash TEXT NOT NULL,
+    email         TEXT,
+    notify        INTEGER NOT NULL DEFAULT 1 CHECK (notify IN (0, 1)),
+    disabled_at   INTEGER,
+    added_at      INTEGER NOT NULL
+);
+
+CREATE TABLE mailbox_senders (
+    entry   INTEGER PRIMARY KEY REFERENCES mailbox(id),
+    address TEXT NOT NULL COLLATE NOCASE,
+    name    TEXT
+);
+
+ALTER TABLE audit_events ADD COLUMN address TEXT COLLATE NOCASE;
+ALTER TABLE audit_events ADD COLUMN hash BLOB;
+CREATE INDEX audit_events_address ON audit_events(address, kind, at);
+CREATE INDEX audit_events_at ON audit_events(at);
+
+UPDATE mailbox SET unread = 0 WHERE home = 'sent' AND unread = 1;
+";
+
+/// Run after [`V5`]'s SQL, once the chain is complete.
+const V5_APPEND_ONLY: &str = "
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+";
+
+/// Chains the existing audit events, fills `mailbox_senders` from the
+/// headers of existing Inbox entries, then makes the audit log append-only.
+fn v5_then(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::audit::chain_unhashed(tx)?;
+    super::mailbox_view::fill_senders(tx)?;
+    tx.execute_batch(V5_APPEND_ONLY)
+        .map_err(StoreError::sqlite("making the audit log append-only"))
+}
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction. An
 /// IMMEDIATE transaction takes the write lock first, so two processes opening
@@ -347,6 +416,9 @@ pub(crate) fn migrate_to(
     {
         tx.execute_batch(m.sql)
             .map_err(StoreError::sqlite("applying a schema migration"))?;
+        if let Some(then) = m.then {
+            then(&tx)?;
+        }
         tx.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
             (m.version, now),

@@ -13,7 +13,9 @@ mod directory;
 mod files;
 mod filing;
 mod mailbox;
+mod mailbox_view;
 mod migrations;
+mod portal_user;
 mod quarantine;
 mod queue;
 mod rows;
@@ -31,16 +33,18 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
 use crate::anchor::{AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
-use crate::audit::{AuditEvent, AuditKind};
+use crate::audit::{AuditCheck, AuditEvent, AuditFilter, AuditKind};
 use crate::bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle};
 use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
-use crate::error::StoreError;
+use crate::error::{Entity, StoreError};
 use crate::expect::Expectation;
 use crate::filing::{Answer, Filing};
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
+use crate::mailbox_view::{Correspondent, FolderCount, MailboxView};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
 use crate::password;
+use crate::portal_user::{NotifySettings, PortalUser};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 use crate::queue::{QueueEntry, QueueItem, QueueState};
 use crate::store::Store;
@@ -48,6 +52,7 @@ use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage,
 use crate::user::{Account, Grant, UserName};
 use hisp_address::DirectAddress;
 use hisp_address::Domain;
+use portal_user::LoginFailure;
 
 pub use migrations::SCHEMA_VERSION;
 
@@ -517,5 +522,156 @@ impl Store for SqliteStore {
 
     fn audit_events(&self, message_id: &MessageId) -> Result<Vec<AuditEvent>, StoreError> {
         self.read(|tx| audit::events(tx, message_id))
+    }
+
+    fn audit_export(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        self.read(|tx| audit::export(tx, filter))
+    }
+
+    fn verify_audit_chain(&self) -> Result<AuditCheck, StoreError> {
+        self.read(audit::verify_chain)
+    }
+
+    fn add_portal_user(
+        &self,
+        address: &DirectAddress,
+        password: &str,
+        settings: &NotifySettings,
+    ) -> Result<PortalUser, StoreError> {
+        // Hash outside the write lock: it takes tens of milliseconds on purpose.
+        let hash = password::hash(password)?;
+        self.write(|tx| portal_user::add(tx, address, &hash, settings))
+    }
+
+    fn portal_user(&self, address: &DirectAddress) -> Result<PortalUser, StoreError> {
+        self.read(|tx| portal_user::user(tx, address))
+    }
+
+    fn portal_users(&self) -> Result<Vec<PortalUser>, StoreError> {
+        self.read(portal_user::users)
+    }
+
+    fn set_portal_password(
+        &self,
+        address: &DirectAddress,
+        password: &str,
+    ) -> Result<PortalUser, StoreError> {
+        let hash = password::hash(password)?;
+        self.write(|tx| portal_user::set_password(tx, address, &hash))
+    }
+
+    fn disable_portal_user(&self, address: &DirectAddress) -> Result<PortalUser, StoreError> {
+        self.write(|tx| portal_user::disable(tx, address))
+    }
+
+    fn set_portal_settings(
+        &self,
+        address: &DirectAddress,
+        settings: &NotifySettings,
+    ) -> Result<PortalUser, StoreError> {
+        self.write(|tx| portal_user::set_settings(tx, address, settings))
+    }
+
+    fn verify_portal_login(
+        &self,
+        address: &DirectAddress,
+        password: &str,
+    ) -> Result<PortalUser, StoreError> {
+        let stored = self.read(|tx| portal_user::password_hash(tx, address))?;
+        // Verify outside any lock; an unknown account costs the same work.
+        let failure = match &stored {
+            None => {
+                password::verify_nobody(password);
+                Some(LoginFailure::NoSuchUser)
+            }
+            Some((hash, _)) if !password::verify(password, hash)? => {
+                Some(LoginFailure::WrongPassword)
+            }
+            Some((_, false)) => Some(LoginFailure::Disabled),
+            Some((_, true)) => None,
+        };
+        self.write(|tx| portal_user::audit_login(tx, address, failure))?;
+        match failure {
+            None => self.read(|tx| portal_user::user(tx, address)),
+            Some(LoginFailure::Disabled) => Err(StoreError::Disabled {
+                entity: Entity::PortalUser,
+                name: address.to_string(),
+            }),
+            Some(_) => Err(StoreError::BadCredentials),
+        }
+    }
+
+    fn failed_portal_logins(
+        &self,
+        address: &DirectAddress,
+        since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.read(|tx| audit::failed_logins_since(tx, address, since.unix_timestamp()))
+    }
+
+    fn folder_counts(
+        &self,
+        owner: &DirectAddress,
+        view: &MailboxView,
+    ) -> Result<Vec<FolderCount>, StoreError> {
+        self.read(|tx| mailbox_view::counts(tx, owner, view))
+    }
+
+    fn folder_view(
+        &self,
+        owner: &DirectAddress,
+        folder: Folder,
+        view: &MailboxView,
+    ) -> Result<Vec<MailboxEntry>, StoreError> {
+        self.read(|tx| mailbox_view::folder(tx, owner, folder, view))
+    }
+
+    fn view_entry(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxEntry, StoreError> {
+        self.read(|tx| mailbox_view::entry(tx, owner, id, view))
+    }
+
+    fn open_message(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxMessage, StoreError> {
+        self.write(|tx| mailbox_view::open(tx, owner, id, view))
+    }
+
+    fn mark_read_in_view(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxEntry, StoreError> {
+        self.write(|tx| mailbox_view::mark_read(tx, owner, id, view))
+    }
+
+    fn disregard(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxEntry, StoreError> {
+        self.write(|tx| mailbox_view::disregard(tx, owner, id, view))
+    }
+
+    fn restore(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxEntry, StoreError> {
+        self.write(|tx| mailbox_view::restore(tx, owner, id, view))
+    }
+
+    fn correspondents(&self, owner: &DirectAddress) -> Result<Vec<Correspondent>, StoreError> {
+        self.read(|tx| mailbox_view::correspondents(tx, owner))
     }
 }

@@ -17,6 +17,9 @@ pub mod serve_limits;
 pub mod smime;
 pub mod user;
 
+pub mod audit;
+pub mod portal_user;
+
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 

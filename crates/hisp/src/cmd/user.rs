@@ -44,7 +44,7 @@ pub fn add(args: &UserAddArgs, config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 /// The first line of stdin, without its line ending.
-fn password_from_stdin() -> anyhow::Result<String> {
+pub(crate) fn password_from_stdin() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()
         .lock()

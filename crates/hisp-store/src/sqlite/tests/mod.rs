@@ -2,11 +2,14 @@
 //! file and schema, domains and addresses, anchors and bundles, users, the
 //! queue and tracking, mailboxes and quarantine.
 
+mod audit_chain;
 mod directory;
 mod file;
 mod filing;
 mod mailbox;
+mod mailbox_view;
 mod migration;
+mod portal_user;
 mod queue;
 mod tracking;
 mod trust;
