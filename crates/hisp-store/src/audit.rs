@@ -61,11 +61,17 @@ pub enum AuditKind {
     /// A portal login failed (detail: why: no such account, wrong
     /// password, account disabled).
     LoginFailed,
+    /// An e-mail notice of new secure mail was queued for a portal user
+    /// (detail: where to, the queued notice).
+    NotificationQueued,
+    /// The smart host took an e-mail notice of new secure mail (detail:
+    /// where to, the smart host's reply).
+    NotificationSent,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 22] = [
+    pub const ALL: [AuditKind; 24] = [
         AuditKind::Queued,
         AuditKind::Deferred,
         AuditKind::Completed,
@@ -88,6 +94,8 @@ impl AuditKind {
         AuditKind::PortalSettingsChanged,
         AuditKind::Login,
         AuditKind::LoginFailed,
+        AuditKind::NotificationQueued,
+        AuditKind::NotificationSent,
     ];
 
     /// The name in the database, CLI and JSON.
@@ -115,6 +123,8 @@ impl AuditKind {
             AuditKind::PortalSettingsChanged => "portal-settings-changed",
             AuditKind::Login => "login",
             AuditKind::LoginFailed => "login-failed",
+            AuditKind::NotificationQueued => "notification-queued",
+            AuditKind::NotificationSent => "notification-sent",
         }
     }
 

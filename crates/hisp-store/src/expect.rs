@@ -20,11 +20,16 @@ pub enum Expectation {
     /// An MDN or DSN sent by hisp: tracked until relayed only. It expects no
     /// MDN, never times out, and its failure causes no DSN.
     Notification,
+    /// A plain e-mail telling a portal user that new secure mail waits
+    /// (issue 11 item 9): not sealed, relayed through the `[notify]` smart
+    /// host to the user's ordinary address, tracked until relayed only, like
+    /// a [`Notification`](Expectation::Notification).
+    PortalNotice,
 }
 
 impl Expectation {
     /// Every expectation.
-    pub const ALL: [Expectation; 3] = [
+    pub const ALL: [Expectation; 4] = [
         Expectation::Mail {
             final_delivery: false,
         },
@@ -32,10 +37,11 @@ impl Expectation {
             final_delivery: true,
         },
         Expectation::Notification,
+        Expectation::PortalNotice,
     ];
 
-    /// `mail`, `mail-final-delivery` or `notification`: the name in the
-    /// database, CLI and JSON.
+    /// `mail`, `mail-final-delivery`, `notification` or `portal-notice`:
+    /// the name in the database, CLI and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Expectation::Mail {
@@ -45,6 +51,7 @@ impl Expectation {
                 final_delivery: true,
             } => "mail-final-delivery",
             Expectation::Notification => "notification",
+            Expectation::PortalNotice => "portal-notice",
         }
     }
 
@@ -85,6 +92,7 @@ mod tests {
         }
         assert_eq!(Expectation::from_name("Mail"), None);
         assert!(!Expectation::Notification.expects_mdn());
+        assert!(!Expectation::PortalNotice.expects_mdn());
         assert!(Expectation::default().expects_mdn());
     }
 }

@@ -2,6 +2,7 @@
 //! answer it, as one change ([`Store::file_inbound`](crate::Store::file_inbound)).
 
 use crate::mailbox::MailboxEntryId;
+use crate::portal_user::EmailAddress;
 use crate::tracking::TrackingState;
 use hisp_address::DirectAddress;
 
@@ -33,4 +34,27 @@ pub enum Filing {
     /// The recipient was already in this final state (an earlier attempt
     /// committed); nothing was written.
     AlreadyDone(TrackingState),
+}
+
+/// How to tell the recipient's portal user that new secure mail waits
+/// (issue 11 item 9), given to
+/// [`Store::file_inbound_notifying`](crate::Store::file_inbound_notifying).
+/// The store decides, in the filing's transaction, whether the recipient
+/// gets a notice (a portal account that is enabled, has an e-mail address
+/// and notices on); only then is [`compose`](Self::compose) called.
+pub struct NewMailNotice<'a> {
+    /// The notice's envelope sender (its bounce address).
+    pub from: DirectAddress,
+    /// Writes the notice (header and body) to the portal user's ordinary
+    /// e-mail address. It must carry no health information: nothing of the
+    /// secure message, only that one waits and where to read it.
+    pub compose: &'a dyn Fn(&EmailAddress) -> Vec<u8>,
+}
+
+impl std::fmt::Debug for NewMailNotice<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMailNotice")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
 }

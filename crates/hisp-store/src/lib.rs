@@ -44,7 +44,7 @@ pub use cert::{CertInfo, CertUsage, Fingerprint, NewCertificate, PrivateKeyPem, 
 pub use directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecord, Owner};
 pub use error::{Entity, StoreError};
 pub use expect::Expectation;
-pub use filing::{Answer, Filing};
+pub use filing::{Answer, Filing, NewMailNotice};
 pub use hisp_address::{AddressError, DirectAddress, Domain};
 pub use mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 pub use mailbox_view::{Correspondent, FolderCount, MailboxView, DEFAULT_RETENTION_DAYS};

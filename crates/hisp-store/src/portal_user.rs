@@ -43,6 +43,11 @@ impl EmailAddress {
     pub fn as_string(&self) -> String {
         self.0.to_string()
     }
+
+    /// The address as the queue holds recipients (same grammar).
+    pub(crate) fn as_recipient(&self) -> &DirectAddress {
+        &self.0
+    }
 }
 
 impl fmt::Display for EmailAddress {

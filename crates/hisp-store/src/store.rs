@@ -12,7 +12,7 @@ use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
 use crate::error::StoreError;
 use crate::expect::Expectation;
-use crate::filing::{Answer, Filing};
+use crate::filing::{Answer, Filing, NewMailNotice};
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::mailbox_view::{Correspondent, FolderCount, MailboxView};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
@@ -390,7 +390,44 @@ pub trait Store: Send + Sync {
         at: OffsetDateTime,
         if_filed: &[Answer],
         if_missing: &[Answer],
+    ) -> Result<Filing, StoreError> {
+        self.file_inbound_notifying(recipient, address, bytes, at, if_filed, if_missing, None)
+    }
+
+    /// [`file_inbound`](Store::file_inbound), and, when `notice` is given
+    /// and the message is filed, the e-mail notice of new secure mail for
+    /// the address's portal user in the same transaction (issue 11 item 9):
+    /// only for an enabled account with an e-mail address and notices on
+    /// ([`NotifySettings::notify_to`]).
+    /// It is composed by [`NewMailNotice::compose`] and queued as an
+    /// outbound [`Expectation::PortalNotice`] from [`NewMailNotice::from`]
+    /// to the e-mail address (with its usual `queued` event), noted as about
+    /// this mailbox, and audited [`AuditKind::NotificationQueued`] about the
+    /// address and the inbound message. A retry that finds the recipient
+    /// done queues no second notice; a crash before the commit leaves none.
+    #[allow(clippy::too_many_arguments)]
+    fn file_inbound_notifying(
+        &self,
+        recipient: RecipientId,
+        address: &DirectAddress,
+        bytes: &[u8],
+        at: OffsetDateTime,
+        if_filed: &[Answer],
+        if_missing: &[Answer],
+        notice: Option<&NewMailNotice<'_>>,
     ) -> Result<Filing, StoreError>;
+
+    /// The smart host took the portal notice for `recipient` (a recipient of
+    /// an [`Expectation::PortalNotice`] message): it moves to `relayed` with
+    /// `reply` as [`track`](Store::track) moves it, and an
+    /// [`AuditKind::NotificationSent`] event about the mailbox the notice
+    /// was for is written, in one transaction.
+    fn portal_notice_sent(
+        &self,
+        recipient: RecipientId,
+        at: OffsetDateTime,
+        reply: &str,
+    ) -> Result<RecipientRecord, StoreError>;
 
     /// One folder of a mailbox, newest first. Works for addresses since
     /// removed: mail outlives its address.

@@ -380,7 +380,8 @@ pub struct MessageListArgs {
     /// delivered or failed). Default: all.
     #[arg(long, value_enum)]
     pub state: Option<TrackStateArg>,
-    /// Also list the MDNs and DSNs hisp sent itself.
+    /// Also list the MDNs and DSNs hisp sent itself and the e-mail notices
+    /// of new secure mail to portal users.
     #[arg(long)]
     pub notifications: bool,
     /// Print JSON (shapes in docs/cli.md) instead of text.

@@ -47,6 +47,18 @@ pub(crate) fn write_about(
     append(tx, kind, message_id, None, Some(address), detail)
 }
 
+/// Appends one event about a local address and a queued message.
+pub(crate) fn write_about_message(
+    tx: &Transaction<'_>,
+    kind: AuditKind,
+    address: &DirectAddress,
+    message_id: Option<&MessageId>,
+    message: MessageRecordId,
+    detail: &str,
+) -> Result<(), StoreError> {
+    append(tx, kind, message_id, Some(message), Some(address), detail)
+}
+
 fn append(
     tx: &Transaction<'_>,
     kind: AuditKind,

@@ -3,21 +3,24 @@
 //! written by the same functions as the separate calls, so the rows and
 //! audit events are the same.
 
-use rusqlite::Transaction;
+use rusqlite::{OptionalExtension, Transaction};
 use time::OffsetDateTime;
 
 use super::audit;
 use super::mailbox;
+use super::portal_user;
 use super::queue;
+use super::rows::parsed;
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
 use crate::expect::Expectation;
-use crate::filing::{Answer, Filing};
-use crate::mailbox::Folder;
+use crate::filing::{Answer, Filing, NewMailNotice};
+use crate::mailbox::{Folder, MailboxEntryId};
 use crate::message::MessageDirection;
 use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
 use hisp_address::DirectAddress;
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn file_inbound(
     tx: &Transaction<'_>,
     recipient: RecipientId,
@@ -26,6 +29,7 @@ pub(crate) fn file_inbound(
     at: OffsetDateTime,
     if_filed: &[Answer],
     if_missing: &[Answer],
+    notice: Option<&NewMailNotice<'_>>,
 ) -> Result<Filing, StoreError> {
     let record = queue::recipient(tx, recipient)?;
     // A final state means an earlier attempt committed (a worker whose lease
@@ -37,6 +41,9 @@ pub(crate) fn file_inbound(
     let (filing, answers) = match mailbox::deliver(tx, address, bytes, Folder::Inbox, at) {
         Ok(entry) => {
             queue::track(tx, recipient, TrackingState::Delivered, at, None)?;
+            if let Some(notice) = notice {
+                queue_notice(tx, &record, address, entry, notice, at)?;
+            }
             (Filing::Filed(entry), if_filed)
         }
         Err(StoreError::NotFound {
@@ -87,4 +94,90 @@ fn queue_answer(
             answer.kind, answer.from, answer.to
         ),
     )
+}
+
+/// Queues the e-mail notice of new secure mail for `address`'s portal user,
+/// in the filing's transaction, when there is one to tell: an enabled
+/// account with an e-mail address and notices on. Otherwise nothing.
+fn queue_notice(
+    tx: &Transaction<'_>,
+    about: &RecipientRecord,
+    address: &DirectAddress,
+    entry: MailboxEntryId,
+    notice: &NewMailNotice<'_>,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let user = match portal_user::user(tx, address) {
+        Ok(user) => user,
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // A disabled account cannot log in to read the message.
+    if !user.is_enabled() {
+        return Ok(());
+    }
+    let Some(email) = user.settings.notify_to() else {
+        return Ok(());
+    };
+    let bytes = (notice.compose)(email);
+    let queued = queue::enqueue(
+        tx,
+        MessageDirection::Outbound,
+        Some(&notice.from),
+        std::slice::from_ref(email.as_recipient()),
+        &bytes,
+        at,
+        Expectation::PortalNotice,
+    )?;
+    tx.execute(
+        "INSERT INTO portal_notices (message, owner, about) VALUES (?1, ?2, ?3)",
+        (queued.0, address.to_string(), about.message.0),
+    )
+    .map_err(StoreError::sqlite("noting whom a notice is about"))?;
+    audit::write_about_message(
+        tx,
+        AuditKind::NotificationQueued,
+        address,
+        about.message_id.as_ref(),
+        about.message,
+        &format!("notice of new secure mail (Inbox entry {entry}) to {email} queued as {queued}"),
+    )
+}
+
+/// The smart host took a portal notice for `recipient`: it moves to
+/// `relayed` and a `notification-sent` event names the mailbox it is about.
+pub(crate) fn portal_notice_sent(
+    tx: &Transaction<'_>,
+    recipient: RecipientId,
+    at: OffsetDateTime,
+    reply: &str,
+) -> Result<RecipientRecord, StoreError> {
+    let record = queue::track(tx, recipient, TrackingState::Relayed, at, Some(reply))?;
+    let owner: Option<DirectAddress> = tx
+        .query_row(
+            "SELECT owner FROM portal_notices WHERE message = ?1",
+            [record.message.0],
+            |r| parsed(r, 0, "address", |s| DirectAddress::parse(s).ok()),
+        )
+        .optional()
+        .map_err(StoreError::sqlite("reading whom a notice is about"))?;
+    let detail = format!("notice of new secure mail to {}: {reply}", record.address);
+    match &owner {
+        Some(owner) => audit::write_about_message(
+            tx,
+            AuditKind::NotificationSent,
+            owner,
+            record.message_id.as_ref(),
+            record.message,
+            &detail,
+        )?,
+        None => audit::write(
+            tx,
+            AuditKind::NotificationSent,
+            record.message_id.as_ref(),
+            Some(record.message),
+            &detail,
+        )?,
+    }
+    Ok(record)
 }

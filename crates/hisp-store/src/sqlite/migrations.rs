@@ -116,6 +116,11 @@ CREATE TABLE bundles (
         sql: V5,
         then: Some(v5_then),
     },
+    Migration {
+        version: 6,
+        sql: V6,
+        then: None,
+    },
 ];
 
 /// Users, the queue with per-recipient tracking, mailboxes, quarantine and
@@ -366,8 +371,37 @@ fn v5_then(tx: &Transaction<'_>) -> Result<(), StoreError> {
         .map_err(StoreError::sqlite("making the audit log append-only"))
 }
 
+/// E-mail notices of new secure mail to portal users (issue 11 item 9).
+///
+/// - `message_tracking.expect` may be `'portal-notice'`: the plain e-mail
+///   telling a portal user that new secure mail waits, relayed through the
+///   `[notify]` smart host and tracked until relayed only. SQLite cannot
+///   change a CHECK, so the table is rebuilt with its rows.
+/// - `portal_notices`: whose mailbox each notice is about (the owner, for
+///   the `notification-sent` audit event) and the inbound queued message
+///   that caused it.
+const V6: &str = "
+CREATE TABLE message_tracking_v6 (
+    message INTEGER PRIMARY KEY REFERENCES messages(id),
+    expect  TEXT NOT NULL DEFAULT 'mail'
+                CHECK (expect IN ('mail', 'mail-final-delivery', 'notification',
+                                  'portal-notice')),
+    subject TEXT
+);
+INSERT INTO message_tracking_v6 (message, expect, subject)
+    SELECT message, expect, subject FROM message_tracking;
+DROP TABLE message_tracking;
+ALTER TABLE message_tracking_v6 RENAME TO message_tracking;
+
+CREATE TABLE portal_notices (
+    message INTEGER PRIMARY KEY REFERENCES messages(id),
+    owner   TEXT NOT NULL COLLATE NOCASE,
+    about   INTEGER NOT NULL REFERENCES messages(id)
+);
+";
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction. An
 /// IMMEDIATE transaction takes the write lock first, so two processes opening

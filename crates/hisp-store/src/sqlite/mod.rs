@@ -39,7 +39,7 @@ use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
 use crate::error::{Entity, StoreError};
 use crate::expect::Expectation;
-use crate::filing::{Answer, Filing};
+use crate::filing::{Answer, Filing, NewMailNotice};
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::mailbox_view::{Correspondent, FolderCount, MailboxView};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
@@ -442,7 +442,7 @@ impl Store for SqliteStore {
         self.write(|tx| mailbox::deliver(tx, address, bytes, folder, received_at))
     }
 
-    fn file_inbound(
+    fn file_inbound_notifying(
         &self,
         recipient: RecipientId,
         address: &DirectAddress,
@@ -450,10 +450,22 @@ impl Store for SqliteStore {
         at: OffsetDateTime,
         if_filed: &[Answer],
         if_missing: &[Answer],
+        notice: Option<&NewMailNotice<'_>>,
     ) -> Result<Filing, StoreError> {
         self.write(|tx| {
-            filing::file_inbound(tx, recipient, address, bytes, at, if_filed, if_missing)
+            filing::file_inbound(
+                tx, recipient, address, bytes, at, if_filed, if_missing, notice,
+            )
         })
+    }
+
+    fn portal_notice_sent(
+        &self,
+        recipient: RecipientId,
+        at: OffsetDateTime,
+        reply: &str,
+    ) -> Result<RecipientRecord, StoreError> {
+        self.write(|tx| filing::portal_notice_sent(tx, recipient, at, reply))
     }
 
     fn mailbox(

@@ -24,20 +24,21 @@ use crate::message::{MessageId, MessageRecordId};
 use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
 use hisp_address::DirectAddress;
 
-/// Recipients of outbound mail (not notifications) relayed at or before
+/// Recipients of outbound mail (not notifications or portal notices) relayed at or before
 /// `?1` and still waiting for MDNs, oldest relay first. The state test is
 /// written exactly as `recipients_awaiting_mdn`'s, so SQLite can use that
 /// partial index; the unary `+` keeps it from starting at
 /// `messages_received` (every outbound message) instead.
 pub(super) const OVERDUE: &str = "r.state IN ('relayed', 'processed') AND r.relayed_at <= ?1
-       AND +m.direction = 'outbound' AND coalesce(t.expect, 'mail') <> 'notification'
+       AND +m.direction = 'outbound'
+       AND coalesce(t.expect, 'mail') IN ('mail', 'mail-final-delivery')
      ORDER BY r.relayed_at, r.id";
 
 /// Failed recipients of outbound mail with a sender to tell, not yet told;
 /// read through the partial index `recipients_unnotified`.
 pub(super) const UNNOTIFIED: &str = "r.state = 'failed' AND r.notified_at IS NULL
        AND +m.direction = 'outbound' AND m.envelope_from IS NOT NULL
-       AND coalesce(t.expect, 'mail') <> 'notification'
+       AND coalesce(t.expect, 'mail') IN ('mail', 'mail-final-delivery')
      ORDER BY r.message, r.id";
 
 pub(crate) fn overdue(

@@ -38,7 +38,7 @@ pub fn list(args: &MessageListArgs, config: &Config) -> anyhow::Result<ExitCode>
     let messages: Vec<TrackedMessage> = store
         .tracked_messages(filter)?
         .into_iter()
-        .filter(|m| args.notifications || m.expect != Expectation::Notification)
+        .filter(|m| args.notifications || m.expect.expects_mdn())
         .collect();
     if args.json {
         print_json(&Value::Array(messages.iter().map(message_json).collect()))?;
@@ -76,11 +76,13 @@ pub fn list(args: &MessageListArgs, config: &Config) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// `mail` or `notification` (an MDN or DSN hisp sent itself).
+/// `mail`, `notification` (an MDN or DSN hisp sent itself) or
+/// `portal-notice` (the e-mail telling a portal user of new secure mail).
 fn kind(expect: Expectation) -> &'static str {
     match expect {
         Expectation::Mail { .. } => "mail",
         Expectation::Notification => "notification",
+        Expectation::PortalNotice => "portal-notice",
     }
 }
 

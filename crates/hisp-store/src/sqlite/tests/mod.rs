@@ -9,6 +9,7 @@ mod filing;
 mod mailbox;
 mod mailbox_view;
 mod migration;
+mod portal_notice;
 mod portal_user;
 mod queue;
 mod tracking;
