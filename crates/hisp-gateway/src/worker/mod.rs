@@ -11,6 +11,7 @@
 //! lease, so no other claim can take the message while it is under way.
 
 mod notify;
+mod notify_mail;
 mod receive;
 mod relay;
 mod report;
@@ -20,13 +21,14 @@ use std::time::Duration;
 
 use hisp_smime::SealOptions;
 use hisp_smtp::{ClientConfig, Shutdown};
-use hisp_store::{MessageDirection, QueueItem, RecipientId, TrackingState};
+use hisp_store::{Expectation, MessageDirection, QueueItem, RecipientId, TrackingState};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::context::GatewayContext;
 use crate::error::GatewayError;
+use crate::portal_notice::NoticeSettings;
 use crate::routes::Routes;
 
 /// How a worker claims, retries and delivers.
@@ -70,6 +72,11 @@ pub struct WorkerSettings {
     /// This HISP's host name in the MDNs (Reporting-UA) and DSNs
     /// (Reporting-MTA) it writes.
     pub reporting_host: String,
+    /// E-mail notices of new secure mail to portal users (`[notify]`):
+    /// where they go and what they link to. `None` (the default): none are
+    /// queued, and notices queued earlier wait for a smart host until their
+    /// lifetime ends.
+    pub notify: Option<NoticeSettings>,
 }
 
 impl WorkerSettings {
@@ -94,6 +101,7 @@ impl WorkerSettings {
             seal_local: false,
             mdn_timeout: Duration::from_secs(3600),
             reporting_host: helo_name.to_string(),
+            notify: None,
         }
     }
 
@@ -107,10 +115,24 @@ impl WorkerSettings {
     /// The delay before the attempt after attempt number `attempts` (1 for
     /// the first): `retry_base * 2^(attempts-1)`, at most `retry_max`.
     pub fn backoff(&self, attempts: u32) -> Duration {
+        Self::doubled(self.retry_base, attempts, self.retry_max)
+    }
+
+    /// The delay after attempt number `attempts` at a queue item that
+    /// expects `expect`: portal notices start from
+    /// [`NoticeSettings::retry_base`], everything else as [`backoff`](Self::backoff).
+    pub fn backoff_for(&self, expect: Expectation, attempts: u32) -> Duration {
+        match (&self.notify, expect) {
+            (Some(n), Expectation::PortalNotice) => {
+                Self::doubled(n.retry_base, attempts, self.retry_max)
+            }
+            _ => self.backoff(attempts),
+        }
+    }
+
+    fn doubled(base: Duration, attempts: u32, max: Duration) -> Duration {
         let factor = 1u32 << attempts.saturating_sub(1).min(20);
-        self.retry_base
-            .checked_mul(factor)
-            .map_or(self.retry_max, |d| d.min(self.retry_max))
+        base.checked_mul(factor).map_or(max, |d| d.min(max))
     }
 }
 
@@ -284,6 +306,9 @@ impl Worker {
 
     async fn process(&self, item: &QueueItem, now: OffsetDateTime) -> Result<(), GatewayError> {
         let attempt = match item.direction {
+            MessageDirection::Outbound if item.expect == Expectation::PortalNotice => {
+                notify_mail::attempt(self, item, now).await?
+            }
             MessageDirection::Outbound => relay::attempt(self, item, now).await?,
             MessageDirection::Inbound => receive::attempt(self, item, now).await?,
         };
@@ -311,7 +336,7 @@ impl Worker {
                     let why = format!("not delivered within the message lifetime: {reason}");
                     self.ctx.store.call(move |s| s.fail(&item, &why, now)).await
                 } else {
-                    let next = now + self.settings.backoff(item.attempts);
+                    let next = now + self.settings.backoff_for(item.expect, item.attempts);
                     info!(%reason, next_attempt = %next, "deferred");
                     self.ctx
                         .store

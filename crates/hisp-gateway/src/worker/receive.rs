@@ -12,6 +12,7 @@ use hisp_store::{
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
+use super::notify_mail::file_noting;
 use super::{report, Attempt, Worker};
 use crate::context::{anchors, can_decrypt, key_pairs};
 use crate::error::GatewayError;
@@ -111,9 +112,13 @@ async fn receive_for(
                     report::track(worker, record, &message, from.as_ref(), now).await?;
                     consumed(worker, recipients, now).await?;
                 }
-                // Never answer a report with an MDN (RFC 8098 §2.1; RFC 3464 §2).
-                Some(ReportKind::Other(_)) => file(worker, recipients, &message, None, now).await?,
-                None => file(worker, recipients, &message, from.as_ref(), now).await?,
+                // Never answer a report with an MDN (RFC 8098 §2.1; RFC 3464 §2),
+                // and tell no portal user of one: it is not a secure message
+                // someone wrote.
+                Some(ReportKind::Other(_)) => {
+                    file(worker, recipients, &message, None, false, now).await?
+                }
+                None => file(worker, recipients, &message, from.as_ref(), true, now).await?,
             }
             Ok(None)
         }
@@ -183,12 +188,15 @@ async fn consumed(
 /// Each recipient's filing, tracking move and MDNs are one transaction
 /// (`Store::file_inbound`), and a recipient already done is left alone: a
 /// retry after a crash or a lapsed lease files nothing twice and sends no
-/// MDN twice.
+/// MDN twice. With `notice` and a `[notify]` smart host, the e-mail notice
+/// for the recipient's portal user is queued in that transaction too
+/// (`Store::file_inbound_notifying`, issue 11 item 9).
 async fn file(
     worker: &Worker,
     recipients: &[RecipientRecord],
     message: &[u8],
     answer_to: Option<&DirectAddress>,
+    notice: bool,
     now: OffsetDateTime,
 ) -> Result<(), GatewayError> {
     let original = Original::of(message);
@@ -238,14 +246,23 @@ async fn file(
         plans.push((r.clone(), if_filed, if_missing));
     }
     let message = message.to_vec();
+    let notify = worker.settings.notify.clone().filter(|_| notice);
     let outcomes = worker
         .ctx
         .store
         .call(move |s| {
             let mut out = Vec::new();
             for (r, if_filed, if_missing) in &plans {
-                let filing =
-                    s.file_inbound(r.id, &r.address, &message, now, if_filed, if_missing)?;
+                let filing = file_noting(
+                    s,
+                    notify.as_ref(),
+                    r.id,
+                    &r.address,
+                    &message,
+                    now,
+                    if_filed,
+                    if_missing,
+                )?;
                 out.push((r.address.clone(), filing));
             }
             Ok(out)

@@ -12,13 +12,14 @@ use hisp_smtp::{
     deliver_to, ClientError, DeliveryReport, OutboundEnvelope, Peer, RecipientOutcome,
 };
 use hisp_store::{
-    AuditKind, DirectAddress, Expectation, Folder, Owner, QueueItem, RecipientId, RecipientRecord,
-    TrackingState,
+    AuditKind, DirectAddress, Expectation, Filing, Folder, Owner, QueueItem, RecipientId,
+    RecipientRecord, TrackingState,
 };
 use openssl::x509::X509;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
+use super::notify_mail::file_noting;
 use super::{Attempt, Worker};
 use crate::context::{can_sign, key_pairs};
 use crate::error::GatewayError;
@@ -234,7 +235,10 @@ async fn deliver_to_first(
     outcome.expect("servers is never empty")
 }
 
-/// A recipient of a local domain: straight to its Inbox.
+/// A recipient of a local domain: straight to its Inbox, delivered (or
+/// failed when the address is gone) in one transaction with the notice for
+/// its portal user when the message is mail from a person and a `[notify]`
+/// smart host is set.
 async fn deliver_locally(
     worker: &Worker,
     item: &QueueItem,
@@ -242,24 +246,22 @@ async fn deliver_locally(
     now: OffsetDateTime,
 ) -> Result<(), GatewayError> {
     let (address, id, bytes) = (r.address.clone(), r.id, item.bytes.clone());
-    worker
+    let notify = worker
+        .settings
+        .notify
+        .clone()
+        .filter(|_| item.expect.expects_mdn());
+    let filing = worker
         .ctx
         .store
-        .call(
-            move |s| match s.deliver_to_mailbox(&address, &bytes, Folder::Inbox, now) {
-                Ok(_) => s.track(id, TrackingState::Delivered, now, None).map(|_| ()),
-                Err(e) if e.is_not_found() => s
-                    .track(
-                        id,
-                        TrackingState::Failed,
-                        now,
-                        Some(&format!("{address}: no such local address")),
-                    )
-                    .map(|_| ()),
-                Err(e) => Err(e),
-            },
-        )
-        .await
+        .call(move |s| file_noting(s, notify.as_ref(), id, &address, &bytes, now, &[], &[]))
+        .await?;
+    match filing {
+        Filing::Filed(entry) => info!(rcpt = %r.address, %entry, "delivered locally"),
+        Filing::NoSuchAddress => warn!(rcpt = %r.address, "no such local address; failed"),
+        Filing::AlreadyDone(state) => info!(rcpt = %r.address, %state, "already done"),
+    }
+    Ok(())
 }
 
 /// A copy in the sender's Sent folder, once per message. A sender without a
