@@ -42,6 +42,54 @@ pub struct Config {
     /// `[[route]]`: static routes for outbound mail, one table per entry.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
+    /// `[notify]`
+    #[serde(default)]
+    pub notify: NotifyConfig,
+    /// `[portal]`
+    #[serde(default)]
+    pub portal: PortalConfig,
+}
+
+/// `[notify]`: e-mail notices of new secure mail to portal users.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// The plain SMTP smart host notices go through, `host:port` (the
+    /// site's Postfix, say). Unset: no notices are queued.
+    #[serde(default)]
+    pub smtp: Option<String>,
+    /// The notices' From and envelope sender. Unset: `no-reply@` the
+    /// domain of the Direct address the secure message came to.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Seconds before the first retry of a notice the smart host did not
+    /// take; doubled for each further attempt up to an hour. Default 60.
+    #[serde(default = "default_notify_retry_base_secs")]
+    pub retry_base_secs: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            smtp: None,
+            from: None,
+            retry_base_secs: default_notify_retry_base_secs(),
+        }
+    }
+}
+
+fn default_notify_retry_base_secs() -> u64 {
+    60
+}
+
+/// `[portal]`: the patient portal.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Where users read their secure mail (`https://...`): the one link in
+    /// a notice of new secure mail. Needed when `[notify] smtp` is set.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// `[tracking]`: delivery notification of outbound mail.
@@ -775,6 +823,28 @@ mod tests {
         assert_eq!(c.smime.cipher, ContentCipher::Aes256Gcm);
         assert_eq!(c.smime.key_transport, KeyTransport::OaepSha256);
         assert!(c.smime.copy_subject);
+    }
+
+    #[test]
+    fn notify_and_portal_url_parse_and_default_to_no_notices() {
+        let c = Config::parse("").unwrap();
+        assert!(c.notify.smtp.is_none() && c.notify.from.is_none());
+        assert_eq!(c.notify.retry_base_secs, 60);
+        assert!(c.portal.public_url.is_none());
+        let c = Config::parse(
+            "[notify]\nsmtp = \"127.0.0.1:2525\"\nfrom = \"no-reply@b.example\"\n\
+             retry_base_secs = 1\n[portal]\npublic_url = \"https://portal.b.example/\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.notify.smtp.as_deref(), Some("127.0.0.1:2525"));
+        assert_eq!(c.notify.from.as_deref(), Some("no-reply@b.example"));
+        assert_eq!(c.notify.retry_base_secs, 1);
+        assert_eq!(
+            c.portal.public_url.as_deref(),
+            Some("https://portal.b.example/")
+        );
+        let e = Config::parse("[notify]\nsmarthost = \"x:25\"\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `smarthost`"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod input;
 mod kinds;
 mod logging;
 mod memory;
+mod notify;
 mod relay_limits;
 mod store;
 

@@ -62,6 +62,7 @@ pub fn serve_store(
     }
     crate::relay_limits::check(&config.smtp)?;
     config.smtp.check_limits().map_err(anyhow::Error::msg)?;
+    let notify = crate::notify::settings(config)?;
     let routes = routes(config)?;
     let store = match store {
         Some(store) => store,
@@ -97,7 +98,9 @@ pub fn serve_store(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(config, store, routes, &hostname, responder, tls))?;
+    runtime.block_on(run(
+        config, store, routes, &hostname, responder, tls, notify,
+    ))?;
     crate::logging::announce("hisp: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -277,6 +280,7 @@ async fn run(
     hostname: &str,
     responder: Option<(SocketAddr, LocalRecords)>,
     tls: Tls,
+    notify: Option<hisp_gateway::NoticeSettings>,
 ) -> anyhow::Result<()> {
     let trust = TrustSettings {
         revocation: config.trust.revocation,
@@ -350,6 +354,7 @@ async fn run(
     settings.seal_local = config.smtp.seal_local();
     settings.mdn_timeout = Duration::from_secs(config.tracking.mdn_timeout_secs);
     crate::relay_limits::apply_to_worker(&config.smtp, &mut settings);
+    settings.notify = notify;
     let worker = Worker::new(ctx, routes, settings);
     let stop_listeners = Shutdown::new();
     let stop_worker = Shutdown::new();
