@@ -502,7 +502,13 @@ pub struct Sink {
 
 impl Sink {
     pub fn start() -> Sink {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Sink::start_on(loopback(0))
+    }
+
+    /// A sink on `addr` (a port chosen earlier, say for a smart host that
+    /// comes up late).
+    pub fn start_on(addr: SocketAddr) -> Sink {
+        let listener = TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, messages) = mpsc::channel();
