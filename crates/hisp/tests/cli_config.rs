@@ -15,7 +15,7 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
   |
 1 | copy_subject = true
   | ^^^^^^^^^^^^
-unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`",
+unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `notify`, `portal`",
     ),
     (
         "misspelt key in [smime]",
@@ -33,7 +33,7 @@ unknown field `ciper`, expected one of `cipher`, `key_transport`, `copy_subject`
   |
 1 | [smtpd]
   |  ^^^^^
-unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`",
+unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `notify`, `portal`",
     ),
     (
         "unknown key in [smtp]",
@@ -355,6 +355,39 @@ fn serve_refuses_a_zero_relay_deadline_or_concurrency() {
             "{}",
             run.stderr
         );
+        assert!(!dir.path().join("data").exists(), "nothing was set up");
+    }
+}
+
+/// `[notify] smtp` without `[portal] public_url` (the one thing a notice
+/// says), a smart host without a port, or a bad sender stops `hisp serve`
+/// at start, naming the key, before anything is set up.
+#[test]
+fn serve_refuses_notices_without_a_portal_url_or_with_a_bad_smart_host() {
+    let url = "[portal]\npublic_url = \"https://portal.example.org/\"\n";
+    for (notify, portal, reason) in [
+        (
+            "smtp = \"127.0.0.1:25\"\n",
+            "",
+            "[notify] smtp is set but [portal] public_url is not",
+        ),
+        (
+            "smtp = \"127.0.0.1\"\n",
+            url,
+            "[notify] smtp \"127.0.0.1\": give the smart host as host:port",
+        ),
+        (
+            "smtp = \"127.0.0.1:25\"\nfrom = \"no-reply\"\n",
+            url,
+            "[notify] from \"no-reply\" is not a usable address",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("data_dir = \"data\"\n[notify]\n{notify}{portal}");
+        let path = write_config(&dir, "notify.toml", &text);
+        let run = hisp(["--config", &path, "serve"], b"");
+        assert_eq!(run.code, 1, "{notify}: {}", run.stderr);
+        assert!(run.stderr.contains(reason), "{}", run.stderr);
         assert!(!dir.path().join("data").exists(), "nothing was set up");
     }
 }

@@ -299,3 +299,28 @@ fn a_notice_waits_for_a_smart_host_that_is_down_and_goes_out_when_it_comes_up() 
     assert!(sink.message(Duration::from_secs(2)).is_none(), "sent twice");
     let _ = started;
 }
+
+/// Issue 11 item 9: without `[notify] smtp` no notice is queued, even for
+/// an opted-in patient, and `hisp serve` says so once when it starts.
+#[test]
+fn without_a_smart_host_no_notice_is_queued_and_serve_says_so_once() {
+    let (a, b) = two_sites(peers);
+    portal_user(&b, "doc@b.example", "doc.home@mail.example", true);
+    let serve_a = Serve::start(&a, "a");
+    let serve_b = Serve::start(&b, "b");
+    send(&a, "doc@b.example", "notice-3@a.example", &serve_a);
+    wait_for_inbox(
+        &b,
+        "doc@b.example",
+        1,
+        Duration::from_secs(60),
+        &[&serve_a, &serve_b],
+    );
+    // The notice would have been queued in the filing's transaction.
+    assert!(portal_notices(&b).is_empty(), "{:#?}", portal_notices(&b));
+    assert!(!audit(&b, "doc@b.example")
+        .iter()
+        .any(|e| e["kind"] == "notification-queued"));
+    let log = serve_b.log();
+    assert_eq!(log.matches("[notify] smtp is not set").count(), 1, "{log}");
+}
