@@ -324,3 +324,40 @@ fn without_a_smart_host_no_notice_is_queued_and_serve_says_so_once() {
     let log = serve_b.log();
     assert_eq!(log.matches("[notify] smtp is not set").count(), 1, "{log}");
 }
+
+/// Mail between two local addresses (delivered locally, not sealed) is new
+/// secure mail for its recipient too: one notice, filed with it.
+#[test]
+fn mail_delivered_locally_gives_its_opted_in_recipient_one_notice() {
+    let (a, _b) = two_sites(peers);
+    let sink = Sink::start();
+    enable_notices(&a, &sink.addr.to_string(), "https://portal.a.example/", "");
+    let ca = common::s(&a.path("data/ca"));
+    a.run(
+        &["address", "add", "nurse@a.example", "--cert-from", &ca],
+        b"",
+    )
+    .ok();
+    portal_user(&a, "nurse@a.example", "nurse.home@mail.example", true);
+    let serve_a = Serve::start(&a, "a");
+    send(&a, "nurse@a.example", "notice-4@a.example", &serve_a);
+    wait_for_inbox(
+        &a,
+        "nurse@a.example",
+        1,
+        Duration::from_secs(60),
+        &[&serve_a],
+    );
+    let notice = sink
+        .message(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no notice:\n{}", serve_a.log()));
+    let text = String::from_utf8(notice).unwrap();
+    assert!(text.contains("nurse.home@mail.example"), "{text}");
+    assert!(
+        text.contains("From: <no-reply@a.example>") || text.contains("From: no-reply@a.example"),
+        "{text}"
+    );
+    assert!(!text.to_lowercase().contains("biopsy"), "{text}");
+    assert_eq!(portal_notices(&a).len(), 1);
+    assert!(sink.message(Duration::from_secs(2)).is_none(), "sent twice");
+}
