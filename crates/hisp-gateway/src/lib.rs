@@ -20,6 +20,7 @@ pub mod policy;
 pub mod routes;
 pub mod smtp_policy;
 pub mod store_calls;
+pub mod submit;
 pub mod worker;
 
 pub use auth_guard::{AuthGuard, AuthLimits};
