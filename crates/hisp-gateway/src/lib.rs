@@ -10,6 +10,7 @@
 
 pub mod auth_guard;
 pub mod bundles;
+pub mod compose;
 pub mod context;
 pub mod error;
 pub mod header_bytes;
