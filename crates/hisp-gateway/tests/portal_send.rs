@@ -302,7 +302,7 @@ async fn a_reply_goes_to_the_sender_with_re_once_and_in_reply_to_the_original() 
         HeaderValue::TextList(ids) => ids.iter().map(|s| s.to_string()).collect(),
         other => panic!("References: {other:?}"),
     };
-    assert_eq!(references, [original.message_id.clone()]);
+    assert_eq!(references, [original.message_id.as_str()]);
     assert_eq!(
         m.body_text(0).unwrap().trim_end(),
         "Thank you, I will be there."
