@@ -103,6 +103,10 @@ pub enum PortalSendError {
     /// Only messages received (in the Inbox) can be replied to.
     #[error("only a message in the Inbox can be replied to; this one is in {0}")]
     NotReplyable(Folder),
+    /// The portal account is disabled or gone (read afresh, as the SMTP
+    /// listener reads an account's grants at DATA).
+    #[error("the portal account {0} may not send: it is disabled or no longer exists")]
+    AccountDisabled(DirectAddress),
     /// The store or a task failed: try again later.
     #[error("{0}")]
     Local(#[from] GatewayError),
@@ -117,6 +121,8 @@ pub enum Outcome {
     Unprocessable,
     /// No such message (404).
     NotFound,
+    /// The account may not send (403).
+    Forbidden,
     /// Try again later (503): discovery or the store failed for now.
     Unavailable,
 }
@@ -135,6 +141,7 @@ impl PortalSendError {
             }
             PortalSendError::Recipients(_) => Outcome::Unprocessable,
             PortalSendError::NotFound => Outcome::NotFound,
+            PortalSendError::AccountDisabled(_) => Outcome::Forbidden,
             PortalSendError::Local(_) => Outcome::Unavailable,
         }
     }
@@ -142,7 +149,8 @@ impl PortalSendError {
     /// A stable code for the API's `error` key: the compose codes,
     /// the first permanent recipient refusal's code (`not-direct`,
     /// `no-such-address`, `bad-address`, or `discovery-unavailable`),
-    /// `policy`, `not-found`, `not-replyable`, `local-error`.
+    /// `policy`, `not-found`, `not-replyable`, `account-disabled`,
+    /// `local-error`.
     pub fn code(&self) -> &'static str {
         match self {
             PortalSendError::Compose(e) => e.code(),
@@ -154,6 +162,7 @@ impl PortalSendError {
             PortalSendError::Refused(_) => "policy",
             PortalSendError::NotFound => "not-found",
             PortalSendError::NotReplyable(_) => "not-replyable",
+            PortalSendError::AccountDisabled(_) => "account-disabled",
             PortalSendError::Local(_) => "local-error",
         }
     }
@@ -267,6 +276,18 @@ impl PortalSender {
         thread: Option<Thread>,
         now: OffsetDateTime,
     ) -> Result<Sent, PortalSendError> {
+        // The account as the store has it now: one disabled since the
+        // session began sends nothing.
+        let address = user.address.clone();
+        let user = match self.ctx.store.call(move |s| s.portal_user(&address)).await {
+            Ok(fresh) if fresh.is_enabled() => fresh,
+            Ok(_) => return Err(PortalSendError::AccountDisabled(user.address.clone())),
+            Err(GatewayError::Store(e)) if e.is_not_found() => {
+                return Err(PortalSendError::AccountDisabled(user.address.clone()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let user = &user;
         let sender = &user.address;
         // The cheap checks first: a request over the limits is answered
         // before any discovery.

@@ -275,6 +275,22 @@ async fn a_reply_goes_to_the_sender_with_re_once_and_in_reply_to_the_original() 
         .unwrap_err();
     assert_eq!(e.outcome(), Outcome::NotFound, "{e:?}");
 
+    // A portal account disabled since its session began sends nothing.
+    world.a.store.disable_portal_user(&carol_address).unwrap();
+    let e = from_a
+        .send(
+            &carol,
+            None,
+            draft(&["bob@b.example"], "still here?", vec![]),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.outcome(), e.code()),
+        (Outcome::Forbidden, "account-disabled")
+    );
+
     let now = OffsetDateTime::now_utc();
     // A relays the reply (the MDNs A wrote for bob's message go too).
     assert!(world.a.worker(&world.b).run_once(now).await.unwrap() >= 1);
