@@ -358,7 +358,7 @@ pub struct Composition<'a> {
 /// Refuses a header text holding a control character: mail-builder would
 /// write a CR or LF in it as it is, and a line break in a Subject could
 /// start a header field of its own (RFC 5322 §2.2).
-fn header_text(field: &'static str, text: &str) -> Result<(), ComposeError> {
+pub fn header_text(field: &'static str, text: &str) -> Result<(), ComposeError> {
     if text.chars().any(char::is_control) {
         return Err(ComposeError::ControlCharacter { field });
     }

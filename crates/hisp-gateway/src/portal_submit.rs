@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use tracing::{info, info_span, Instrument};
 
 use crate::compose::{
-    check_attachments, compose, reply_basis, AttachmentLimits, ComposeError, Composition, Draft,
-    NewAttachment, Thread,
+    check_attachments, compose, header_text, reply_basis, AttachmentLimits, ComposeError,
+    Composition, Draft, NewAttachment, Thread,
 };
 use crate::context::GatewayContext;
 use crate::error::GatewayError;
@@ -292,6 +292,10 @@ impl PortalSender {
         // The cheap checks first: a request over the limits is answered
         // before any discovery.
         let attachments = check_attachments(attachments, &self.settings.limits)?;
+        header_text("subject", &subject)?;
+        if let Some(name) = display_name {
+            header_text("display name", name)?;
+        }
         if to.is_empty() {
             return Err(ComposeError::NoRecipient.into());
         }
