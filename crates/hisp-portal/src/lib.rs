@@ -15,6 +15,7 @@ mod error;
 mod message;
 mod session;
 mod throttle;
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +28,9 @@ pub use error::ApiError;
 pub use message::{content_disposition, parse as parse_message, sanitise_name, Attachment, Parsed};
 pub use session::{Session, Sessions, COOKIE, CSRF_HEADER};
 pub use throttle::{LoginThrottle, Verdict, MAX_FAILURES, WINDOW};
+pub use tls::{TlsListener, HANDSHAKE_TIMEOUT};
+/// The TLS server configuration [`serve_tls`] takes (rustls).
+pub use tokio_rustls::rustls::ServerConfig as TlsServerConfig;
 
 /// What the API is served with.
 pub struct Portal {
@@ -71,6 +75,20 @@ pub async fn serve(
     portal: Arc<Portal>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    axum::serve(listener, router(portal))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// [`serve`] over HTTPS with the certificate and key of `tls`; the
+/// session cookie should then be `Secure` ([`Portal::secure_cookies`]).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: &tokio_rustls::rustls::ServerConfig,
+    portal: Arc<Portal>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = TlsListener::new(listener, tls)?;
     axum::serve(listener, router(portal))
         .with_graceful_shutdown(shutdown)
         .await
