@@ -476,3 +476,34 @@ fn portal_api_over_https_sets_a_secure_session_cookie() {
         .is_err());
     assert_eq!(serve_b.terminate(), Some(0), "{}", serve_b.log());
 }
+
+/// `[portal] tls_cert` without `tls_key` (or a file that cannot be read)
+/// stops `hisp serve` before anything listens, naming the key.
+#[test]
+fn serve_refuses_half_or_unreadable_portal_tls_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    for (portal, says) in [
+        (
+            "tls_cert = \"portal.pem\"\n",
+            "hisp: [portal] tls_cert is set but tls_key is not: set both or neither",
+        ),
+        (
+            "tls_key = \"portal.key\"\n",
+            "hisp: [portal] tls_key is set but tls_cert is not: set both or neither",
+        ),
+        (
+            "tls_cert = \"missing.pem\"\ntls_key = \"missing.key\"\n",
+            "hisp: cannot read [portal] tls_cert",
+        ),
+    ] {
+        let path = dir.path().join("hisp.toml");
+        std::fs::write(
+            &path,
+            format!("data_dir = \"data\"\n[portal]\nlisten = \"127.0.0.1:1\"\n{portal}"),
+        )
+        .unwrap();
+        let run = common::hisp(["--config", &s(&path), "serve"], b"");
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.starts_with(says), "{}", run.stderr);
+    }
+}

@@ -65,6 +65,7 @@ pub fn serve_store(
     }
     crate::relay_limits::check(&config.smtp)?;
     config.smtp.check_limits().map_err(anyhow::Error::msg)?;
+    crate::cmd::serve_portal::tls(&config.portal)?;
     let routes = routes(config)?;
     let store = match store {
         Some(store) => store,
