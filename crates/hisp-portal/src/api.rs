@@ -47,7 +47,50 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/api/v1/settings", get(settings).put(put_settings))
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(finish))
         .with_state(portal)
+}
+
+/// Applied to every response: mail is private, so nothing is cached
+/// (`Cache-Control: no-store`); and an error that axum itself produced
+/// (a body it could not read, a path it could not decode) is given the
+/// API's JSON error shape like every other error.
+async fn finish(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let mut response = if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let (parts, body) = response.into_parts();
+        let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+        let code = match status {
+            StatusCode::BAD_REQUEST => "bad-request",
+            StatusCode::NOT_FOUND => "not-found",
+            StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+            _ => "error",
+        };
+        let message = match String::from_utf8_lossy(&text).trim() {
+            "" => status.canonical_reason().unwrap_or("error").to_string(),
+            text => text.to_string(),
+        };
+        let mut fixed = ApiError::new(status, code, message).into_response();
+        for name in [header::ALLOW, header::RETRY_AFTER] {
+            if let Some(v) = parts.headers.get(&name) {
+                fixed.headers_mut().insert(name, v.clone());
+            }
+        }
+        fixed
+    } else {
+        response
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The logged-in user of a request: a live session named by the cookie,

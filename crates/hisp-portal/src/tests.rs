@@ -304,6 +304,21 @@ async fn without_a_session_every_endpoint_is_401_and_unknown_paths_404_in_json()
     w.get("/api/v1/messages/abc", &l)
         .await
         .error(StatusCode::NOT_FOUND, "not-found");
+    // A path axum cannot decode, and a body over its limit: JSON too.
+    w.get("/api/v1/folders/%FF/messages", &l)
+        .await
+        .error(StatusCode::BAD_REQUEST, "bad-request");
+    let big = json!({ "address": "pat@a.example", "password": "x".repeat(3 << 20) });
+    w.call(Method::POST, "/api/v1/session", None, false, Some(big))
+        .await
+        .error(StatusCode::PAYLOAD_TOO_LARGE, "too-large");
+    // Nothing is cached, errors or not.
+    for r in [
+        w.get("/api/v1/folders", &l).await,
+        w.get("/api/v1/nothing", &l).await,
+    ] {
+        assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    }
 }
 
 #[tokio::test]
