@@ -689,3 +689,15 @@ async fn five_failed_logins_throttle_the_address_until_the_window_has_passed() {
     w.clock.advance(Duration::minutes(1) + Duration::seconds(5));
     w.login("pat@a.example").await;
 }
+
+#[tokio::test]
+async fn a_disabled_account_is_403_with_the_right_password_and_401_with_a_wrong_one() {
+    let w = world();
+    w.store.disable_portal_user(&addr("sam@a.example")).unwrap();
+    w.try_login("sam@a.example", PASSWORD)
+        .await
+        .error(StatusCode::FORBIDDEN, "disabled");
+    w.try_login("sam@a.example", "wrong password!!")
+        .await
+        .error(StatusCode::UNAUTHORIZED, "bad-credentials");
+}

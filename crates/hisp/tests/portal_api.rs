@@ -202,14 +202,17 @@ fn unread(folders: &Value, name: &str) -> u64 {
 }
 
 #[test]
-fn portal_api_reads_only_the_owners_mailbox_with_csrf_audit_and_throttling_issue_11() {
+fn portal_api_reads_only_the_owners_mailbox_with_status_csrf_audit_and_throttling_issue_11() {
     let (a, b) = two_sites(peers);
-    let portal = loopback(free_ports(1)[0]);
+    let ports = free_ports(2);
+    let (portal, portal_a) = (loopback(ports[0]), loopback(ports[1]));
     add_portal_section(&b, &format!("listen = \"{portal}\"\n"));
+    add_portal_section(&a, &format!("listen = \"{portal_a}\"\n"));
     b.run(&["address", "add", "nurse@b.example"], b"").ok();
     portal_user(&b, "doc@b.example");
     portal_user(&b, "nurse@b.example");
-    let mut serve_a = Serve::start(&a, "a");
+    portal_user(&a, "pat@a.example");
+    let mut serve_a = start_with_portal(&a, portal_a, "a");
     let mut serve_b = start_with_portal(&b, portal, "b");
     await_announce(&serve_b, &format!("portal API on {portal} (HTTP)"));
 
@@ -221,6 +224,49 @@ fn portal_api_reads_only_the_owners_mailbox_with_csrf_audit_and_throttling_issue
         .run();
     assert!(out.queued(), "{}\n{}", out.text, serve_a.log());
     wait_for_inbox(&b, "doc@b.example", 1, Duration::from_secs(60), &[&serve_b]);
+
+    // At A, pat's Sent copy has the Direct Status from A's tracking: B's
+    // processed and dispatched MDNs move it to delivered.
+    let api_a = Api::http(portal_a);
+    let (pat, _) = api_a.login("pat@a.example");
+    let sent = eventually(
+        Duration::from_secs(30),
+        || {
+            let list = api_a.get("/api/v1/folders/sent/messages", &pat).json();
+            list.as_array()?.first()?["id"].as_i64()
+        },
+        || serve_a.log(),
+    );
+    let status = eventually(
+        Duration::from_secs(60),
+        || {
+            let s = api_a
+                .get(&format!("/api/v1/messages/{sent}/status"), &pat)
+                .json();
+            // The two MDNs travel side by side: the processed one may come
+            // second, and then only adds its step.
+            let steps = s["recipients"][0]["steps"].as_array()?.len();
+            (s["recipients"][0]["state"] == "delivered" && steps == 5).then_some(s)
+        },
+        || format!("{}\n----\n{}", serve_a.log(), serve_b.log()),
+    );
+    let r = &status["recipients"][0];
+    assert_eq!(r["address"], "doc@b.example", "{status}");
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["queued", "relayed", "processed", "dispatched", "delivered"],
+        "{status}"
+    );
+    assert!(
+        status["message_id"].as_str().unwrap().starts_with('<'),
+        "{status}"
+    );
 
     let api = Api::http(portal);
     let (doc, r) = api.login("doc@b.example");
@@ -369,7 +415,7 @@ fn portal_api_reads_only_the_owners_mailbox_with_csrf_audit_and_throttling_issue
     let retry: u64 = r.header("retry-after").parse().unwrap();
     assert!((1..=900).contains(&retry), "{retry}");
 
-    serve_a.terminate();
+    assert_eq!(serve_a.terminate(), Some(0), "{}", serve_a.log());
     assert_eq!(serve_b.terminate(), Some(0), "{}", serve_b.log());
 }
 
