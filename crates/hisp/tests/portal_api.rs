@@ -216,11 +216,21 @@ fn portal_api_reads_only_the_owners_mailbox_with_status_csrf_audit_and_throttlin
     let mut serve_b = start_with_portal(&b, portal, "b");
     await_announce(&serve_b, &format!("portal API on {portal} (HTTP)"));
 
+    let pdf = a.path("report.pdf");
+    let pdf_bytes: Vec<u8> = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
+        .iter()
+        .copied()
+        .chain((0..4096u32).map(|i| (i * 7 % 251) as u8))
+        .collect();
+    std::fs::write(&pdf, &pdf_bytes).unwrap();
     let out = Swaks::to(a.submission, "pat@a.example", "doc@b.example")
         .auth("portal-a")
         .args(["--header", "Subject: lab results"])
         .args(["--header", "From: Pat Patient <pat@a.example>"])
         .args(["--body", "Please call me."])
+        .args(["--attach-type", "application/pdf"])
+        .args(["--attach-name", "../../scans/report.pdf"])
+        .args(["--attach", &format!("@{}", s(&pdf))])
         .run();
     assert!(out.queued(), "{}\n{}", out.text, serve_a.log());
     wait_for_inbox(&b, "doc@b.example", 1, Duration::from_secs(60), &[&serve_b]);
@@ -297,6 +307,21 @@ fn portal_api_reads_only_the_owners_mailbox_with_status_csrf_audit_and_throttlin
         "{m}"
     );
     assert!(m["date"].as_str().unwrap().ends_with('Z'), "{m}");
+    assert_eq!(list[0]["has_attachments"], true);
+    assert_eq!(
+        m["attachments"],
+        json!([{"index": 0, "name": "report.pdf", "content_type": "application/pdf", "size": pdf_bytes.len()}])
+    );
+    let file = api.get(&format!("/api/v1/messages/{id}/attachments/0"), &doc);
+    assert_eq!(file.status, 200);
+    assert_eq!(file.header("content-type"), "application/pdf");
+    assert!(
+        file.header("content-disposition")
+            .starts_with("attachment; filename=\"report.pdf\""),
+        "{}",
+        file.header("content-disposition")
+    );
+    assert!(file.body == pdf_bytes, "the PDF arrives byte-equal");
     assert_eq!(unread(&api.get("/api/v1/folders", &doc).json(), "inbox"), 0);
 
     // Recipients: who wrote to doc.
