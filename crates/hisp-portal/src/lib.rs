@@ -9,6 +9,8 @@
 //! retention view at the [`Clock`]'s now. Sending (`POST /api/v1/messages`,
 //! `.../reply`) is not served here yet.
 
+#![warn(missing_docs)]
+
 mod api;
 mod clock;
 mod error;
