@@ -80,3 +80,58 @@ impl LoginThrottle {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hisp_store::{Domain, NotifySettings, SqliteStore};
+
+    #[test]
+    fn the_sixth_attempt_waits_until_the_oldest_of_five_failures_is_fifteen_minutes_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        store
+            .add_domain(&Domain::parse("a.example").unwrap(), &[])
+            .unwrap();
+        let pat = DirectAddress::parse("pat@a.example").unwrap();
+        store.add_address(&pat, &[]).unwrap();
+        store
+            .add_portal_user(&pat, "a long portal password", &NotifySettings::default())
+            .unwrap();
+        let throttle = LoginThrottle::default();
+        // The store stamps failures with the system clock, to the second.
+        let start = OffsetDateTime::now_utc();
+        for n in 0..MAX_FAILURES {
+            assert_eq!(
+                throttle.check(&store, &pat, start).unwrap(),
+                Verdict::Allowed,
+                "{n}"
+            );
+            assert!(store.verify_portal_login(&pat, "wrong password!!").is_err());
+        }
+        let first = store
+            .audit_export(&AuditFilter::default())
+            .unwrap()
+            .into_iter()
+            .find(|e| e.kind == AuditKind::LoginFailed)
+            .unwrap()
+            .at;
+        let wait = |now: OffsetDateTime| match throttle.check(&store, &pat, now).unwrap() {
+            Verdict::Throttled { retry_after } => Some(retry_after),
+            Verdict::Allowed => None,
+        };
+        let expect = |now: OffsetDateTime| {
+            u64::try_from((first + WINDOW - now).whole_seconds().max(1)).unwrap()
+        };
+        let now = first + Duration::seconds(1);
+        assert_eq!(wait(now), Some(expect(now)));
+        let later = first + Duration::minutes(10);
+        assert_eq!(wait(later), Some(expect(later)));
+        assert_eq!(wait(later), Some(300));
+        // A fake clock past the window: the right password may be tried again.
+        assert_eq!(wait(first + WINDOW + Duration::seconds(1)), None);
+        // Another address is not held back by pat's failures.
+        let sam = DirectAddress::parse("sam@a.example").unwrap();
+        assert_eq!(throttle.check(&store, &sam, now).unwrap(), Verdict::Allowed);
+    }
+}
