@@ -61,11 +61,14 @@ pub enum AuditKind {
     /// A portal login failed (detail: why: no such account, wrong
     /// password, account disabled).
     LoginFailed,
+    /// A user asked to delete a mailbox message and was refused: nothing
+    /// is ever deleted (detail: the entry and its folder).
+    DeleteRefused,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 22] = [
+    pub const ALL: [AuditKind; 23] = [
         AuditKind::Queued,
         AuditKind::Deferred,
         AuditKind::Completed,
@@ -88,6 +91,7 @@ impl AuditKind {
         AuditKind::PortalSettingsChanged,
         AuditKind::Login,
         AuditKind::LoginFailed,
+        AuditKind::DeleteRefused,
     ];
 
     /// The name in the database, CLI and JSON.
@@ -115,6 +119,7 @@ impl AuditKind {
             AuditKind::PortalSettingsChanged => "portal-settings-changed",
             AuditKind::Login => "login",
             AuditKind::LoginFailed => "login-failed",
+            AuditKind::DeleteRefused => "delete-refused",
         }
     }
 

@@ -15,7 +15,7 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
   |
 1 | copy_subject = true
   | ^^^^^^^^^^^^
-unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`",
+unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `portal`",
     ),
     (
         "misspelt key in [smime]",
@@ -33,7 +33,7 @@ unknown field `ciper`, expected one of `cipher`, `key_transport`, `copy_subject`
   |
 1 | [smtpd]
   |  ^^^^^
-unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`",
+unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `portal`",
     ),
     (
         "unknown key in [smtp]",
