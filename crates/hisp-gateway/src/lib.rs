@@ -6,10 +6,13 @@
 //! submission and backbone listeners (`smtp_policy`) and the queue workers
 //! (`worker`), which also keep the delivery notification of Direct: MDNs
 //! written for mail received (`notice`), MDNs and DSNs received tracked,
-//! timeouts and DSNs to our own senders. `hisp serve` (crates/hisp/src/cmd/serve.rs) runs them.
+//! timeouts and DSNs to our own senders. The portal sends through the same
+//! checks (`submit`): its messages are composed (`compose`) and queued by
+//! `portal_submit`. `hisp serve` (crates/hisp/src/cmd/serve.rs) runs them.
 
 pub mod auth_guard;
 pub mod bundles;
+pub mod compose;
 pub mod context;
 pub mod error;
 pub mod header_bytes;
@@ -18,9 +21,11 @@ mod notice;
 pub mod outbound;
 pub mod policy;
 pub mod portal_notice;
+pub mod portal_submit;
 pub mod routes;
 pub mod smtp_policy;
 pub mod store_calls;
+pub mod submit;
 pub mod worker;
 
 pub use auth_guard::{AuthGuard, AuthLimits};
@@ -30,8 +35,11 @@ pub use error::GatewayError;
 pub use header_bytes::{check_header_bytes, HeaderByteError};
 pub use inbound::{judge_inbound, InboundContext, InboundVerdict};
 pub use outbound::{destinations, seal_for, Destination};
-pub use policy::{check_submission, PolicyError, Submission};
+pub use policy::{check_submission, PolicyError, SendingAccount, Submission};
 pub use portal_notice::NoticeSettings;
+pub use portal_submit::{
+    Outcome, PortalSendError, PortalSendSettings, PortalSender, ReplyDraft, Sent, SentRecipient,
+};
 pub use routes::{RouteError, Routes};
 pub use smtp_policy::GatewayPolicy;
 pub use store_calls::StoreHandle;

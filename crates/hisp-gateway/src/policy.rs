@@ -5,7 +5,7 @@
 //! named in To or Cc (Direct allows no Bcc), a valid Date and Message-ID. A
 //! missing Message-ID is added.
 
-use hisp_store::{Account, DirectAddress};
+use hisp_store::{Account, DirectAddress, PortalUser};
 use mail_parser::{Addr, HeaderName, HeaderValue, MessageParser};
 
 /// Why a submitted message is refused. The gateway maps each to an SMTP reply.
@@ -71,6 +71,35 @@ pub struct Submission {
     pub message_id_added: bool,
 }
 
+/// Who submits a message, as far as the header policy asks: a name for
+/// refusals, and the addresses it may send as. A submission account
+/// ([`Account`], SMTP AUTH) and a portal account ([`PortalUser`], which
+/// sends as its own address only) are judged by the same rules.
+pub trait SendingAccount {
+    /// How refusals name the account.
+    fn account_name(&self) -> String;
+    /// Whether it may use `address` as From (and Sender).
+    fn may_send_as(&self, address: &DirectAddress) -> bool;
+}
+
+impl SendingAccount for Account {
+    fn account_name(&self) -> String {
+        self.name.to_string()
+    }
+    fn may_send_as(&self, address: &DirectAddress) -> bool {
+        Account::may_send_as(self, address)
+    }
+}
+
+impl SendingAccount for PortalUser {
+    fn account_name(&self) -> String {
+        format!("portal:{}", self.address)
+    }
+    fn may_send_as(&self, address: &DirectAddress) -> bool {
+        &self.address == address
+    }
+}
+
 /// Checks a submitted message against its envelope and the `account` that
 /// submits it (its grants as read at DATA). `id_domain` is used for a
 /// Message-ID hisp must add.
@@ -79,7 +108,7 @@ pub fn check_submission(
     mail_from: &str,
     recipients: &[String],
     id_domain: &str,
-    account: &Account,
+    account: &dyn SendingAccount,
 ) -> Result<Submission, PolicyError> {
     let parsed = MessageParser::new()
         .with_address_headers()
@@ -115,7 +144,7 @@ pub fn check_submission(
     if !account.may_send_as(&from) {
         return Err(PolicyError::FromNotGranted {
             from: from.to_string(),
-            account: account.name.to_string(),
+            account: account.account_name(),
         });
     }
     // RFC 5322 §3.6.2: at most one Sender, one mailbox. It may name the
@@ -132,7 +161,7 @@ pub fn check_submission(
         if !DirectAddress::parse(sender).is_ok_and(|s| account.may_send_as(&s)) {
             return Err(PolicyError::SenderNotGranted {
                 sender: sender.clone(),
-                account: account.name.to_string(),
+                account: account.account_name(),
             });
         }
     }

@@ -14,12 +14,10 @@
 use std::net::IpAddr;
 
 use async_trait::async_trait;
-use hisp_mdn::{final_delivery_option_field, report_kind, requested, FinalDelivery};
 use hisp_smtp::{Account, Envelope, Policy, Refusal, Reply, Role, Session};
 use hisp_store::{
     Account as StoreAccount, AddressError, DirectAddress, Expectation, MessageDirection, UserName,
 };
-use mail_parser::MessageParser;
 use time::OffsetDateTime;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -27,7 +25,10 @@ use crate::auth_guard::{AuthGuard, AuthLimits, Hold};
 use crate::context::GatewayContext;
 use crate::error::GatewayError;
 use crate::header_bytes::check_header_bytes;
-use crate::policy::{after_trace_fields, check_submission, PolicyError};
+use crate::submit::{
+    bad_recipient, distinct, enqueue, judge_recipient, local_error, prepare_submission,
+    unknown_local,
+};
 
 /// The [`Policy`] of both listeners of one HISP.
 #[derive(Debug, Clone)]
@@ -65,40 +66,9 @@ impl GatewayPolicy {
     }
 }
 
-/// Disposition-Notification-To (RFC 8098 §2.1).
-const DNT: &str = "Disposition-Notification-To";
-/// Disposition-Notification-Options (RFC 8098 §2.2).
-const DNO: &str = "Disposition-Notification-Options";
-
-/// Whether the header has a field called `name` (a request the portal
-/// wrote, readable or not, is the portal's own choice).
-fn has_field(message: &[u8], name: &str) -> bool {
-    MessageParser::new()
-        .parse_headers(message)
-        .is_some_and(|m| {
-            m.headers()
-                .iter()
-                .any(|h| h.name.as_str().eq_ignore_ascii_case(name))
-        })
-}
-
 /// `553 5.1.7`: the sender address does not parse (RFC 3463 §3.2).
 fn bad_sender(addr: &str, e: &AddressError) -> Reply {
     Reply::new(553, (5, 1, 7), format!("<{addr}>: bad sender address: {e}"))
-}
-
-/// `501 5.1.3`: the recipient address does not parse (RFC 3463 §3.2).
-fn bad_recipient(addr: &str, e: &AddressError) -> Reply {
-    Reply::new(
-        501,
-        (5, 1, 3),
-        format!("<{addr}>: bad recipient address: {e}"),
-    )
-}
-
-/// `550 5.1.1`: a local domain has no such address.
-fn unknown_local(addr: &str) -> Reply {
-    Reply::new(550, (5, 1, 1), format!("<{addr}>: no such address here"))
 }
 
 /// The envelope's recipients, each once, in the order first given: RFC
@@ -106,14 +76,11 @@ fn unknown_local(addr: &str) -> Reply {
 /// another letter case is the same recipient ([`DirectAddress`] equality),
 /// so the message is queued, delivered and tracked once for it.
 fn distinct_recipients(rcpt_to: &[String]) -> Result<Vec<DirectAddress>, Reply> {
-    let mut recipients: Vec<DirectAddress> = Vec::with_capacity(rcpt_to.len());
-    for r in rcpt_to {
-        let address = DirectAddress::parse(r).map_err(|e| bad_recipient(r, &e))?;
-        if !recipients.contains(&address) {
-            recipients.push(address);
-        }
-    }
-    Ok(recipients)
+    let parsed = rcpt_to
+        .iter()
+        .map(|r| DirectAddress::parse(r).map_err(|e| bad_recipient(r, &e)))
+        .collect::<Result<Vec<_>, Reply>>()?;
+    Ok(distinct(parsed))
 }
 
 /// Whether `to` names a recipient the transaction already accepted.
@@ -122,31 +89,6 @@ fn already_accepted(envelope: &Envelope, to: &DirectAddress) -> bool {
         .rcpt_to
         .iter()
         .any(|r| DirectAddress::parse(r).is_ok_and(|r| &r == to))
-}
-
-/// A store or task failure: temporary for the client.
-fn local_error(e: &GatewayError) -> Reply {
-    warn!(error = %e, "local error answering SMTP");
-    Reply::refusal(&Refusal::LocalError {
-        reason: "the message store is not available".into(),
-    })
-}
-
-/// The reply for a message that breaks the submission header policy.
-fn policy_refusal(e: &PolicyError) -> Reply {
-    let reason = e.to_string();
-    Reply::refusal(&match e {
-        PolicyError::FromMismatch { .. }
-        | PolicyError::FromNotGranted { .. }
-        | PolicyError::SenderNotGranted { .. }
-        | PolicyError::HiddenRecipient(_)
-        | PolicyError::BccPresent => Refusal::MessagePolicy { reason },
-        PolicyError::NoHeaders
-        | PolicyError::FromCount(_)
-        | PolicyError::BadSender
-        | PolicyError::BadDate
-        | PolicyError::BadMessageId => Refusal::BadHeader { reason },
-    })
 }
 
 /// Whole seconds, rounded up, for a client told when to try again.
@@ -193,43 +135,12 @@ impl GatewayPolicy {
         if already_accepted(envelope, &rcpt) {
             return Ok(());
         }
-        if self
-            .ctx
-            .is_local(rcpt.domain())
-            .await
-            .map_err(|e| local_error(&e))?
-        {
-            match self.ctx.is_local_address(&rcpt).await {
-                Ok(true) if !self.seal_local => return Ok(()),
-                Ok(true) => {}
-                Ok(false) => return Err(unknown_local(to)),
-                Err(e) => return Err(local_error(&e)),
-            }
-        }
         let sender = DirectAddress::parse(&envelope.mail_from)
             .map_err(|e| bad_sender(&envelope.mail_from, &e))?;
-        let at = OffsetDateTime::now_utc().unix_timestamp();
-        let found = self
-            .ctx
-            .discover(sender.domain(), &rcpt, at)
+        judge_recipient(&self.ctx, self.seal_local, &sender, to)
             .await
-            .map_err(|e| local_error(&e))?;
-        if found.usable {
-            info!(rcpt = %rcpt, reason = %found.reason, "recipient is a Direct address");
-            Ok(())
-        } else if found.temporary {
-            info!(rcpt = %rcpt, reason = %found.reason, "discovery failed for now");
-            Err(Reply::refusal(&Refusal::DiscoveryUnavailable {
-                address: to.to_string(),
-                reason: found.reason,
-            }))
-        } else {
-            info!(rcpt = %rcpt, reason = %found.reason, "not a Direct address");
-            Err(Reply::refusal(&Refusal::NotDirect {
-                address: to.to_string(),
-                reason: found.reason,
-            }))
-        }
+            .map(|_| ())
+            .map_err(|refusal| refusal.reply())
     }
 
     async fn backbone_rcpt(&self, to: &str) -> Result<(), Reply> {
@@ -263,25 +174,18 @@ impl GatewayPolicy {
             Ok(r) => r,
             Err(reply) => return reply,
         };
-        let queued = self
-            .ctx
-            .store
-            .call(move |s| {
-                s.enqueue_expecting(
-                    direction,
-                    from.as_ref(),
-                    &recipients,
-                    &message,
-                    OffsetDateTime::now_utc(),
-                    expect,
-                )
-            })
-            .await;
+        let queued = enqueue(
+            &self.ctx,
+            direction,
+            from,
+            recipients,
+            message,
+            OffsetDateTime::now_utc(),
+            expect,
+        )
+        .await;
         match queued {
-            Ok(id) => {
-                info!(queue_id = %id, %direction, "queued");
-                Reply::ok_queued(&id.to_string())
-            }
+            Ok(queued) => Reply::ok_queued(&queued.id.to_string()),
             Err(e) => local_error(&e),
         }
     }
@@ -307,46 +211,22 @@ impl GatewayPolicy {
             }
             Err(e) => return local_error(&e),
         };
-        let submission = match check_submission(
+        let prepared = match prepare_submission(
             &message,
             &envelope.mail_from,
+            &sender,
             &envelope.rcpt_to,
-            sender.domain().as_str(),
             &account,
+            account.request_final_delivery,
         ) {
-            Ok(s) => s,
+            Ok(p) => p,
             Err(e) => {
                 info!(reason = %e, "message refused by the submission policy");
-                return policy_refusal(&e);
+                return e.reply();
             }
         };
-        let span = info_span!("queue", msg_id = %submission.message_id);
-        // MDNs go back to the sender, where tracking waits for them: a
-        // request naming anyone else would send them astray (and let a user
-        // have other HISPs mail a third party).
-        let request = requested(&submission.message);
-        if let Some(other) = request
-            .disposition_notification_to
-            .iter()
-            .find(|a| DirectAddress::parse(a).map_or(true, |a| a != sender))
-        {
-            info!(%other, "Disposition-Notification-To names someone else");
-            return Reply::refusal(&Refusal::MessagePolicy {
-                reason: format!(
-                    "Disposition-Notification-To names {other}: MDNs for Direct mail go back to the sender, {sender}"
-                ),
-            });
-        }
-        // A report the portal sends itself (an MDN of its user's) asks for
-        // nothing and expects nothing (RFC 8098 §2.1: an MDN never requests
-        // an MDN).
-        let (message, expect) = if report_kind(&submission.message).is_some() {
-            (submission.message, Expectation::Notification)
-        } else {
-            let (message, final_delivery) =
-                ask_for_notification(&account, &sender, submission.message);
-            (message, Expectation::Mail { final_delivery })
-        };
+        let span = info_span!("queue", msg_id = %prepared.message_id);
+        let (message, expect) = (prepared.message, prepared.expect);
         self.enqueue(
             MessageDirection::Outbound,
             Some(sender),
@@ -374,50 +254,6 @@ impl GatewayPolicy {
             Err(e) => Err(e),
         }
     }
-}
-
-/// Adds the requests for delivery notification (Implementation Guide
-/// for Delivery Notification in Direct 1.0 §3.1) and says whether final
-/// delivery is asked for:
-///
-/// - processed MDNs: `Disposition-Notification-To: <sender>` (RFC 8098
-///   §2.1), unless the portal wrote one;
-/// - final-destination delivery (the dispatched MDN): a request the
-///   portal wrote itself stands (a malformed one counts as none);
-///   otherwise the `account`'s setting decides, and
-///   `Disposition-Notification-Options` is added when it is on.
-///
-/// The fields go below the trace fields.
-fn ask_for_notification(
-    account: &StoreAccount,
-    sender: &DirectAddress,
-    message: Vec<u8>,
-) -> (Vec<u8>, bool) {
-    let request = requested(&message);
-    let mut fields = String::new();
-    if request.disposition_notification_to.is_empty() && !has_field(&message, DNT) {
-        fields.push_str(&format!("{DNT}: <{sender}>\r\n"));
-    }
-    let final_delivery = match request.final_delivery {
-        FinalDelivery::Requested { .. } => true,
-        FinalDelivery::Malformed(_) => false,
-        FinalDelivery::NotRequested if has_field(&message, DNO) => false,
-        FinalDelivery::NotRequested => {
-            let on = account.request_final_delivery;
-            if on {
-                fields.push_str(final_delivery_option_field());
-                fields.push_str("\r\n");
-            }
-            on
-        }
-    };
-    if fields.is_empty() {
-        return (message, final_delivery);
-    }
-    (
-        after_trace_fields(&message, fields.as_bytes()),
-        final_delivery,
-    )
 }
 
 #[async_trait]
@@ -555,17 +391,5 @@ mod tests {
         let distinct = distinct_recipients(&given).unwrap();
         let shown: Vec<String> = distinct.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["Doc@b.example", "nurse@b.example"]);
-    }
-
-    #[test]
-    fn an_options_field_is_found_in_any_letter_case() {
-        assert!(has_field(
-            b"disposition-notification-options: x=optional,false\r\nFrom: a@b\r\n\r\n",
-            DNO
-        ));
-        assert!(!has_field(
-            b"From: a@b\r\n\r\nDisposition-Notification-Options: in the body\r\n",
-            DNO
-        ));
     }
 }

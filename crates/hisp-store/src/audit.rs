@@ -67,11 +67,14 @@ pub enum AuditKind {
     /// The smart host took an e-mail notice of new secure mail (detail:
     /// where to, the smart host's reply).
     NotificationSent,
+    /// A user asked to delete a mailbox message and was refused: nothing
+    /// is ever deleted (detail: the entry and its folder).
+    DeleteRefused,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 24] = [
+    pub const ALL: [AuditKind; 25] = [
         AuditKind::Queued,
         AuditKind::Deferred,
         AuditKind::Completed,
@@ -96,6 +99,7 @@ impl AuditKind {
         AuditKind::LoginFailed,
         AuditKind::NotificationQueued,
         AuditKind::NotificationSent,
+        AuditKind::DeleteRefused,
     ];
 
     /// The name in the database, CLI and JSON.
@@ -125,6 +129,7 @@ impl AuditKind {
             AuditKind::LoginFailed => "login-failed",
             AuditKind::NotificationQueued => "notification-queued",
             AuditKind::NotificationSent => "notification-sent",
+            AuditKind::DeleteRefused => "delete-refused",
         }
     }
 

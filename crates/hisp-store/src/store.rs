@@ -623,4 +623,17 @@ pub trait Store: Send + Sync {
     /// count), newest first, each once, with the display name of the newest
     /// of their messages that had one.
     fn correspondents(&self, owner: &DirectAddress) -> Result<Vec<Correspondent>, StoreError>;
+
+    /// Refuses to delete a message of `owner`'s mailbox inside `view`
+    /// (nothing is ever deleted, for audit integrity) and writes the
+    /// attempt as an [`AuditKind::DeleteRefused`] event about `owner`, in
+    /// one transaction. Returns the entry, which stays as it was. Another
+    /// mailbox's entry, or one past retention, is [`StoreError::NotFound`]
+    /// and writes nothing.
+    fn refuse_delete(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxEntry, StoreError>;
 }

@@ -82,16 +82,6 @@ fn default_notify_retry_base_secs() -> u64 {
     60
 }
 
-/// `[portal]`: the patient portal.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PortalConfig {
-    /// Where users read their secure mail (`https://...`): the one link in
-    /// a notice of new secure mail. Needed when `[notify] smtp` is set.
-    #[serde(default)]
-    pub public_url: Option<String>,
-}
-
 /// `[tracking]`: delivery notification of outbound mail.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -607,6 +597,46 @@ where
     s.parse().map_err(serde::de::Error::custom)
 }
 
+/// `[portal]`: the HTTP API of the patient portal, served by `hisp serve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Where the API listens (HTTP), e.g. "127.0.0.1:8080"; not served
+    /// when unset.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS on `listen` (with `tls_key`).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS on `listen` (with `tls_cert`).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Days after which a message leaves every mailbox view of the portal
+    /// (it stays in the store and the audit trail). Default 30.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    /// Where users read their secure mail (`https://...`): the one link in
+    /// a notice of new secure mail. Needed when `[notify] smtp` is set.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            listen: None,
+            tls_cert: None,
+            tls_key: None,
+            retention_days: default_retention_days(),
+            public_url: None,
+        }
+    }
+}
+
+fn default_retention_days() -> u32 {
+    hisp_store::DEFAULT_RETENTION_DAYS
+}
+
 impl Config {
     /// Reads and checks the file at `path`. A missing or unreadable file, bad
     /// TOML, an unknown key or a bad value is an error naming the file (and,
@@ -630,6 +660,12 @@ impl Config {
             &mut smtp.tls_key,
             &mut smtp.relay_ca_file,
         ] {
+            if let Some(f) = file.as_mut().filter(|f| f.is_relative()) {
+                *f = base.join(&*f);
+            }
+        }
+        let portal = &mut config.portal;
+        for file in [&mut portal.tls_cert, &mut portal.tls_key] {
             if let Some(f) = file.as_mut().filter(|f| f.is_relative()) {
                 *f = base.join(&*f);
             }
@@ -880,5 +916,22 @@ mod tests {
             ),
             (1, 2, 3, 4, 5, 6)
         );
+    }
+
+    #[test]
+    fn portal_section_has_defaults_and_reads_its_keys() {
+        let c = Config::parse("").unwrap();
+        assert!(c.portal.listen.is_none());
+        assert_eq!(c.portal.retention_days, 30);
+        let c = Config::parse(
+            "[portal]\nlisten = \"127.0.0.1:8080\"\nretention_days = 7\n\
+             tls_cert = \"portal.pem\"\ntls_key = \"portal.key\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.portal.listen.unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!(c.portal.retention_days, 7);
+        assert_eq!(c.portal.tls_cert.unwrap(), PathBuf::from("portal.pem"));
+        let e = Config::parse("[portal]\nretention = 7\n").unwrap_err();
+        assert!(e.to_string().contains("retention"), "{e}");
     }
 }

@@ -21,8 +21,8 @@
 
 use hisp_mdn::{parse_report, DispositionType, DsnAction, Mdn, Report};
 use hisp_store::{
-    AuditKind, DirectAddress, Expectation, MessageId, MessageRecordId, RecipientRecord,
-    TrackingState,
+    AuditKind, DirectAddress, Expectation, MessageId, MessageRecordId, RecipientId,
+    RecipientRecord, Store, StoreError, TrackingState,
 };
 use time::OffsetDateTime;
 use tracing::info;
@@ -281,7 +281,36 @@ struct Claim<'a> {
     kind: &'a str,
 }
 
+/// What one report does to one recipient, decided on its current record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Decision {
+    /// Make these moves.
+    Steps(Vec<TrackingState>),
+    /// A processed MDN the dispatched one overtook: write its time only.
+    Overtaken,
+    /// Change nothing, for this reason.
+    Ignore(String),
+}
+
+fn decide(recipient: &RecipientRecord, said: &Said, final_delivery: bool) -> Decision {
+    if overtaken(recipient, said) {
+        return Decision::Overtaken;
+    }
+    match moves(recipient, said, final_delivery) {
+        Ok(steps) => Decision::Steps(steps),
+        Err(why) => Decision::Ignore(why),
+    }
+}
+
+/// How many times a report is decided afresh when another report about
+/// the same recipient moved it between the read and the write (reports are
+/// handled side by side).
+const DECIDE_ATTEMPTS: usize = 3;
+
 /// Makes the moves of `claim`, all in one transaction, and audits them.
+/// The decision is made on the recipient as the store has it at the write:
+/// when a concurrent report moved it first, the move is refused and the
+/// report is decided again on the fresh record.
 async fn apply(worker: &Worker, claim: Claim<'_>, now: OffsetDateTime) -> Result<(), GatewayError> {
     let Claim {
         record,
@@ -291,34 +320,30 @@ async fn apply(worker: &Worker, claim: Claim<'_>, now: OffsetDateTime) -> Result
         said,
         kind,
     } = claim;
-    if overtaken(recipient, &said) {
-        info!(rcpt = %recipient.address, original = %original, "processed MDN after the dispatched one");
-        let (id, original, address) = (recipient.id, original.clone(), recipient.address.clone());
-        let kind = kind.to_string();
-        return worker
-            .ctx
-            .store
-            .call(move |s| {
-                s.note_overtaken_step(id, TrackingState::Processed, now)?;
-                s.audit(
-                    AuditKind::MdnReceived,
-                    Some(&original),
-                    None,
-                    &format!("{kind} about {address}: processed, after dispatched"),
-                )?;
-                s.audit(
-                    AuditKind::MdnReceived,
-                    None,
-                    Some(record),
-                    &format!("{kind} tracked for <{original}>"),
-                )
-            })
-            .await;
-    }
-    let steps = match moves(recipient, &said, final_delivery) {
-        Ok(steps) => steps,
-        Err(why) => {
-            return ignore(
+    let note = match &said {
+        Said::Failed(why) => Some(why.clone()),
+        Said::Processed => Some(format!("processed {kind} received")),
+        Said::Dispatched => Some(format!("dispatched {kind} received")),
+        Said::Nothing(_) => None,
+    };
+    let report = StoredReport {
+        record,
+        recipient: recipient.id,
+        address: recipient.address.clone(),
+        original: original.clone(),
+        kind: kind.to_string(),
+        said,
+        final_delivery,
+        note,
+    };
+    let decided = worker
+        .ctx
+        .store
+        .call(move |s| track_in_store(s, &report, now))
+        .await?;
+    match decided {
+        Decision::Ignore(why) => {
+            ignore(
                 worker,
                 record,
                 Some(original),
@@ -326,36 +351,75 @@ async fn apply(worker: &Worker, claim: Claim<'_>, now: OffsetDateTime) -> Result
             )
             .await
         }
-    };
-    let note = match &said {
-        Said::Failed(why) => Some(why.clone()),
-        Said::Processed => Some(format!("processed {kind} received")),
-        Said::Dispatched => Some(format!("dispatched {kind} received")),
-        Said::Nothing(_) => None,
-    };
-    info!(rcpt = %recipient.address, original = %original, ?steps, "report tracked");
-    let (id, original, address) = (recipient.id, original.clone(), recipient.address.clone());
-    let kind = kind.to_string();
-    worker
-        .ctx
-        .store
-        .call(move |s| {
-            s.track_steps(id, &steps, now, note.as_deref())?;
-            let names: Vec<&str> = steps.iter().map(|s| s.as_str()).collect();
-            s.audit(
-                AuditKind::MdnReceived,
-                Some(&original),
-                None,
-                &format!("{kind} about {address}: {}", names.join(" -> ")),
-            )?;
-            s.audit(
-                AuditKind::MdnReceived,
-                None,
-                Some(record),
-                &format!("{kind} tracked for <{original}>"),
-            )
-        })
-        .await
+        Decision::Overtaken => {
+            info!(rcpt = %recipient.address, original = %original, "processed MDN after the dispatched one");
+            Ok(())
+        }
+        Decision::Steps(steps) => {
+            info!(rcpt = %recipient.address, original = %original, ?steps, "report tracked");
+            Ok(())
+        }
+    }
+}
+
+/// A report about one recipient, as [`track_in_store`] applies it.
+struct StoredReport {
+    record: MessageRecordId,
+    recipient: RecipientId,
+    address: DirectAddress,
+    original: MessageId,
+    kind: String,
+    said: Said,
+    final_delivery: bool,
+    note: Option<String>,
+}
+
+/// Decides `report` on the recipient as the store has it now and makes the
+/// moves, audited; decided again when another report moved the recipient
+/// between the read and the write.
+fn track_in_store(
+    s: &dyn Store,
+    report: &StoredReport,
+    now: OffsetDateTime,
+) -> Result<Decision, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let fresh = s.recipient(report.recipient)?;
+        let decision = decide(&fresh, &report.said, report.final_delivery);
+        let done = match &decision {
+            Decision::Ignore(_) => return Ok(decision),
+            Decision::Overtaken => s
+                .note_overtaken_step(report.recipient, TrackingState::Processed, now)
+                .map(|_| "processed, after dispatched".to_string()),
+            Decision::Steps(steps) => s
+                .track_steps(report.recipient, steps, now, report.note.as_deref())
+                .map(|_| {
+                    let names: Vec<&str> = steps.iter().map(|s| s.as_str()).collect();
+                    names.join(" -> ")
+                }),
+        };
+        match done {
+            Ok(what) => {
+                let (kind, original) = (&report.kind, &report.original);
+                s.audit(
+                    AuditKind::MdnReceived,
+                    Some(original),
+                    None,
+                    &format!("{kind} about {}: {what}", report.address),
+                )?;
+                s.audit(
+                    AuditKind::MdnReceived,
+                    None,
+                    Some(report.record),
+                    &format!("{kind} tracked for <{original}>"),
+                )?;
+                return Ok(decision);
+            }
+            Err(e) if e.is_transition() && attempt < DECIDE_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Audits a report that changes nothing, about the original message when
@@ -383,7 +447,7 @@ async fn ignore(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hisp_store::{MessageDirection, RecipientId};
+    use hisp_store::{MessageDirection, SqliteStore};
     use TrackingState::*;
 
     /// A recipient in `state`, relayed unless still queued, with the
@@ -508,5 +572,61 @@ mod tests {
         assert!(!speaks_for(Some(&nurse), &doc));
         assert!(!speaks_for(Some(&eve), &doc));
         assert!(!speaks_for(None, &doc));
+    }
+
+    /// Reports are handled side by side: one decided on a record read
+    /// before another report moved the recipient is decided again on the
+    /// record the store has (a processed MDN whose dispatched MDN was
+    /// tracked first only gets its time; a second dispatched one is a
+    /// duplicate), never refused as a store error.
+    #[test]
+    fn a_report_is_decided_on_the_recipient_as_stored_at_the_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        let bob = DirectAddress::parse("bob@b.example").unwrap();
+        let message = b"From: alice@a.example\r\nTo: bob@b.example\r\nMessage-ID: <race@a.example>\r\n\r\nhi\r\n";
+        let now = OffsetDateTime::now_utc();
+        let record = store
+            .enqueue(
+                MessageDirection::Outbound,
+                Some(&DirectAddress::parse("alice@a.example").unwrap()),
+                std::slice::from_ref(&bob),
+                message,
+                now,
+            )
+            .unwrap();
+        let original = MessageId::parse("race@a.example").unwrap();
+        let stale = store.tracking(&original).unwrap()[0].clone();
+        store.track(stale.id, Relayed, now, None).unwrap();
+        // The dispatched report wins the race to the store.
+        store
+            .track_steps(stale.id, &[Dispatched, Delivered], now, None)
+            .unwrap();
+        let report = |said: Said| StoredReport {
+            record,
+            recipient: stale.id,
+            address: bob.clone(),
+            original: original.clone(),
+            kind: "MDN".into(),
+            said,
+            final_delivery: true,
+            note: None,
+        };
+        assert_eq!(
+            decide(&rec(Relayed, false), &Said::Processed, true),
+            Decision::Steps(vec![Processed]),
+            "what the stale record alone would decide"
+        );
+        let later = OffsetDateTime::from_unix_timestamp(now.unix_timestamp() + 1).unwrap();
+        let decided = track_in_store(&store, &report(Said::Processed), later).unwrap();
+        assert_eq!(decided, Decision::Overtaken);
+        let after = store.recipient(stale.id).unwrap();
+        assert_eq!(after.state, Delivered);
+        assert_eq!(after.at(Processed), Some(later));
+        let again = track_in_store(&store, &report(Said::Dispatched), later).unwrap();
+        assert!(
+            matches!(again, Decision::Ignore(ref why) if why.contains("duplicate")),
+            "{again:?}"
+        );
     }
 }

@@ -4,8 +4,10 @@
 
 use rusqlite::{OptionalExtension, Transaction};
 
+use super::audit;
 use super::mailbox::{self, entry_row, ENTRY_COLUMNS};
 use super::rows::{address_at, time_at};
+use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::mailbox_view::{Correspondent, FolderCount, MailboxView};
@@ -171,6 +173,28 @@ pub(crate) fn open(
     entry(tx, owner, id, view)?;
     mailbox::mark_read(tx, id)?;
     mailbox::read(tx, id)
+}
+
+/// Writes a refused delete of an entry in the view as an audit event
+/// about its mailbox; the entry itself is left as it is.
+pub(crate) fn refuse_delete(
+    tx: &Transaction<'_>,
+    owner: &DirectAddress,
+    id: MailboxEntryId,
+    view: &MailboxView,
+) -> Result<MailboxEntry, StoreError> {
+    let found = entry(tx, owner, id, view)?;
+    audit::write_about(
+        tx,
+        AuditKind::DeleteRefused,
+        &found.address,
+        found.message_id.as_ref(),
+        &format!(
+            "delete of mailbox message {} in {} refused: nothing is deleted",
+            found.id, found.folder
+        ),
+    )?;
+    Ok(found)
 }
 
 /// Marks an entry read.

@@ -686,4 +686,13 @@ impl Store for SqliteStore {
     fn correspondents(&self, owner: &DirectAddress) -> Result<Vec<Correspondent>, StoreError> {
         self.read(|tx| mailbox_view::correspondents(tx, owner))
     }
+
+    fn refuse_delete(
+        &self,
+        owner: &DirectAddress,
+        id: MailboxEntryId,
+        view: &MailboxView,
+    ) -> Result<MailboxEntry, StoreError> {
+        self.write(|tx| mailbox_view::refuse_delete(tx, owner, id, view))
+    }
 }

@@ -14,6 +14,7 @@ pub mod quarantine;
 pub mod queue;
 pub mod serve;
 pub mod serve_limits;
+pub mod serve_portal;
 pub mod smime;
 pub mod user;
 

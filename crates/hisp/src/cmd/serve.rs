@@ -13,6 +13,9 @@
 //! delivered by `[[route]]` too (usually to the own backbone listener), and
 //! opened there like mail from another HISP.
 //!
+//! With `[portal] listen` it serves the portal's HTTP API there
+//! (`serve_portal.rs`).
+//!
 //! With `[smtp] tls_cert` and `tls_key` both listeners offer STARTTLS (RFC
 //! 3207). The delivering client uses STARTTLS as `[smtp] relay_tls` says,
 //! checking the peer's certificate against `relay_ca_file` or the system's
@@ -63,6 +66,7 @@ pub fn serve_store(
     crate::relay_limits::check(&config.smtp)?;
     config.smtp.check_limits().map_err(anyhow::Error::msg)?;
     let notify = crate::notify::settings(config)?;
+    crate::cmd::serve_portal::tls(&config.portal)?;
     let routes = routes(config)?;
     let store = match store {
         Some(store) => store,
@@ -360,6 +364,7 @@ async fn run(
     let stop_worker = Shutdown::new();
     let listeners = [submission, backbone]
         .map(|server| tokio::spawn(server.serve(stop_listeners.clone(), DRAIN)));
+    let portal = crate::cmd::serve_portal::start(&config.portal, bundle_store.clone()).await?;
     let bundles_task = tokio::spawn(refresh_bundles_forever(bundle_store, stop_worker.clone()));
     let mut worker_task = {
         let stop = stop_worker.clone();
@@ -381,6 +386,9 @@ async fn run(
             ),
             Err(e) => warn!(error = %e, "listener task failed"),
         }
+    }
+    if let Some(portal) = portal {
+        portal.stop(DRAIN).await;
     }
     // The worker runs on while the listeners drain, so it may still relay
     // what they accepted; then it finishes its batch.

@@ -325,3 +325,60 @@ fn correspondents_are_who_wrote_to_the_owner_newest_first_with_names() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn a_refused_delete_is_audited_for_the_owner_and_leaves_the_entry_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = with_bob_and_carol(tmp.path());
+    let bob = addr("bob@b.example");
+    let id = store
+        .deliver_to_mailbox(
+            &bob,
+            &message("alice@a.example", "del-1@a.example"),
+            Folder::Inbox,
+            t(0),
+        )
+        .unwrap();
+    let refused = |who: &str| {
+        store
+            .audit_export(&AuditFilter {
+                since: None,
+                address: Some(addr(who)),
+            })
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == AuditKind::DeleteRefused)
+            .collect::<Vec<_>>()
+    };
+    // Another mailbox's entry, or one past retention: not found, nothing written.
+    assert!(store
+        .refuse_delete(&addr("carol@b.example"), id, &view(10))
+        .unwrap_err()
+        .is_not_found());
+    assert!(store
+        .refuse_delete(&bob, id, &view(31 * 86_400))
+        .unwrap_err()
+        .is_not_found());
+    assert!(refused("bob@b.example").is_empty());
+    assert!(refused("carol@b.example").is_empty());
+
+    let entry = store.refuse_delete(&bob, id, &view(10)).unwrap();
+    assert_eq!(
+        (entry.id, entry.folder, entry.unread),
+        (id, Folder::Inbox, true)
+    );
+    let events = refused("bob@b.example");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].address, Some(bob.clone()));
+    assert_eq!(
+        events[0].message_id.as_ref().map(|m| m.to_string()),
+        Some("<del-1@a.example>".to_string())
+    );
+    assert!(events[0].detail.contains("refused"), "{}", events[0].detail);
+    let after = store.read_message(id).unwrap().entry;
+    assert_eq!((after.folder, after.unread), (Folder::Inbox, true));
+    assert!(matches!(
+        store.verify_audit_chain().unwrap(),
+        AuditCheck::Intact { .. }
+    ));
+}

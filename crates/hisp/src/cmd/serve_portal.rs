@@ -1,0 +1,101 @@
+//! The portal's HTTP API in `hisp serve`: `[portal] listen` (HTTP, or HTTPS
+//! with `tls_cert` and `tls_key`), on the store the daemon serves with, the
+//! system clock and `[portal] retention_days`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hisp_portal::{Portal, SystemClock};
+use hisp_store::Store;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::PortalConfig;
+
+/// The running API, stopped by [`PortalTask::stop`].
+pub struct PortalTask {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// `[portal] tls_cert` and `tls_key`, read and checked at start so that a
+/// bad file stops `hisp serve` rather than failing each connection.
+pub fn tls(portal: &PortalConfig) -> anyhow::Result<Option<Arc<hisp_portal::TlsServerConfig>>> {
+    let (cert, key) = match (&portal.tls_cert, &portal.tls_key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => {
+            anyhow::bail!("[portal] tls_cert is set but tls_key is not: set both or neither")
+        }
+        (None, Some(_)) => {
+            anyhow::bail!("[portal] tls_key is set but tls_cert is not: set both or neither")
+        }
+    };
+    let chain = std::fs::read(cert)
+        .with_context(|| format!("cannot read [portal] tls_cert {}", cert.display()))?;
+    let key_pem = std::fs::read(key)
+        .with_context(|| format!("cannot read [portal] tls_key {}", key.display()))?;
+    let config = hisp_smtp::tls::server_config_from_pem(&chain, &key_pem).with_context(|| {
+        format!(
+            "bad TLS certificate or key ([portal] tls_cert {}, tls_key {})",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    Ok(Some(config))
+}
+
+/// Binds `[portal] listen` and serves the API there; `None` when it is
+/// not set.
+pub async fn start(
+    portal: &PortalConfig,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Option<PortalTask>> {
+    let Some(listen) = portal.listen else {
+        return Ok(None);
+    };
+    let tls = tls(portal)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen for the portal API on {listen}"))?;
+    let local = listener.local_addr()?;
+    let api = Arc::new(
+        Portal::new(store, Arc::new(SystemClock), portal.retention_days)
+            .secure_cookies(tls.is_some()),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let scheme = if tls.is_some() { "HTTPS" } else { "HTTP" };
+    let task =
+        match tls {
+            Some(config) => tokio::spawn(async move {
+                hisp_portal::serve_tls(listener, &config, api, shutdown).await
+            }),
+            None => tokio::spawn(hisp_portal::serve(listener, api, shutdown)),
+        };
+    info!(listen = %local, scheme, retention_days = portal.retention_days, "portal API bound");
+    crate::logging::announce(&format!("hisp: portal API on {local} ({scheme})"));
+    Ok(Some(PortalTask { stop, task }))
+}
+
+impl PortalTask {
+    /// Stops taking connections and lets requests under way finish, for
+    /// at most `drain`.
+    pub async fn stop(self, drain: Duration) {
+        let _ = self.stop.send(());
+        let mut task = self.task;
+        match tokio::time::timeout(drain, &mut task).await {
+            Ok(Ok(Ok(()))) => info!("portal API stopped"),
+            Ok(Ok(Err(e))) => warn!(error = %e, "portal API failed"),
+            Ok(Err(e)) => warn!(error = %e, "portal API task failed"),
+            Err(_) => {
+                warn!("portal API requests did not finish in time; stopped");
+                task.abort();
+            }
+        }
+    }
+}
