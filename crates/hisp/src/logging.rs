@@ -72,9 +72,11 @@ pub fn announce(text: &str) {
                 "message": text,
                 "target": "hisp",
             });
-            let mut out = JsonStderr;
+            // One write of the whole line: the log layer writes its lines
+            // from other threads, and `writeln!` would write piece by piece,
+            // letting their lines land inside this one.
             // stderr gone: nowhere to say so.
-            let _ = writeln!(out, "{line}");
+            let _ = JsonStderr.write_all(format!("{line}\n").as_bytes());
         }
         _ => eprintln!("{}", escape_control(text)),
     }
