@@ -580,6 +580,13 @@ pub struct PortalConfig {
     /// (it stays in the store and the audit trail). Default 30.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// The most files one message sent through the API may carry. Default 5.
+    #[serde(default = "default_max_attachments")]
+    pub max_attachments: usize,
+    /// The most bytes all files of one message sent through the API may
+    /// hold together (before base64). Default 26214400 (25 MiB).
+    #[serde(default = "default_max_attachment_bytes")]
+    pub max_attachment_bytes: u64,
 }
 
 impl Default for PortalConfig {
@@ -589,8 +596,18 @@ impl Default for PortalConfig {
             tls_cert: None,
             tls_key: None,
             retention_days: default_retention_days(),
+            max_attachments: default_max_attachments(),
+            max_attachment_bytes: default_max_attachment_bytes(),
         }
     }
+}
+
+fn default_max_attachments() -> usize {
+    hisp_gateway::compose::AttachmentLimits::default().max_files
+}
+
+fn default_max_attachment_bytes() -> u64 {
+    hisp_gateway::compose::AttachmentLimits::default().max_total_bytes
 }
 
 fn default_retention_days() -> u32 {
@@ -861,6 +878,8 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert!(c.portal.listen.is_none());
         assert_eq!(c.portal.retention_days, 30);
+        assert_eq!(c.portal.max_attachments, 5);
+        assert_eq!(c.portal.max_attachment_bytes, 26_214_400);
         let c = Config::parse(
             "[portal]\nlisten = \"127.0.0.1:8080\"\nretention_days = 7\n\
              tls_cert = \"portal.pem\"\ntls_key = \"portal.key\"\n",
