@@ -39,8 +39,18 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .unwrap_or_default();
     Router::new()
         .route("/api/v1/session", post(login).delete(logout))
-        .route("/api/v1/messages", post(send::send))
-        .route("/api/v1/messages/{id}/reply", post(send::reply))
+        // axum's default body limit (2 MiB) would refuse a send well
+        // inside the attachment allowance: the two send routes take its
+        // base64 and the JSON around it; every other route, the login
+        // among them, keeps the default.
+        .route(
+            "/api/v1/messages",
+            post(send::send).layer(DefaultBodyLimit::max(send::body_limit(&limits))),
+        )
+        .route(
+            "/api/v1/messages/{id}/reply",
+            post(send::reply).layer(DefaultBodyLimit::max(send::body_limit(&limits))),
+        )
         .route("/api/v1/folders", get(folders))
         .route("/api/v1/folders/{folder}/messages", get(folder_messages))
         .route(
@@ -53,9 +63,6 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/api/v1/messages/{id}/status", get(status))
         .route("/api/v1/recipients", get(recipients))
         .route("/api/v1/settings", get(settings).put(put_settings))
-        // axum's default (2 MiB) would refuse a send well inside the
-        // attachment allowance: allow its base64 and the JSON around it.
-        .layer(DefaultBodyLimit::max(send::body_limit(&limits)))
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(finish))

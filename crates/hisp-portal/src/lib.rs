@@ -111,4 +111,6 @@ pub async fn serve_tls(
 }
 
 #[cfg(test)]
+mod send_tests;
+#[cfg(test)]
 mod tests;
