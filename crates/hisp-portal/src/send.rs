@@ -142,13 +142,8 @@ fn refusal(e: PortalSendError) -> Response {
     let code = e.code();
     let mut body = json!({ "error": code, "message": e.to_string() });
     if let PortalSendError::Recipients(refused) = &e {
-        let message: Vec<String> = refused
-            .iter()
-            .map(|r| match r.address() {
-                Some(a) => format!("{a}: {}", r.reply()),
-                None => r.reply().to_string(),
-            })
-            .collect();
+        // Each reply names its address, as the listener's RCPT reply does.
+        let message: Vec<String> = refused.iter().map(|r| r.reply().to_string()).collect();
         body["message"] = json!(message.join("; "));
         body["refused"] = refused
             .iter()
