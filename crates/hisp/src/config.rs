@@ -890,5 +890,13 @@ mod tests {
         assert_eq!(c.portal.tls_cert.unwrap(), PathBuf::from("portal.pem"));
         let e = Config::parse("[portal]\nretention = 7\n").unwrap_err();
         assert!(e.to_string().contains("retention"), "{e}");
+        let c =
+            Config::parse("[portal]\nmax_attachments = 2\nmax_attachment_bytes = 4096\n").unwrap();
+        assert_eq!(
+            (c.portal.max_attachments, c.portal.max_attachment_bytes),
+            (2, 4096)
+        );
+        let e = Config::parse("[portal]\nmax_attachments = -1\n").unwrap_err();
+        assert!(e.to_string().contains("max_attachments"), "{e}");
     }
 }

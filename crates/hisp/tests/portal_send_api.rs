@@ -78,6 +78,13 @@ fn unread(folders: &Value, name: &str) -> u64 {
         .unwrap()
 }
 
+/// A PDF of `size` bytes.
+fn pdf_of(size: usize) -> Vec<u8> {
+    let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    pdf.extend((0..size.saturating_sub(pdf.len())).map(|i| (i % 251) as u8));
+    pdf
+}
+
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -95,7 +102,11 @@ fn a_patient_sends_through_the_api_and_the_providers_reply_comes_back_threaded_i
     let ports = free_ports(2);
     let (portal_a, portal_b) = (loopback(ports[0]), loopback(ports[1]));
     add_portal_section(&a, &format!("listen = \"{portal_a}\"\n"));
-    add_portal_section(&b, &format!("listen = \"{portal_b}\"\n"));
+    // B's own limits, so that `[portal]` is seen to reach the API.
+    add_portal_section(
+        &b,
+        &format!("listen = \"{portal_b}\"\nmax_attachments = 2\nmax_attachment_bytes = 4096\n"),
+    );
     add_address_with_cert(&b, "doc2@b.example");
     // nurse@b.example has no certificate: not a Direct address for A.
     b.run(&["address", "add", "nurse@b.example"], b"").ok();
@@ -149,6 +160,18 @@ fn a_patient_sends_through_the_api_and_the_providers_reply_comes_back_threaded_i
                                      "data_base64": b64(b"\x89PNG\r\n\x1a\n not a pdf")}] }),
         )
         .error(422, "type-mismatch");
+    // A body well over axum's 2 MiB default is read (A's allowance is
+    // 25 MiB): the refusal is the recipient's, not the body's size.
+    let big = pdf_of(3 * 1024 * 1024);
+    api_a
+        .post(
+            "/api/v1/messages",
+            &pat,
+            json!({ "to": ["nurse@b.example"], "subject": "s", "text": "t",
+                    "attachments": [{"name": "big.pdf", "content_type": "application/pdf",
+                                     "data_base64": b64(&big)}] }),
+        )
+        .error(422, "not-direct");
     assert!(a.queue_entries().is_empty(), "{:?}", a.queue_entries());
     assert_eq!(
         api_a.get("/api/v1/folders/sent/messages", &pat).json(),
@@ -204,6 +227,34 @@ fn a_patient_sends_through_the_api_and_the_providers_reply_comes_back_threaded_i
     let file = api_b.get(&format!("/api/v1/messages/{at_b}/attachments/0"), &doc);
     assert_eq!(file.header("content-type"), "application/pdf");
     assert!(file.body == pdf, "the PDF arrives at B byte-equal");
+
+    // B's configured limits: a third file, and 4097 bytes, are 413.
+    let small = json!({"name": "a.txt", "content_type": "text/plain", "data_base64": b64(b"hi")});
+    let r = api_b.post(
+        &format!("/api/v1/messages/{at_b}/reply"),
+        &doc,
+        json!({ "text": "t", "attachments": vec![small; 3] }),
+    );
+    r.error(413, "too-many-files");
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("at most 2"),
+        "{}",
+        r.json()
+    );
+    api_b
+        .post(
+            &format!("/api/v1/messages/{at_b}/reply"),
+            &doc,
+            json!({ "text": "t", "attachments": [{"name": "x.pdf",
+                    "content_type": "application/pdf", "data_base64": b64(&pdf_of(4097))}] }),
+        )
+        .error(413, "too-large");
+    // Nothing sent: the Sent copy is filed only once every check passed
+    // (B's queue holds the MDNs for pat's message by now).
+    assert_eq!(
+        api_b.get("/api/v1/folders/sent/messages", &doc).json(),
+        json!([])
+    );
 
     // doc answers through B's API.
     let r = api_b.post(
