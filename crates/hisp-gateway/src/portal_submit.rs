@@ -73,7 +73,11 @@ pub struct SentRecipient {
 /// A message the portal queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
-    /// The queue's id of the message (the API's `id`).
+    /// The id of its copy in the sender's Sent folder (the API's `id`),
+    /// filed before it was queued so the API can answer with it at once;
+    /// the worker then files no second copy.
+    pub sent_id: MailboxEntryId,
+    /// The queue's id of the message.
     pub queue_id: MessageRecordId,
     /// Its Message-ID, without angle brackets.
     pub message_id: String,
@@ -339,6 +343,15 @@ impl PortalSender {
             user,
             self.settings.request_final_delivery,
         )?;
+        // The Sent copy first, so that the worker, which files a Sent copy
+        // unless one with this Message-ID is there, never files a second;
+        // a failure here leaves nothing queued.
+        let (owner, copy) = (sender.clone(), prepared.message.clone());
+        let sent_id = self
+            .ctx
+            .store
+            .call(move |s| s.deliver_to_mailbox(&owner, &copy, Folder::Sent, now))
+            .await?;
         let span = info_span!("queue", msg_id = %prepared.message_id);
         let queued = enqueue(
             &self.ctx,
@@ -353,6 +366,7 @@ impl PortalSender {
         .await?;
         info!(queue_id = %queued.id, msg_id = %prepared.message_id, "portal message queued");
         Ok(Sent {
+            sent_id,
             queue_id: queued.id,
             message_id: prepared.message_id,
             recipients: queued

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,14 +25,32 @@ use tracing::info;
 
 use crate::error::ApiError;
 use crate::message::{self, Parsed};
+use crate::send;
 use crate::session::{self, Session};
 use crate::throttle::Verdict;
 use crate::Portal;
 
 /// The API's routes on `portal`.
 pub fn router(portal: Arc<Portal>) -> Router {
+    let limits = portal
+        .sender
+        .as_ref()
+        .map(|s| s.settings().limits)
+        .unwrap_or_default();
     Router::new()
         .route("/api/v1/session", post(login).delete(logout))
+        // axum's default body limit (2 MiB) would refuse a send well
+        // inside the attachment allowance: the two send routes take its
+        // base64 and the JSON around it; every other route, the login
+        // among them, keeps the default.
+        .route(
+            "/api/v1/messages",
+            post(send::send).layer(DefaultBodyLimit::max(send::body_limit(&limits))),
+        )
+        .route(
+            "/api/v1/messages/{id}/reply",
+            post(send::reply).layer(DefaultBodyLimit::max(send::body_limit(&limits))),
+        )
         .route("/api/v1/folders", get(folders))
         .route("/api/v1/folders/{folder}/messages", get(folder_messages))
         .route(
@@ -144,7 +162,7 @@ impl FromRequestParts<Arc<Portal>> for User {
 
 /// Runs `f` on the store off the async threads (store calls block, and a
 /// login hashes a password).
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     portal: &Arc<Portal>,
     f: impl FnOnce(&dyn Store, MailboxView) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -161,13 +179,13 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-fn parse_id(text: &str) -> Result<MailboxEntryId, ApiError> {
+pub(crate) fn parse_id(text: &str) -> Result<MailboxEntryId, ApiError> {
     text.parse::<i64>()
         .map(MailboxEntryId)
         .map_err(|_| ApiError::not_found(format!("no message {text}")))
 }
 
-fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))
 }
 

@@ -7,7 +7,8 @@
 //! Everything stands on the [`Store`]'s owner-scoped mailbox views
 //! ([`MailboxView`]): every call names the session's address and the
 //! retention view at the [`Clock`]'s now. Sending (`POST /api/v1/messages`,
-//! `.../reply`) is not served here yet.
+//! `.../reply`) goes through the gateway's [`PortalSender`] given with
+//! [`Portal::sender`], the same checks and queue as SMTP submission.
 
 #![warn(missing_docs)]
 
@@ -15,6 +16,7 @@ mod api;
 mod clock;
 mod error;
 mod message;
+mod send;
 mod session;
 mod throttle;
 mod tls;
@@ -22,12 +24,14 @@ mod tls;
 use std::future::Future;
 use std::sync::Arc;
 
+use hisp_gateway::PortalSender;
 use hisp_store::{MailboxView, Store};
 
 pub use api::{router, User};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::ApiError;
 pub use message::{content_disposition, parse as parse_message, sanitise_name, Attachment, Parsed};
+pub use send::body_limit;
 pub use session::{Session, Sessions, COOKIE, CSRF_HEADER};
 pub use throttle::{LoginThrottle, Verdict, MAX_FAILURES, WINDOW};
 pub use tls::{TlsListener, HANDSHAKE_TIMEOUT};
@@ -42,6 +46,7 @@ pub struct Portal {
     throttle: LoginThrottle,
     retention_days: u32,
     secure_cookies: bool,
+    sender: Option<PortalSender>,
 }
 
 impl Portal {
@@ -55,7 +60,16 @@ impl Portal {
             throttle: LoginThrottle::default(),
             retention_days,
             secure_cookies: false,
+            sender: None,
         }
+    }
+
+    /// Sends the users' messages with `sender` (without one, a send is
+    /// answered 503 `sending-unavailable`); the request body limit follows
+    /// its attachment limits ([`body_limit`]).
+    pub fn sender(mut self, sender: PortalSender) -> Portal {
+        self.sender = Some(sender);
+        self
     }
 
     /// Marks the session cookie `Secure` (when served over HTTPS).
@@ -65,7 +79,7 @@ impl Portal {
     }
 
     /// The view every mailbox call is made in: now, and the retention period.
-    fn view(&self) -> MailboxView {
+    pub(crate) fn view(&self) -> MailboxView {
         MailboxView::new(self.clock.now(), self.retention_days)
     }
 }
@@ -96,5 +110,7 @@ pub async fn serve_tls(
         .await
 }
 
+#[cfg(test)]
+mod send_tests;
 #[cfg(test)]
 mod tests;

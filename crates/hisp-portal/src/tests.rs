@@ -17,9 +17,9 @@ use tower::ServiceExt;
 
 use crate::{FakeClock, Portal};
 
-const PASSWORD: &str = "a long portal password";
+pub(crate) const PASSWORD: &str = "a long portal password";
 
-fn addr(a: &str) -> DirectAddress {
+pub(crate) fn addr(a: &str) -> DirectAddress {
     DirectAddress::parse(a).unwrap()
 }
 
@@ -44,18 +44,23 @@ fn mail_with_pdf() -> Vec<u8> {
 const SENT: &[u8] = b"From: pat@a.example\r\nTo: doc@b.example\r\nSubject: question\r\n\
 Date: Mon, 1 Jan 2024 09:00:00 +0000\r\nMessage-ID: <q-1@a.example>\r\n\r\nA question.\r\n";
 
-struct World {
+pub(crate) struct World {
     _dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
+    pub(crate) store: Arc<SqliteStore>,
     clock: FakeClock,
     app: Router,
-    inbox: MailboxEntryId,
-    sent: MailboxEntryId,
+    pub(crate) inbox: MailboxEntryId,
+    pub(crate) sent: MailboxEntryId,
 }
 
 /// pat and sam at a.example with portal accounts; pat has one message
 /// from doc@b.example in the Inbox and one sent to doc, relayed.
 fn world() -> World {
+    world_with(|_, portal| portal)
+}
+
+/// [`world`], its portal given to `with` before it is served.
+pub(crate) fn world_with(with: impl FnOnce(Arc<SqliteStore>, Portal) -> Portal) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open_in(dir.path()).unwrap());
     store
@@ -100,7 +105,10 @@ fn world() -> World {
         .deliver_to_mailbox(&pat, SENT, Folder::Sent, now)
         .unwrap();
     let clock = FakeClock::at(now);
-    let portal = Portal::new(store.clone(), Arc::new(clock.clone()), 30);
+    let portal = with(
+        store.clone(),
+        Portal::new(store.clone(), Arc::new(clock.clone()), 30),
+    );
     World {
         _dir: dir,
         store,
@@ -111,20 +119,20 @@ fn world() -> World {
     }
 }
 
-struct Reply {
-    status: StatusCode,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
     headers: axum::http::HeaderMap,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
     }
 
     /// Asserts an error reply: `status` and the `{"error","message"}` body.
-    fn error(&self, status: StatusCode, code: &str) {
+    pub(crate) fn error(&self, status: StatusCode, code: &str) {
         assert_eq!(
             self.status,
             status,
@@ -139,13 +147,13 @@ impl Reply {
 
 /// A logged-in client: its cookie and CSRF token.
 #[derive(Clone)]
-struct Login {
+pub(crate) struct Login {
     cookie: String,
     csrf: String,
 }
 
 impl World {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         uri: &str,
@@ -189,7 +197,7 @@ impl World {
         }
     }
 
-    async fn get(&self, uri: &str, login: &Login) -> Reply {
+    pub(crate) async fn get(&self, uri: &str, login: &Login) -> Reply {
         self.call(Method::GET, uri, Some(login), false, None).await
     }
 
@@ -208,7 +216,7 @@ impl World {
         .await
     }
 
-    async fn login(&self, address: &str) -> Login {
+    pub(crate) async fn login(&self, address: &str) -> Login {
         let r = self.try_login(address, PASSWORD).await;
         assert_eq!(
             r.status,

@@ -619,6 +619,13 @@ pub struct PortalConfig {
     /// a notice of new secure mail. Needed when `[notify] smtp` is set.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// The most files one message sent through the API may carry. Default 5.
+    #[serde(default = "default_max_attachments")]
+    pub max_attachments: usize,
+    /// The most bytes all files of one message sent through the API may
+    /// hold together (before base64). Default 26214400 (25 MiB).
+    #[serde(default = "default_max_attachment_bytes")]
+    pub max_attachment_bytes: u64,
 }
 
 impl Default for PortalConfig {
@@ -629,8 +636,18 @@ impl Default for PortalConfig {
             tls_key: None,
             retention_days: default_retention_days(),
             public_url: None,
+            max_attachments: default_max_attachments(),
+            max_attachment_bytes: default_max_attachment_bytes(),
         }
     }
+}
+
+fn default_max_attachments() -> usize {
+    hisp_gateway::compose::AttachmentLimits::default().max_files
+}
+
+fn default_max_attachment_bytes() -> u64 {
+    hisp_gateway::compose::AttachmentLimits::default().max_total_bytes
 }
 
 fn default_retention_days() -> u32 {
@@ -923,6 +940,8 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert!(c.portal.listen.is_none());
         assert_eq!(c.portal.retention_days, 30);
+        assert_eq!(c.portal.max_attachments, 5);
+        assert_eq!(c.portal.max_attachment_bytes, 26_214_400);
         let c = Config::parse(
             "[portal]\nlisten = \"127.0.0.1:8080\"\nretention_days = 7\n\
              tls_cert = \"portal.pem\"\ntls_key = \"portal.key\"\n",
@@ -933,5 +952,13 @@ mod tests {
         assert_eq!(c.portal.tls_cert.unwrap(), PathBuf::from("portal.pem"));
         let e = Config::parse("[portal]\nretention = 7\n").unwrap_err();
         assert!(e.to_string().contains("retention"), "{e}");
+        let c =
+            Config::parse("[portal]\nmax_attachments = 2\nmax_attachment_bytes = 4096\n").unwrap();
+        assert_eq!(
+            (c.portal.max_attachments, c.portal.max_attachment_bytes),
+            (2, 4096)
+        );
+        let e = Config::parse("[portal]\nmax_attachments = -1\n").unwrap_err();
+        assert!(e.to_string().contains("max_attachments"), "{e}");
     }
 }

@@ -265,13 +265,29 @@ async fn deliver_locally(
 }
 
 /// A copy in the sender's Sent folder, once per message. A sender without a
-/// local mailbox (sending as a domain grant) has none.
+/// local mailbox (sending as a domain grant) has none; a message sent from
+/// the portal has its copy already (filed before it was queued, found by
+/// its Message-ID).
 async fn sent_copy(worker: &Worker, sender: &DirectAddress, item: &QueueItem, now: OffsetDateTime) {
     let (address, bytes) = (sender.clone(), item.bytes.clone());
+    let message_id = item.message_id.clone();
     let stored = worker
         .ctx
         .store
-        .call(move |s| s.deliver_to_mailbox(&address, &bytes, Folder::Sent, now))
+        .call(move |s| {
+            if let Some(id) = &message_id {
+                let filed = match s.mailbox(&address, Folder::Sent) {
+                    Ok(entries) => entries,
+                    Err(e) if e.is_not_found() => Vec::new(),
+                    Err(e) => return Err(e),
+                };
+                if filed.iter().any(|e| e.message_id.as_ref() == Some(id)) {
+                    return Ok(());
+                }
+            }
+            s.deliver_to_mailbox(&address, &bytes, Folder::Sent, now)
+                .map(|_| ())
+        })
         .await;
     if let Err(e) = stored {
         warn!(sender = %sender, error = %e, "no copy in the Sent folder");

@@ -359,12 +359,16 @@ async fn run(
     settings.mdn_timeout = Duration::from_secs(config.tracking.mdn_timeout_secs);
     crate::relay_limits::apply_to_worker(&config.smtp, &mut settings);
     settings.notify = notify;
+    let portal_sender =
+        crate::cmd::serve_portal::sender(&config.portal, ctx.clone(), settings.seal_local);
     let worker = Worker::new(ctx, routes, settings);
     let stop_listeners = Shutdown::new();
     let stop_worker = Shutdown::new();
     let listeners = [submission, backbone]
         .map(|server| tokio::spawn(server.serve(stop_listeners.clone(), DRAIN)));
-    let portal = crate::cmd::serve_portal::start(&config.portal, bundle_store.clone()).await?;
+    let portal =
+        crate::cmd::serve_portal::start(&config.portal, bundle_store.clone(), portal_sender)
+            .await?;
     let bundles_task = tokio::spawn(refresh_bundles_forever(bundle_store, stop_worker.clone()));
     let mut worker_task = {
         let stop = stop_worker.clone();

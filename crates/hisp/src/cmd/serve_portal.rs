@@ -1,11 +1,15 @@
 //! The portal's HTTP API in `hisp serve`: `[portal] listen` (HTTP, or HTTPS
 //! with `tls_cert` and `tls_key`), on the store the daemon serves with, the
-//! system clock and `[portal] retention_days`.
+//! system clock and `[portal] retention_days`; messages sent through it
+//! go through the gateway's `PortalSender` with `[portal] max_attachments`
+//! and `max_attachment_bytes`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hisp_gateway::compose::AttachmentLimits;
+use hisp_gateway::{GatewayContext, PortalSendSettings, PortalSender};
 use hisp_portal::{Portal, SystemClock};
 use hisp_store::Store;
 use tokio::sync::oneshot;
@@ -52,6 +56,7 @@ pub fn tls(portal: &PortalConfig) -> anyhow::Result<Option<Arc<hisp_portal::TlsS
 pub async fn start(
     portal: &PortalConfig,
     store: Arc<dyn Store>,
+    sender: PortalSender,
 ) -> anyhow::Result<Option<PortalTask>> {
     let Some(listen) = portal.listen else {
         return Ok(None);
@@ -63,7 +68,8 @@ pub async fn start(
     let local = listener.local_addr()?;
     let api = Arc::new(
         Portal::new(store, Arc::new(SystemClock), portal.retention_days)
-            .secure_cookies(tls.is_some()),
+            .secure_cookies(tls.is_some())
+            .sender(sender),
     );
     let (stop, stopped) = oneshot::channel::<()>();
     let shutdown = async move {
@@ -98,4 +104,20 @@ impl PortalTask {
             }
         }
     }
+}
+
+/// The portal's sender on the gateway's `ctx`: `[portal]`'s attachment
+/// limits, local recipients sealed as `[smtp] seal_local_mail` says.
+pub fn sender(portal: &PortalConfig, ctx: GatewayContext, seal_local: bool) -> PortalSender {
+    PortalSender::new(
+        ctx,
+        PortalSendSettings {
+            limits: AttachmentLimits {
+                max_files: portal.max_attachments,
+                max_total_bytes: portal.max_attachment_bytes,
+            },
+            seal_local,
+            ..PortalSendSettings::default()
+        },
+    )
 }

@@ -1,0 +1,229 @@
+//! Sending from the portal (issue 11, items 1, 2 and 5): `POST
+//! /api/v1/messages` and `POST /api/v1/messages/{id}/reply` hand the
+//! request to the gateway's [`PortalSender`], which composes the message and
+//! takes it down the path of SMTP submission (discovery, trust, the
+//! sender's own address, the durable queue). Nothing is queued when any
+//! recipient is refused.
+//!
+//! The answer's `id` is the message's id in the user's Sent folder (the
+//! copy is filed before the message is queued), so
+//! `GET /api/v1/messages/{id}` and `.../status` work with it at once.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use hisp_gateway::compose::{AttachmentLimits, Draft, NewAttachment};
+use hisp_gateway::portal_submit::Outcome;
+use hisp_gateway::{PortalSendError, PortalSender, ReplyDraft, Sent};
+use serde::Deserialize;
+use serde_json::json;
+use tracing::info;
+
+use crate::api::{parse_body, parse_id, User};
+use crate::error::ApiError;
+use crate::Portal;
+
+/// What the request body of a send may hold at most: the base64 of the
+/// whole attachment allowance (4 characters per 3 bytes) plus room for the
+/// JSON around it, the text and the file names.
+pub fn body_limit(limits: &AttachmentLimits) -> usize {
+    const ROOM: u64 = 1024 * 1024;
+    let base64 = limits.max_total_bytes.div_ceil(3).saturating_mul(4);
+    usize::try_from(base64.saturating_add(ROOM)).unwrap_or(usize::MAX)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttachmentIn {
+    name: String,
+    content_type: String,
+    data_base64: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMessage {
+    to: Vec<String>,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    attachments: Vec<AttachmentIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewReply {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    attachments: Vec<AttachmentIn>,
+}
+
+fn decode(attachments: Vec<AttachmentIn>) -> Result<Vec<NewAttachment>, ApiError> {
+    attachments
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            // Line breaks are common in base64 written by other tools.
+            let text: String = a
+                .data_base64
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "bad-base64",
+                        format!("attachment {i}: data_base64 is not base64: {e}"),
+                    )
+                })?;
+            Ok(NewAttachment {
+                name: a.name,
+                content_type: a.content_type,
+                data,
+            })
+        })
+        .collect()
+}
+
+fn sender(portal: &Portal) -> Result<&PortalSender, ApiError> {
+    portal.sender.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sending-unavailable",
+            "this server does not send from the portal",
+        )
+    })
+}
+
+/// The 202 answer: `id` (the Sent folder's), `message_id` and each
+/// recipient's state.
+fn accepted(sent: &Sent) -> Response {
+    let recipients: Vec<_> = sent
+        .recipients
+        .iter()
+        .map(|r| json!({ "address": r.address.to_string(), "state": r.state.as_str() }))
+        .collect();
+    let body = json!({
+        "id": sent.sent_id.0,
+        "message_id": format!("<{}>", sent.message_id),
+        "recipients": recipients,
+    });
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// A refusal as the API answers it: the status of its
+/// [`Outcome`], its code, and for refused recipients each address with the
+/// reply the SMTP listener would have given its RCPT (`refused`).
+fn refusal(e: PortalSendError) -> Response {
+    let status = match e.outcome() {
+        Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Outcome::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        Outcome::NotFound => StatusCode::NOT_FOUND,
+        Outcome::Forbidden => StatusCode::FORBIDDEN,
+        Outcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    if let PortalSendError::Local(cause) = &e {
+        return ApiError {
+            status,
+            ..ApiError::internal(cause)
+        }
+        .into_response();
+    }
+    let code = e.code();
+    let mut body = json!({ "error": code, "message": e.to_string() });
+    if let PortalSendError::Recipients(refused) = &e {
+        // Each reply names its address, as the listener's RCPT reply does.
+        let message: Vec<String> = refused.iter().map(|r| r.reply().to_string()).collect();
+        body["message"] = json!(message.join("; "));
+        body["refused"] = refused
+            .iter()
+            .map(|r| {
+                json!({
+                    "address": r.address(),
+                    "error": r.code(),
+                    "reply": r.reply().to_string(),
+                })
+            })
+            .collect();
+    }
+    (status, Json(body)).into_response()
+}
+
+/// `POST /api/v1/messages`.
+pub(crate) async fn send(
+    State(portal): State<Arc<Portal>>,
+    user: User,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let sender = sender(&portal)?;
+    let m: NewMessage = parse_body(&body)?;
+    let draft = Draft {
+        to: m.to,
+        subject: m.subject,
+        text: m.text,
+        attachments: decode(m.attachments)?,
+    };
+    let account = portal_user(&portal, &user).await?;
+    let now = portal.clock.now();
+    Ok(match sender.send(&account, None, draft, now).await {
+        Ok(sent) => {
+            info!(address = %user.address, msg_id = %sent.message_id, id = sent.sent_id.0, "portal message sent");
+            accepted(&sent)
+        }
+        Err(e) => {
+            info!(address = %user.address, error = %e, "portal message refused");
+            refusal(e)
+        }
+    })
+}
+
+/// `POST /api/v1/messages/{id}/reply`.
+pub(crate) async fn reply(
+    State(portal): State<Arc<Portal>>,
+    user: User,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let sender = sender(&portal)?;
+    let id = parse_id(&id)?;
+    let r: NewReply = parse_body(&body)?;
+    let draft = ReplyDraft {
+        text: r.text,
+        attachments: decode(r.attachments)?,
+    };
+    let account = portal_user(&portal, &user).await?;
+    let now = portal.clock.now();
+    Ok(
+        match sender
+            .reply(&account, None, id, portal.view(), draft, now)
+            .await
+        {
+            Ok(sent) => {
+                info!(address = %user.address, msg_id = %sent.message_id, id = sent.sent_id.0, original = id.0, "portal reply sent");
+                accepted(&sent)
+            }
+            Err(e) => {
+                info!(address = %user.address, original = id.0, error = %e, "portal reply refused");
+                refusal(e)
+            }
+        },
+    )
+}
+
+async fn portal_user(
+    portal: &Arc<Portal>,
+    user: &User,
+) -> Result<hisp_store::PortalUser, ApiError> {
+    let address = user.address.clone();
+    crate::api::blocking(portal, move |store, _| Ok(store.portal_user(&address)?)).await
+}
