@@ -26,10 +26,19 @@ pub const PASSWORD: &str = "a long portal password";
 /// `n` distinct loopback ports free for both TCP and UDP (the DNS responder
 /// uses both). The sockets are held until all are chosen, so no port repeats.
 pub fn free_ports(n: usize) -> Vec<u16> {
+    // Ports below the kernel's ephemeral range (32768 up on Linux): a port
+    // handed out by bind(0) is released before `hisp serve` binds it, and
+    // in that gap the kernel may give it to another test's outgoing
+    // connection. Each test process starts at its own offset.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() * 7919) % 12_000;
     let mut held = Vec::new();
     while held.len() < n {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
-        let port = udp.local_addr().expect("local address").port();
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (20_000 + (base - 20_000 + step) % 12_000) as u16;
+        let Ok(udp) = UdpSocket::bind(("127.0.0.1", port)) else {
+            continue;
+        };
         if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)) {
             held.push((port, udp, tcp));
         }
