@@ -8,74 +8,20 @@ mod common;
 #[path = "common/serve.rs"]
 mod serve;
 
-use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::{openssl, s};
 use serde_json::{json, Value};
-use serve::{
-    eventually, free_ports, loopback, peers, two_sites, wait_for_inbox, Serve, Site, Swaks,
-};
+use serve::{eventually, free_ports, loopback, peers, two_sites, wait_for_inbox, Site, Swaks};
 
 #[path = "common/portal_client.rs"]
 mod portal_client;
+#[path = "common/portal_site.rs"]
+mod portal_site;
 
 use portal_client::{Api, PORTAL_PASSWORD};
-
-/// Adds a portal account for `address` at `site`.
-fn portal_user(site: &Site, address: &str) {
-    site.run(
-        &["portal-user", "add", address, "--password-stdin"],
-        format!("{PORTAL_PASSWORD}\n").as_bytes(),
-    )
-    .ok();
-}
-
-/// Appends `[portal]` with `lines` to `site`'s config.
-fn add_portal_section(site: &Site, lines: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(site.config())
-        .unwrap();
-    write!(file, "[portal]\n{lines}").unwrap();
-}
-
-/// Starts `hisp serve` for `site` and waits for its SMTP, DNS and portal
-/// listeners.
-fn start_with_portal(site: &Site, portal: SocketAddr, name: &str) -> Serve {
-    let mut listeners = site.listeners().to_vec();
-    listeners.push(portal);
-    Serve::launch(
-        "serve",
-        &site.config(),
-        site.path(&format!("{name}.log")),
-        &listeners,
-        Duration::from_secs(20),
-    )
-}
-
-/// Waits until `serve`'s log has `line` (written just after the listener
-/// is bound, so possibly after it first takes a connection).
-fn await_announce(serve: &Serve, line: &str) {
-    eventually(
-        Duration::from_secs(10),
-        || serve.log().contains(line).then_some(()),
-        || serve.log(),
-    );
-}
-
-fn unread(folders: &Value, name: &str) -> u64 {
-    folders
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {folders}"))["unread"]
-        .as_u64()
-        .unwrap()
-}
+use portal_site::{add_portal_section, await_announce, portal_user, start_with_portal, unread};
 
 #[test]
 fn portal_api_reads_only_the_owners_mailbox_with_status_csrf_audit_and_throttling_issue_11() {

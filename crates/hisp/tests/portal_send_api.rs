@@ -10,73 +10,20 @@
 mod common;
 #[path = "common/portal_client.rs"]
 mod portal_client;
+#[path = "common/portal_site.rs"]
+mod portal_site;
 #[path = "common/serve.rs"]
 mod serve;
 
-use std::io::Write;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::s;
-use portal_client::{Api, PORTAL_PASSWORD};
+use portal_client::Api;
+use portal_site::{
+    add_address_with_cert, add_portal_section, portal_user, start_with_portal, unread,
+};
 use serde_json::{json, Value};
-use serve::{eventually, free_ports, loopback, peers, two_sites, wait_for_inbox, Serve, Site};
-
-fn portal_user(site: &Site, address: &str) {
-    site.run(
-        &["portal-user", "add", address, "--password-stdin"],
-        format!("{PORTAL_PASSWORD}\n").as_bytes(),
-    )
-    .ok();
-}
-
-fn add_portal_section(site: &Site, lines: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(site.config())
-        .unwrap();
-    write!(file, "[portal]\n{lines}").unwrap();
-}
-
-fn start_with_portal(site: &Site, portal: SocketAddr, name: &str) -> Serve {
-    let mut listeners = site.listeners().to_vec();
-    listeners.push(portal);
-    Serve::launch(
-        "serve",
-        &site.config(),
-        site.path(&format!("{name}.log")),
-        &listeners,
-        Duration::from_secs(20),
-    )
-}
-
-/// A second address at `site` with its own certificate from the site's CA.
-fn add_address_with_cert(site: &Site, address: &str) {
-    let dir = site.cert_dir(address);
-    site.run(
-        &["cert", "issue", "--address", address, "--out", &s(&dir)],
-        b"",
-    )
-    .ok();
-    let (cert, key) = (s(&dir.join("cert.pem")), s(&dir.join("key.pem")));
-    site.run(
-        &["address", "add", address, "--cert", &cert, "--key", &key],
-        b"",
-    )
-    .ok();
-}
-
-fn unread(folders: &Value, name: &str) -> u64 {
-    folders
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {folders}"))["unread"]
-        .as_u64()
-        .unwrap()
-}
+use serve::{eventually, free_ports, loopback, peers, two_sites, wait_for_inbox, Site};
 
 /// A PDF of `size` bytes.
 fn pdf_of(size: usize) -> Vec<u8> {

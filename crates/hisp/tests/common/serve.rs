@@ -297,8 +297,21 @@ impl Serve {
         listeners: &[SocketAddr],
         patience: Duration,
     ) -> Serve {
+        Serve::launch_env(command, config, log, listeners, patience, &[])
+    }
+
+    /// As [`Serve::launch`], with `env` set for the process.
+    pub fn launch_env(
+        command: &'static str,
+        config: &Path,
+        log: PathBuf,
+        listeners: &[SocketAddr],
+        patience: Duration,
+        env: &[(&str, &str)],
+    ) -> Serve {
         let stdout = log.with_extension("out");
         let child = hisp_cmd(["--config", &s(config), command])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&log).unwrap())
