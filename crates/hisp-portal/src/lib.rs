@@ -28,7 +28,7 @@ use hisp_gateway::PortalSender;
 use hisp_store::{MailboxView, Store};
 
 pub use api::{router, User};
-pub use clock::{Clock, FakeClock, SystemClock};
+pub use clock::{Clock, FakeClock, OffsetFileClock, OffsetFileError, SystemClock};
 pub use error::ApiError;
 pub use message::{content_disposition, parse as parse_message, sanitise_name, Attachment, Parsed};
 pub use send::body_limit;

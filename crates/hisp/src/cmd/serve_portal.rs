@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hisp_gateway::compose::AttachmentLimits;
 use hisp_gateway::{GatewayContext, PortalSendSettings, PortalSender};
-use hisp_portal::{Portal, SystemClock};
+use hisp_portal::{Clock, OffsetFileClock, Portal, SystemClock};
 use hisp_store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -67,7 +67,7 @@ pub async fn start(
         .with_context(|| format!("cannot listen for the portal API on {listen}"))?;
     let local = listener.local_addr()?;
     let api = Arc::new(
-        Portal::new(store, Arc::new(SystemClock), portal.retention_days)
+        Portal::new(store, clock()?, portal.retention_days)
             .secure_cookies(tls.is_some())
             .sender(sender),
     );
@@ -86,6 +86,26 @@ pub async fn start(
     info!(listen = %local, scheme, retention_days = portal.retention_days, "portal API bound");
     crate::logging::announce(&format!("hisp: portal API on {local} ({scheme})"));
     Ok(Some(PortalTask { stop, task }))
+}
+
+/// The variable naming a file of seconds by which the portal's clock runs
+/// ahead of the system's: for tests of retention and login throttling
+/// through a running `hisp serve`, never for production.
+pub const CLOCK_OFFSET_FILE: &str = "HISP_CLOCK_OFFSET_FILE";
+
+/// The portal's clock: the system's, or with [`CLOCK_OFFSET_FILE`] set the
+/// system's moved on by what that file says at each look.
+fn clock() -> anyhow::Result<Arc<dyn Clock>> {
+    let Some(path) = std::env::var_os(CLOCK_OFFSET_FILE) else {
+        return Ok(Arc::new(SystemClock));
+    };
+    let clock = OffsetFileClock::new(std::path::Path::new(&path))
+        .with_context(|| format!("{CLOCK_OFFSET_FILE} is set"))?;
+    warn!(
+        file = %std::path::Path::new(&path).display(),
+        "the portal's clock runs ahead of the system's by the seconds in this file (testing only)"
+    );
+    Ok(Arc::new(clock))
 }
 
 impl PortalTask {
