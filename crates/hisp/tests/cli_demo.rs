@@ -316,6 +316,51 @@ fn demo_prints_the_portal_url_and_passwords_once_and_files_one_welcome_message_t
     assert_eq!(again.terminate(), Some(0), "{}", again.log());
 }
 
+/// The welcome message is queued once even when the first start is
+/// killed (SIGKILL, no clean stop) right after it was queued: the next
+/// start queues none, and the patient's Inbox holds that one message.
+#[test]
+fn a_first_start_killed_after_queueing_the_welcome_leaves_exactly_one_welcome_message() {
+    let demo_site = demo_site();
+    let site = &demo_site.site;
+    let mut first = start_demo(&demo_site, 1);
+    let out = first.stdout();
+    assert!(out.contains("queued a welcome message"), "{out}");
+    first.kill_9();
+
+    let again = start_demo(&demo_site, 2);
+    assert!(
+        !again.stdout().contains("queued a welcome message"),
+        "{}",
+        again.stdout()
+    );
+    let delivered = || {
+        let welcomes = tracked_with_subject(site, WELCOME_SUBJECT);
+        (welcomes.len() == 1 && welcomes[0]["recipients"][0]["state"] == "delivered")
+            .then_some(welcomes)
+    };
+    eventually(Duration::from_secs(30), delivered, || {
+        format!(
+            "{:#?}\n{}",
+            tracked_with_subject(site, WELCOME_SUBJECT),
+            again.log()
+        )
+    });
+    // One message sent: every Inbox entry is the one welcome message. (A
+    // kill while the relay is under way may deliver that one message
+    // twice over SMTP, which the receiving side files as it comes: the
+    // relay's at-least-once delivery, not a second welcome.)
+    let inbox = site.mailbox(PATIENT);
+    assert!(!inbox.is_empty(), "{inbox:#?}");
+    let message_ids: std::collections::BTreeSet<String> =
+        inbox.iter().map(|e| e["message_id"].to_string()).collect();
+    assert_eq!(message_ids.len(), 1, "{inbox:#?}");
+    assert!(
+        inbox.iter().all(|e| e["subject"] == WELCOME_SUBJECT),
+        "{inbox:#?}"
+    );
+}
+
 #[test]
 fn demo_without_a_data_dir_says_which_config_to_use() {
     let run = hisp(["demo"], b"");
