@@ -38,7 +38,8 @@ pub use outbound::{destinations, seal_for, Destination};
 pub use policy::{check_submission, PolicyError, SendingAccount, Submission};
 pub use portal_notice::NoticeSettings;
 pub use portal_submit::{
-    Outcome, PortalSendError, PortalSendSettings, PortalSender, ReplyDraft, Sent, SentRecipient,
+    Outcome, PortalSendError, PortalSendSettings, PortalSender, QueuedOnce, ReplyDraft, Sent,
+    SentRecipient,
 };
 pub use routes::{RouteError, Routes};
 pub use smtp_policy::GatewayPolicy;

@@ -22,7 +22,8 @@ use crate::error::GatewayError;
 use crate::header_bytes::check_header_bytes;
 use crate::policy::new_message_id;
 use crate::submit::{
-    distinct, enqueue, judge_recipient, prepare_submission, RecipientRefusal, SubmissionRefusal,
+    distinct, enqueue, judge_recipient, prepare_submission, Prepared, RecipientRefusal,
+    SubmissionRefusal,
 };
 
 /// How the portal sends. The defaults are those of issue 11; `hisp serve`
@@ -77,6 +78,18 @@ pub struct Sent {
     /// filed before it was queued so the API can answer with it at once;
     /// the worker then files no second copy.
     pub sent_id: MailboxEntryId,
+    /// The queue's id of the message.
+    pub queue_id: MessageRecordId,
+    /// Its Message-ID, without angle brackets.
+    pub message_id: String,
+    /// Each recipient, in the order given, once.
+    pub recipients: Vec<SentRecipient>,
+}
+
+/// A message the portal queued once under a mark
+/// ([`PortalSender::send_once`]); its Sent copy is filed by the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedOnce {
     /// The queue's id of the message.
     pub queue_id: MessageRecordId,
     /// Its Message-ID, without angle brackets.
@@ -268,6 +281,91 @@ impl PortalSender {
         .await
     }
 
+    /// Sends a new message from `user` as [`send`](Self::send) does, at
+    /// most once under `mark` (see [`hisp_store::Store::enqueue_once`]): the
+    /// message is queued and the mark recorded in one transaction. When the
+    /// mark is recorded already, nothing is judged, composed or queued and
+    /// the answer is `Ok(None)`. No Sent copy is filed up front: the worker
+    /// files it when it first takes the message (as for mail submitted over
+    /// SMTP), so a stop before the enqueue leaves nothing behind and a stop
+    /// after it leaves the message queued with its mark.
+    pub async fn send_once(
+        &self,
+        mark: &str,
+        user: &PortalUser,
+        display_name: Option<&str>,
+        draft: Draft,
+        now: OffsetDateTime,
+    ) -> Result<Option<QueuedOnce>, PortalSendError> {
+        let span = info_span!("portal_send_once", from = %user.address, mark);
+        async move {
+            let key = mark.to_string();
+            if self
+                .ctx
+                .store
+                .call(move |s| s.queued_once(&key))
+                .await?
+                .is_some()
+            {
+                info!("already queued under this mark");
+                return Ok(None);
+            }
+            let ready = self
+                .prepare(
+                    user,
+                    display_name,
+                    draft.to,
+                    draft.subject,
+                    draft.text,
+                    draft.attachments,
+                    None,
+                    now,
+                )
+                .await?;
+            let Ready {
+                sender,
+                recipients,
+                prepared,
+            } = ready;
+            let (key, from, rcpts) = (mark.to_string(), sender.clone(), recipients.clone());
+            let (bytes, expect) = (prepared.message, prepared.expect);
+            let queued = self
+                .ctx
+                .store
+                .call(move |s| {
+                    s.enqueue_once(
+                        &key,
+                        MessageDirection::Outbound,
+                        Some(&from),
+                        &rcpts,
+                        &bytes,
+                        now,
+                        expect,
+                    )
+                })
+                .instrument(info_span!("queue", msg_id = %prepared.message_id))
+                .await?;
+            let Some(queue_id) = queued else {
+                info!("already queued under this mark");
+                return Ok(None);
+            };
+            info!(%queue_id, msg_id = %prepared.message_id, "portal message queued once");
+            Ok(Some(QueuedOnce {
+                queue_id,
+                message_id: prepared.message_id,
+                recipients: recipients
+                    .into_iter()
+                    .map(|address| SentRecipient {
+                        address,
+                        state: TrackingState::Queued,
+                    })
+                    .collect(),
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn submit(
         &self,
@@ -280,6 +378,71 @@ impl PortalSender {
         thread: Option<Thread>,
         now: OffsetDateTime,
     ) -> Result<Sent, PortalSendError> {
+        let Ready {
+            sender,
+            recipients,
+            prepared,
+        } = self
+            .prepare(
+                user,
+                display_name,
+                to,
+                subject,
+                text,
+                attachments,
+                thread,
+                now,
+            )
+            .await?;
+        // The Sent copy first, so that the worker, which files a Sent copy
+        // unless one with this Message-ID is there, never files a second;
+        // a failure here leaves nothing queued.
+        let (owner, copy) = (sender.clone(), prepared.message.clone());
+        let sent_id = self
+            .ctx
+            .store
+            .call(move |s| s.deliver_to_mailbox(&owner, &copy, Folder::Sent, now))
+            .await?;
+        let span = info_span!("queue", msg_id = %prepared.message_id);
+        let queued = enqueue(
+            &self.ctx,
+            MessageDirection::Outbound,
+            Some(sender.clone()),
+            recipients,
+            prepared.message,
+            now,
+            prepared.expect,
+        )
+        .instrument(span)
+        .await?;
+        info!(queue_id = %queued.id, msg_id = %prepared.message_id, "portal message queued");
+        Ok(Sent {
+            sent_id,
+            queue_id: queued.id,
+            message_id: prepared.message_id,
+            recipients: queued
+                .recipients
+                .into_iter()
+                .map(|(address, state)| SentRecipient { address, state })
+                .collect(),
+        })
+    }
+
+    /// Everything before the message is filed and queued: the account
+    /// read afresh, the limits, every recipient judged, the message
+    /// composed and checked as DATA on the submission listener is.
+    #[allow(clippy::too_many_arguments)]
+    async fn prepare(
+        &self,
+        user: &PortalUser,
+        display_name: Option<&str>,
+        to: Vec<String>,
+        subject: String,
+        text: String,
+        attachments: Vec<NewAttachment>,
+        thread: Option<Thread>,
+        now: OffsetDateTime,
+    ) -> Result<Ready, PortalSendError> {
         // The account as the store has it now: one disabled since the
         // session began sends nothing.
         let address = user.address.clone();
@@ -343,37 +506,20 @@ impl PortalSender {
             user,
             self.settings.request_final_delivery,
         )?;
-        // The Sent copy first, so that the worker, which files a Sent copy
-        // unless one with this Message-ID is there, never files a second;
-        // a failure here leaves nothing queued.
-        let (owner, copy) = (sender.clone(), prepared.message.clone());
-        let sent_id = self
-            .ctx
-            .store
-            .call(move |s| s.deliver_to_mailbox(&owner, &copy, Folder::Sent, now))
-            .await?;
-        let span = info_span!("queue", msg_id = %prepared.message_id);
-        let queued = enqueue(
-            &self.ctx,
-            MessageDirection::Outbound,
-            Some(sender.clone()),
+        Ok(Ready {
+            sender: sender.clone(),
             recipients,
-            prepared.message,
-            now,
-            prepared.expect,
-        )
-        .instrument(span)
-        .await?;
-        info!(queue_id = %queued.id, msg_id = %prepared.message_id, "portal message queued");
-        Ok(Sent {
-            sent_id,
-            queue_id: queued.id,
-            message_id: prepared.message_id,
-            recipients: queued
-                .recipients
-                .into_iter()
-                .map(|(address, state)| SentRecipient { address, state })
-                .collect(),
+            prepared,
         })
     }
+}
+
+/// A message composed and checked, not yet filed or queued.
+struct Ready {
+    /// The sending user's address (the envelope sender).
+    sender: DirectAddress,
+    /// The distinct recipients, each judged.
+    recipients: Vec<DirectAddress>,
+    /// The message with the fields submission adds, and what tracking waits for.
+    prepared: Prepared,
 }

@@ -325,3 +325,59 @@ async fn a_reply_goes_to_the_sender_with_re_once_and_in_reply_to_the_original() 
     );
     world.stop().await;
 }
+
+/// `send_once`: the message is queued and its mark recorded together; a
+/// second call under the same mark queues nothing, and the Sent copy is
+/// the worker's, filed once when it relays the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_once_under_a_mark_is_queued_once_and_its_sent_copy_filed_by_the_worker() {
+    let world = World::start().await;
+    let alice = portal_user(&*world.a.store, "alice@a.example");
+    let sender = PortalSender::new(world.a.ctx.clone(), PortalSendSettings::default());
+    let now = OffsetDateTime::now_utc();
+    let queued = sender
+        .send_once(
+            "welcome",
+            &alice,
+            Some("Alice Patient"),
+            draft(&["bob@b.example"], "Welcome", Vec::new()),
+            now,
+        )
+        .await
+        .unwrap()
+        .expect("queued the first time");
+    assert_eq!(queued.recipients.len(), 1);
+    assert_eq!(queued.recipients[0].state, TrackingState::Queued);
+    assert_eq!(
+        world.a.store.queued_once("welcome").unwrap(),
+        Some(queued.queue_id)
+    );
+    let sent_folder = |store: &dyn Store| {
+        store
+            .mailbox(&addr("alice@a.example"), Folder::Sent)
+            .unwrap_or_default()
+    };
+    assert!(sent_folder(&*world.a.store).is_empty(), "no Sent copy yet");
+
+    let again = sender
+        .send_once(
+            "welcome",
+            &alice,
+            None,
+            draft(&["bob@b.example"], "Welcome", Vec::new()),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    assert_eq!(world.a.store.queue(None).unwrap().len(), 1);
+
+    assert_eq!(world.a.worker(&world.b).run_once(now).await.unwrap(), 1);
+    let sent = sent_folder(&*world.a.store);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0].message_id,
+        MessageId::parse(&queued.message_id).ok()
+    );
+    world.stop().await;
+}

@@ -204,6 +204,29 @@ pub trait Store: Send + Sync {
         expect: Expectation,
     ) -> Result<MessageRecordId, StoreError>;
 
+    /// [`enqueue_expecting`](Store::enqueue_expecting) at most once under
+    /// `mark` (a name the caller chooses, such as `"demo-welcome"`): the
+    /// message is queued and the mark recorded in one transaction, so work
+    /// that must happen once (the demo's welcome message) happens once
+    /// however often it is interrupted and started again. When the mark is
+    /// recorded already nothing is written and the answer is `Ok(None)`.
+    /// An empty mark is [`StoreError::Invalid`].
+    #[allow(clippy::too_many_arguments)]
+    fn enqueue_once(
+        &self,
+        mark: &str,
+        direction: MessageDirection,
+        envelope_from: Option<&DirectAddress>,
+        recipients: &[DirectAddress],
+        bytes: &[u8],
+        received_at: OffsetDateTime,
+        expect: Expectation,
+    ) -> Result<Option<MessageRecordId>, StoreError>;
+
+    /// The message queued under `mark` by
+    /// [`enqueue_once`](Store::enqueue_once), if any.
+    fn queued_once(&self, mark: &str) -> Result<Option<MessageRecordId>, StoreError>;
+
     /// Claims up to `limit` entries due at `now` for `lease`: until the
     /// lease ends no other claimer (thread or process) sees them. A worker
     /// that dies lets the lease run out and the entry is claimed again.

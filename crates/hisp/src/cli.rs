@@ -106,12 +106,15 @@ Set up its domains, addresses, anchors and a submission account first (`hisp dom
     Serve,
     /// Run `hisp serve` as a demo (use --config config/demo.toml): on first
     /// start, two demo domains, their CAs, a patient and a provider address
-    /// with certificates, mutual anchors and a submission account `demo`
-    /// whose generated password is printed once.
+    /// with certificates, mutual anchors, a submission account `demo` and
+    /// portal accounts for the patient and the provider, whose generated
+    /// passwords are printed once, and a welcome message from the provider
+    /// to the patient. Every start serves the portal and prints its URL.
     #[command(after_help = "\
 Examples:
   hisp --config config/demo.toml demo
-  # then, from another terminal, with the printed password:
+  # then open the printed portal URL and log in as the patient with the printed password,
+  # or, from another terminal, with the printed password of `demo`:
   swaks --server 127.0.0.1:2587 --auth PLAIN --auth-user demo --auth-password PASSWORD \\
       --from patient@patients.demo.test --to provider@clinic.demo.test --header 'Subject: hello'
   hisp --config config/demo.toml mailbox list provider@clinic.demo.test")]

@@ -78,7 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quarantine(QuarantineCommand::List(args)) => cmd::quarantine::list(&args, &config),
         Command::Quarantine(QuarantineCommand::Show(args)) => cmd::quarantine::show(&args, &config),
         Command::Serve => cmd::serve::serve(&config),
-        Command::Demo => cmd::demo::demo(config),
+        Command::Demo => cmd::demo::demo(config, cli.config.as_deref()),
         Command::PortalUser(command) => cmd::portal_user::run(&command, &config),
         Command::Audit(command) => cmd::audit::run(&command, &config),
     }

@@ -121,6 +121,11 @@ CREATE TABLE bundles (
         sql: V6,
         then: None,
     },
+    Migration {
+        version: 7,
+        sql: V7,
+        then: None,
+    },
 ];
 
 /// Users, the queue with per-recipient tracking, mailboxes, quarantine and
@@ -400,8 +405,20 @@ CREATE TABLE portal_notices (
 );
 ";
 
+/// Messages queued once under a name (`Store::enqueue_once`), such as the
+/// demo's welcome message: the row is written in the enqueue's
+/// transaction, so a message is queued under a name at most once however
+/// often, and wherever, its sending is interrupted.
+const V7: &str = "
+CREATE TABLE queued_once (
+    mark    TEXT PRIMARY KEY,
+    message INTEGER NOT NULL REFERENCES messages(id),
+    at      INTEGER NOT NULL
+);
+";
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction. An
 /// IMMEDIATE transaction takes the write lock first, so two processes opening

@@ -15,6 +15,7 @@ mod filing;
 mod mailbox;
 mod mailbox_view;
 mod migrations;
+mod once;
 mod portal_user;
 mod quarantine;
 mod queue;
@@ -327,6 +328,34 @@ impl Store for SqliteStore {
                 expect,
             )
         })
+    }
+
+    fn enqueue_once(
+        &self,
+        mark: &str,
+        direction: MessageDirection,
+        envelope_from: Option<&DirectAddress>,
+        recipients: &[DirectAddress],
+        bytes: &[u8],
+        received_at: OffsetDateTime,
+        expect: Expectation,
+    ) -> Result<Option<MessageRecordId>, StoreError> {
+        self.write(|tx| {
+            once::enqueue_once(
+                tx,
+                mark,
+                direction,
+                envelope_from,
+                recipients,
+                bytes,
+                received_at,
+                expect,
+            )
+        })
+    }
+
+    fn queued_once(&self, mark: &str) -> Result<Option<MessageRecordId>, StoreError> {
+        self.read(|tx| once::queued_once(tx, mark))
     }
 
     fn claim_due(

@@ -8,6 +8,13 @@
 //! as [`PATIENT`]. Its password is generated and printed at the start that
 //! creates it, and never again: only its hash is stored.
 //!
+//! It also serves the portal (`[portal] listen`, 127.0.0.1:8080 unless the
+//! config says otherwise) and prints its URL at every start; the portal
+//! accounts of [`PATIENT`] and [`PROVIDER`] are made with generated
+//! passwords, printed once like the submission account's, and a welcome
+//! message from the provider is queued to the patient exactly once
+//! (`demo_portal.rs`).
+//!
 //! Each step is skipped when its result is already there, so an interrupted
 //! first start is completed by the next one. A data dir holding other
 //! domains is refused: the demo never touches a real HISP's store.
@@ -31,6 +38,7 @@ use hisp_store::{
     UserName,
 };
 
+use super::demo_portal;
 use crate::config::{Config, RouteConfig};
 
 /// The patients' demo domain (a portal's).
@@ -45,8 +53,10 @@ pub const PROVIDER: &str = "provider@clinic.demo.test";
 pub const ACCOUNT: &str = "demo";
 
 /// Sets up the demo in the configured data dir when it is not there yet,
-/// then runs `hisp serve` with the demo's routes and discovery.
-pub fn demo(mut config: Config) -> anyhow::Result<ExitCode> {
+/// then runs `hisp serve` with the demo's routes, discovery and portal, and
+/// queues the welcome message (once) as soon as it serves. `config_path`
+/// is the `--config` file, named in the advice printed.
+pub fn demo(mut config: Config, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let Some(data_dir) = config.data_dir.clone() else {
         bail!(
             "no data_dir configured: `hisp demo` keeps its domains, CAs and store there; \
@@ -55,31 +65,69 @@ pub fn demo(mut config: Config) -> anyhow::Result<ExitCode> {
     };
     complete_config(&mut config);
     let store = crate::store::open(&config)?;
-    if let Some(password) = provision(&store, &data_dir)? {
-        let text = format!(
+    let account_password = provision(&store, &data_dir)?;
+    let mut text = match &account_password {
+        Some(password) => format!(
             "hisp demo: created {PATIENTS} and {CLINIC}, their CAs (in {}), \
              {PATIENT} and {PROVIDER}, each domain trusting the other\n\
-             hisp demo: submission account: user {ACCOUNT} password: {password}\n\
-             hisp demo: (the password is shown once: only its hash is stored)\n",
+             hisp demo: submission account: user {ACCOUNT} password: {password}\n",
             data_dir.join("demo-ca").display()
-        );
-        crate::input::write_stdout(text.as_bytes())?;
-    } else {
-        crate::input::write_stdout(
-            format!(
-                "hisp demo: demo set-up found in {}; the password of {ACCOUNT} was shown at \
-                 its first start\n",
-                data_dir.display()
-            )
-            .as_bytes(),
-        )?;
+        ),
+        None => format!(
+            "hisp demo: demo set-up found in {}; the password of {ACCOUNT} was shown at \
+             its first start\n",
+            data_dir.display()
+        ),
+    };
+    let accounts = demo_portal::accounts(&store)?;
+    text.push_str(&portal_text(&config, config_path, &accounts));
+    if account_password.is_some() || accounts.iter().any(|a| a.new_password.is_some()) {
+        text.push_str("hisp demo: (each password is shown once: only its hash is stored)\n");
     }
-    crate::cmd::serve::serve_store(&config, Some(store))
+    crate::input::write_stdout(text.as_bytes())?;
+    let provider = store
+        .portal_user(&DirectAddress::parse(PROVIDER)?)
+        .context("cannot read the demo provider's portal account")?;
+    crate::cmd::serve::serve_store_then(&config, Some(store), Some(demo_portal::welcome(provider)))
+}
+
+/// What the demo says about the portal: its URL, and each portal account's
+/// password when the account was made now, else where the passwords went
+/// and how to set new ones.
+fn portal_text(
+    config: &Config,
+    config_path: Option<&Path>,
+    accounts: &[demo_portal::DemoAccount],
+) -> String {
+    let mut text = String::new();
+    if let Some(url) = demo_portal::url(&config.portal) {
+        text.push_str(&format!("hisp demo: portal: {url}\n"));
+    }
+    let (new, old): (Vec<_>, Vec<_>) = accounts.iter().partition(|a| a.new_password.is_some());
+    for account in &new {
+        if let Some(password) = &account.new_password {
+            text.push_str(&format!(
+                "hisp demo: portal account: {} password: {password}\n",
+                account.address
+            ));
+        }
+    }
+    if !old.is_empty() {
+        let names: Vec<String> = old.iter().map(|a| a.address.to_string()).collect();
+        let config = config_path.map_or_else(String::new, |p| format!("--config {} ", p.display()));
+        text.push_str(&format!(
+            "hisp demo: the portal passwords of {} were shown at the first start; \
+             a new one: hisp {config}portal-user passwd ADDRESS --generate\n",
+            names.join(" and ")
+        ));
+    }
+    text
 }
 
 /// Fills in what the demo needs and the config leaves out: a route for each
 /// demo domain to the backbone listener, the DNS responder on 127.0.0.1:5353,
-/// discovery through it, and sealing of mail between the demo domains.
+/// discovery through it, sealing of mail between the demo domains, and the
+/// portal on 127.0.0.1:8080.
 fn complete_config(config: &mut Config) {
     config.smtp.seal_local_mail.get_or_insert(true);
     let backbone = config.smtp.backbone_listen;
@@ -97,6 +145,10 @@ fn complete_config(config: &mut Config) {
             });
         }
     }
+    config
+        .portal
+        .listen
+        .get_or_insert(demo_portal::DEFAULT_LISTEN);
     let responder = *config
         .dns_responder
         .listen
@@ -203,6 +255,14 @@ mod tests {
         );
         assert_eq!(c.discovery.nameservers[0].to_string(), "127.0.0.1:5353");
         assert!(c.smtp.seal_local(), "demo mail is sealed");
+        assert_eq!(c.portal.listen.unwrap().to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_configured_portal_listener_is_kept() {
+        let mut c = Config::parse("[portal]\nlisten = \"127.0.0.1:9090\"\n").unwrap();
+        complete_config(&mut c);
+        assert_eq!(c.portal.listen.unwrap().to_string(), "127.0.0.1:9090");
     }
 
     #[test]
@@ -232,5 +292,6 @@ mod tests {
         );
         assert_eq!(c.routes.len(), 2);
         assert_eq!(c.smtp.seal_local_mail, Some(true));
+        assert_eq!(c.portal.listen.unwrap().to_string(), "127.0.0.1:8080");
     }
 }

@@ -5,6 +5,7 @@ pub mod anchor;
 pub mod bundle;
 pub mod cert;
 pub mod demo;
+pub mod demo_portal;
 pub mod discover;
 pub mod dns;
 pub mod domain;

@@ -21,6 +21,7 @@
 //! checking the peer's certificate against `relay_ca_file` or the system's
 //! CA bundle.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +32,9 @@ use anyhow::Context;
 use hisp_discovery::{
     Discoverer, DnsConfig, DnsDiscovery, LdapDiscovery, LocalRecords, MxResolver, Responder,
 };
-use hisp_gateway::{GatewayContext, GatewayPolicy, Routes, TrustSettings, Worker, WorkerSettings};
+use hisp_gateway::{
+    GatewayContext, GatewayPolicy, PortalSender, Routes, TrustSettings, Worker, WorkerSettings,
+};
 use hisp_smime::SealOptions;
 use hisp_smtp::tls::{client_config_with_roots, server_config_from_pem};
 use hisp_smtp::{ClientConfig, Policy, Role, Server, ServerConfig, Shutdown};
@@ -56,6 +59,21 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
 pub fn serve_store(
     config: &Config,
     store: Option<hisp_store::SqliteStore>,
+) -> anyhow::Result<ExitCode> {
+    serve_store_then(config, store, None)
+}
+
+/// Work done once the listeners and the DNS responder are up, before the
+/// queue worker starts (`hisp demo`'s welcome message), given the portal's
+/// sender; what it queues is the worker's first batch.
+pub type OnStart =
+    Box<dyn FnOnce(PortalSender) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// [`serve_store`], running `on_start` as [`OnStart`] says.
+pub fn serve_store_then(
+    config: &Config,
+    store: Option<hisp_store::SqliteStore>,
+    on_start: Option<OnStart>,
 ) -> anyhow::Result<ExitCode> {
     let timeout = config.tracking.mdn_timeout_secs;
     if timeout < 60 {
@@ -103,7 +121,7 @@ pub fn serve_store(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(run(
-        config, store, routes, &hostname, responder, tls, notify,
+        config, store, routes, &hostname, responder, tls, notify, on_start,
     ))?;
     crate::logging::announce("hisp: stopped");
     Ok(ExitCode::SUCCESS)
@@ -277,6 +295,7 @@ async fn bind(
     Ok(server)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     config: &Config,
     store: Arc<dyn Store>,
@@ -285,6 +304,7 @@ async fn run(
     responder: Option<(SocketAddr, LocalRecords)>,
     tls: Tls,
     notify: Option<hisp_gateway::NoticeSettings>,
+    on_start: Option<OnStart>,
 ) -> anyhow::Result<()> {
     let trust = TrustSettings {
         revocation: config.trust.revocation,
@@ -361,6 +381,9 @@ async fn run(
     settings.notify = notify;
     let portal_sender =
         crate::cmd::serve_portal::sender(&config.portal, ctx.clone(), settings.seal_local);
+    if let Some(on_start) = on_start {
+        on_start(portal_sender.clone()).await;
+    }
     let worker = Worker::new(ctx, routes, settings);
     let stop_listeners = Shutdown::new();
     let stop_worker = Shutdown::new();

@@ -128,7 +128,12 @@ impl Api {
     }
 
     pub fn login(&self, address: &str) -> (Login, Reply) {
-        let r = self.try_login(address, PORTAL_PASSWORD);
+        self.login_with(address, PORTAL_PASSWORD)
+    }
+
+    /// Logs in with `password` (a generated one, say); panics unless 200.
+    pub fn login_with(&self, address: &str, password: &str) -> (Login, Reply) {
+        let r = self.try_login(address, password);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let cookie = r.header("set-cookie");
         let login = Login {

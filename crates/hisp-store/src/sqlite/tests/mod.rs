@@ -9,6 +9,7 @@ mod filing;
 mod mailbox;
 mod mailbox_view;
 mod migration;
+mod once;
 mod portal_notice;
 mod portal_user;
 mod queue;
