@@ -15,7 +15,9 @@
 mod api;
 mod clock;
 mod error;
+mod mailbox;
 mod message;
+mod pages;
 mod send;
 mod session;
 mod throttle;
