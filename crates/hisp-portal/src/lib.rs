@@ -113,6 +113,8 @@ pub async fn serve_tls(
 }
 
 #[cfg(test)]
+mod pages_tests;
+#[cfg(test)]
 mod send_tests;
 #[cfg(test)]
 mod tests;
