@@ -306,7 +306,7 @@ fn ignored_access_note(line: &str) -> bool {
     [
         // "use style sheets to control presentation": not about content.
         "[2.1.1.", // "ensure programmatic objects are accessible": there are none.
-        "[6.", // "provide a DOCTYPE" / server-side image map notes of old HTML.
+        "[6.",     // "provide a DOCTYPE" / server-side image map notes of old HTML.
         "[11.2.",
     ]
     .iter()

@@ -307,7 +307,7 @@ pub(crate) async fn status(
                 .filter_map(|s| {
                     r.at(*s).map(|at| StepRow {
                         words: words::step(*s),
-                        date: words::date(at),
+                        date: words::date_seconds(at),
                         iso: words::machine(at),
                     })
                 })

@@ -14,12 +14,23 @@ pub(crate) fn date(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| crate::api::rfc3339(t))
 }
 
+/// A time to the second, for the steps of a Direct Status:
+/// `1 Jan 2024, 10:00:05 UTC`.
+pub(crate) fn date_seconds(t: OffsetDateTime) -> String {
+    let format = format_description!(
+        "[day padding:none] [month repr:short] [year], [hour]:[minute]:[second] UTC"
+    );
+    t.to_offset(UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| crate::api::rfc3339(t))
+}
+
 /// A time for machines, for `<time datetime>`.
 pub(crate) fn machine(t: OffsetDateTime) -> String {
     crate::api::rfc3339(t)
 }
 
-/// A size for people: `840 bytes`, `12 KB`, `3.4 MB`.
+/// A size for people: `840 bytes`, `12 KB`, `3.4 MB`, `25 MB`.
 pub(crate) fn size(bytes: u64) -> String {
     const KB: u64 = 1024;
     const MB: u64 = 1024 * 1024;
@@ -28,8 +39,11 @@ pub(crate) fn size(bytes: u64) -> String {
     } else if bytes < MB {
         format!("{} KB", bytes.div_ceil(KB))
     } else {
-        let tenths = (bytes * 10).div_ceil(MB);
-        format!("{}.{} MB", tenths / 10, tenths % 10)
+        let tenths = bytes.saturating_mul(10).div_ceil(MB);
+        match tenths % 10 {
+            0 => format!("{} MB", tenths / 10),
+            d => format!("{}.{d} MB", tenths / 10),
+        }
     }
 }
 
@@ -92,5 +106,10 @@ mod tests {
         assert_eq!(size(840), "840 bytes");
         assert_eq!(size(12 * 1024), "12 KB");
         assert_eq!(size(3 * 1024 * 1024 + 400 * 1024), "3.4 MB");
+        assert_eq!(size(25 * 1024 * 1024), "25 MB");
+        assert_eq!(
+            date_seconds(t + time::Duration::seconds(5)),
+            "1 Jan 2024, 10:00:05 UTC"
+        );
     }
 }
