@@ -79,6 +79,8 @@ impl Driver {
                     "--disable-dev-shm-usage",
                     "--disable-gpu",
                     "--no-first-run",
+                    "--disable-crash-reporter",
+                    "--disable-breakpad",
                     "--lang=en-US",
                     "--window-size=1280,900",
                     format!("--user-data-dir={}", self._profile.path().display()),
@@ -326,6 +328,9 @@ fn a_patient_reads_replies_tracks_disregards_and_is_refused_a_non_direct_address
         }
         assert!(steps.contains("UTC"), "the time of each step: {steps}");
         screenshot(&c, "status.png").await;
+        c.set_window_size(390, 844).await.unwrap();
+        screenshot(&c, "status-phone.png").await;
+        c.set_window_size(1280, 900).await.unwrap();
 
         // Disregard the provider's message, find it, restore it.
         click(&c, "nav.folders a[href='/folders/inbox']").await;
