@@ -16,6 +16,9 @@ packages=(openssl libssl-dev pkg-config ca-certificates bind9 bind9-utils bind9-
 # sqlite3: the administrator who reads the database while `hisp demo` runs,
 # and who edits a store by hand in the audit chain test.
 packages+=(sqlite3)
+# tidy (HTML Tidy 5) validates the portal's pages; chromium and
+# chromium-driver are the real browser the portal's web test drives.
+packages+=(tidy chromium chromium-driver)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing test dependencies: ${packages[*]}"
     apt-get update -q

@@ -9,13 +9,12 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hisp_store::{
-    DirectAddress, EmailAddress, Folder, MailboxEntry, MailboxEntryId, MailboxView, NotifySettings,
-    Store, StoreError, TrackingState,
+    DirectAddress, MailboxEntry, MailboxEntryId, MailboxView, NotifySettings, Store, TrackingState,
 };
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
@@ -24,14 +23,24 @@ use time::{OffsetDateTime, UtcOffset};
 use tracing::info;
 
 use crate::error::ApiError;
-use crate::message::{self, Parsed};
+use crate::mailbox::{self, Listed};
+use crate::message;
 use crate::send;
 use crate::session::{self, Session};
-use crate::throttle::Verdict;
 use crate::Portal;
 
-/// The API's routes on `portal`.
+/// The portal's routes on `portal`: the API under `/api/v1` and the web
+/// pages ([`crate::pages`]), on the same sessions; an unknown path is a
+/// JSON 404 under `/api/` and an HTML one elsewhere.
 pub fn router(portal: Arc<Portal>) -> Router {
+    Router::new()
+        .merge(routes(portal.clone()))
+        .merge(crate::pages::routes(portal))
+        .fallback(no_such_route)
+}
+
+/// The API's routes, their errors in its JSON shape.
+fn routes(portal: Arc<Portal>) -> Router {
     let limits = portal
         .sender
         .as_ref()
@@ -63,7 +72,6 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/api/v1/messages/{id}/status", get(status))
         .route("/api/v1/recipients", get(recipients))
         .route("/api/v1/settings", get(settings).put(put_settings))
-        .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(finish))
         .with_state(portal)
@@ -127,22 +135,14 @@ impl FromRequestParts<Arc<Portal>> for User {
         parts: &mut Parts,
         portal: &Arc<Portal>,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| session::cookie_value(v, session::COOKIE))
-            .ok_or_else(ApiError::unauthenticated)?
-            .to_string();
-        let Session {
-            address,
-            csrf_token,
-            ..
-        } = portal
-            .sessions
-            .get(&token, portal.clock.now())
-            .ok_or_else(ApiError::unauthenticated)?;
+        let (
+            token,
+            Session {
+                address,
+                csrf_token,
+                ..
+            },
+        ) = session_of(parts, portal).ok_or_else(ApiError::unauthenticated)?;
         if parts.method != Method::GET && parts.method != Method::HEAD {
             let sent = parts
                 .headers
@@ -160,6 +160,20 @@ impl FromRequestParts<Arc<Portal>> for User {
     }
 }
 
+/// The live session named by a request's `hisp_session` cookie, with its
+/// cookie token.
+pub(crate) fn session_of(parts: &Parts, portal: &Portal) -> Option<(String, Session)> {
+    let token = parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| session::cookie_value(v, session::COOKIE))?
+        .to_string();
+    let session = portal.sessions.get(&token, portal.clock.now())?;
+    Some((token, session))
+}
+
 /// Runs `f` on the store off the async threads (store calls block, and a
 /// login hashes a password).
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -173,7 +187,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(&e))?
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.to_offset(UtcOffset::UTC)
         .format(&Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
@@ -189,11 +203,6 @@ pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T,
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))
 }
 
-/// The date of a message: its Date field, else when it was stored.
-fn date_of(entry: &MailboxEntry, parsed: &Parsed) -> String {
-    rfc3339(parsed.date.or(entry.date).unwrap_or(entry.received_at))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Login {
@@ -204,61 +213,9 @@ struct Login {
 /// `POST /api/v1/session`.
 async fn login(State(portal): State<Arc<Portal>>, body: Bytes) -> Result<Response, ApiError> {
     let Login { address, password } = parse_body(&body)?;
-    let bad = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad-credentials",
-            "wrong address or password",
-        )
-    };
-    // One spelling per account, so the failures of `Pat@` and `pat@` are
-    // counted together by the throttle.
-    let Ok(address) = DirectAddress::parse(&address.to_ascii_lowercase()) else {
-        return Err(bad());
-    };
-    let now = portal.clock.now();
-    let throttle = portal.throttle;
-    let tried = address.clone();
-    let outcome = blocking(&portal, move |store, _| {
-        if let Verdict::Throttled { retry_after } = throttle.check(store, &tried, now)? {
-            return Ok(Err(retry_after));
-        }
-        Ok(Ok(store.verify_portal_login(&tried, &password)))
-    })
-    .await?;
-    let user = match outcome {
-        Err(retry_after) => {
-            info!(address = %address, retry_after, "portal login throttled");
-            return Err(ApiError {
-                retry_after: Some(retry_after),
-                ..ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "throttled",
-                    format!(
-                        "too many failed logins for {address}: try again in {retry_after} seconds"
-                    ),
-                )
-            });
-        }
-        Ok(Err(StoreError::BadCredentials)) => {
-            info!(address = %address, "portal login failed");
-            return Err(bad());
-        }
-        Ok(Err(StoreError::Disabled { .. })) => {
-            info!(address = %address, "portal login of a disabled account");
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "disabled",
-                "this account is disabled",
-            ));
-        }
-        Ok(Err(other)) => return Err(other.into()),
-        Ok(Ok(user)) => user,
-    };
-    let (token, session) = portal.sessions.start(user.address.clone(), now);
-    info!(address = %user.address, "portal login");
+    let (token, session) = mailbox::log_in(&portal, &address, password).await?;
     let body = json!({
-        "address": user.address.to_string(),
+        "address": session.address.to_string(),
         "csrf_token": session.csrf_token,
         "expires_at": rfc3339(session.expires_at),
     });
@@ -268,16 +225,15 @@ async fn login(State(portal): State<Arc<Portal>>, body: Bytes) -> Result<Respons
     )
 }
 
-fn with_cookie(mut response: Response, cookie: &str) -> Result<Response, ApiError> {
+pub(crate) fn with_cookie(mut response: Response, cookie: &str) -> Result<Response, ApiError> {
     let value = HeaderValue::from_str(cookie).map_err(|e| ApiError::internal(&e))?;
-    response.headers_mut().insert(header::SET_COOKIE, value);
+    response.headers_mut().append(header::SET_COOKIE, value);
     Ok(response)
 }
 
 /// `DELETE /api/v1/session`.
 async fn logout(State(portal): State<Arc<Portal>>, user: User) -> Result<Response, ApiError> {
-    portal.sessions.end(&user.token);
-    info!(address = %user.address, "portal logout");
+    mailbox::log_out(&portal, &user.token, &user.address);
     let body = json!({ "address": user.address.to_string(), "logged_out": true });
     with_cookie(
         Json(body).into_response(),
@@ -287,10 +243,7 @@ async fn logout(State(portal): State<Arc<Portal>>, user: User) -> Result<Respons
 
 /// `GET /api/v1/folders`.
 async fn folders(State(portal): State<Arc<Portal>>, user: User) -> Result<Json<Value>, ApiError> {
-    let counts = blocking(&portal, move |store, view| {
-        Ok(store.folder_counts(&user.address, &view)?)
-    })
-    .await?;
+    let counts = mailbox::folder_counts(&portal, &user.address).await?;
     Ok(Json(Value::Array(
         counts
             .into_iter()
@@ -305,36 +258,27 @@ async fn folder_messages(
     user: User,
     Path(folder): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let folder: Folder = folder.parse().map_err(|_| {
-        ApiError::not_found(format!(
-            "no folder {folder}: use inbox, sent or disregarded"
-        ))
-    })?;
-    let items = blocking(&portal, move |store, view| {
-        let entries = store.folder_view(&user.address, folder, &view)?;
-        let mut items = Vec::with_capacity(entries.len());
-        for entry in entries {
-            // The listing needs To and whether there are attachments, which
-            // only the message itself has.
-            let bytes = store.read_message(entry.id)?.bytes;
-            let parsed = message::parse(&bytes);
-            items.push(json!({
-                "id": entry.id.0,
-                "folder": entry.folder.as_str(),
-                "from": parsed.from,
-                "from_name": parsed.from_name,
-                "to": parsed.to,
-                "subject": parsed.subject,
-                "date": date_of(&entry, &parsed),
-                "received_at": rfc3339(entry.received_at),
-                "unread": entry.unread,
-                "has_attachments": !parsed.attachments.is_empty(),
-            }));
-        }
-        Ok(items)
-    })
-    .await?;
-    Ok(Json(Value::Array(items)))
+    let folder = mailbox::folder_named(&folder)?;
+    let items = mailbox::folder(&portal, &user.address, folder).await?;
+    Ok(Json(Value::Array(
+        items
+            .into_iter()
+            .map(|m| {
+                json!({
+                    "id": m.entry.id.0,
+                    "folder": m.entry.folder.as_str(),
+                    "from": m.parsed.from,
+                    "from_name": m.parsed.from_name,
+                    "to": m.parsed.to,
+                    "subject": m.parsed.subject,
+                    "date": rfc3339(m.date()),
+                    "received_at": rfc3339(m.entry.received_at),
+                    "unread": m.entry.unread,
+                    "has_attachments": !m.parsed.attachments.is_empty(),
+                })
+            })
+            .collect(),
+    )))
 }
 
 /// `GET /api/v1/messages/{id}`: the message, marked read.
@@ -344,12 +288,9 @@ async fn read_message(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let (entry, parsed) = blocking(&portal, move |store, view| {
-        let m = store.open_message(&user.address, id, &view)?;
-        Ok((m.entry, message::parse(&m.bytes)))
-    })
-    .await?;
-    let attachments: Vec<Value> = parsed
+    let m = mailbox::open(&portal, &user.address, id).await?;
+    let attachments: Vec<Value> = m
+        .parsed
         .attachments
         .iter()
         .map(|a| {
@@ -361,6 +302,8 @@ async fn read_message(
             })
         })
         .collect();
+    let date = rfc3339(m.date());
+    let Listed { entry, parsed } = m;
     Ok(Json(json!({
         "id": entry.id.0,
         "folder": entry.folder.as_str(),
@@ -369,7 +312,7 @@ async fn read_message(
         "from_name": parsed.from_name,
         "to": parsed.to,
         "subject": parsed.subject,
-        "date": date_of(&entry, &parsed),
+        "date": date,
         "received_at": rfc3339(entry.received_at),
         "text": parsed.text,
         "attachments": attachments,
@@ -384,17 +327,17 @@ async fn attachment(
     Path((id, index)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let wanted: usize = index
+    let index: usize = index
         .parse()
         .map_err(|_| ApiError::not_found(format!("no attachment {index}")))?;
-    let found = blocking(&portal, move |store, view| {
-        store.view_entry(&user.address, id, &view)?;
-        let bytes = store.read_message(id)?.bytes;
-        Ok(message::parse(&bytes).attachments.into_iter().nth(wanted))
-    })
-    .await?;
-    let a = found
-        .ok_or_else(|| ApiError::not_found(format!("message {id} has no attachment {wanted}")))?;
+    let a = mailbox::attachment(&portal, &user.address, id, index).await?;
+    download(a)
+}
+
+/// An attachment as a download: its bytes with its content type,
+/// `Content-Disposition: attachment` with the sanitised name, and
+/// `nosniff` so a browser does not guess another type.
+pub(crate) fn download(a: message::Attachment) -> Result<Response, ApiError> {
     let disposition = HeaderValue::from_str(&message::content_disposition(&a.name))
         .map_err(|e| ApiError::internal(&e))?;
     let content_type =
@@ -421,11 +364,9 @@ async fn disregard(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let entry = blocking(&portal, move |store, view| {
-        Ok(store.disregard(&user.address, id, &view)?)
-    })
-    .await?;
-    Ok(moved(&entry))
+    Ok(moved(
+        &mailbox::disregard(&portal, &user.address, id).await?,
+    ))
 }
 
 /// `POST /api/v1/messages/{id}/restore`.
@@ -435,18 +376,7 @@ async fn restore(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let entry = blocking(&portal, move |store, view| {
-        store
-            .restore(&user.address, id, &view)
-            .map_err(|e| match e {
-                StoreError::Invalid { reason, .. } => {
-                    ApiError::new(StatusCode::CONFLICT, "not-disregarded", reason)
-                }
-                other => other.into(),
-            })
-    })
-    .await?;
-    Ok(moved(&entry))
+    Ok(moved(&mailbox::restore(&portal, &user.address, id).await?))
 }
 
 /// `DELETE /api/v1/messages/{id}`: always 405, for audit integrity
@@ -483,43 +413,29 @@ async fn status(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let (message_id, recipients) = blocking(&portal, move |store, view| {
-        let entry = store.view_entry(&user.address, id, &view)?;
-        let not_sent = || ApiError::not_found(format!("message {id} is not one this user sent"));
-        let message_id = entry.message_id.ok_or_else(not_sent)?;
-        let tracked: Vec<_> = store
-            .tracked_message(&message_id)?
-            .into_iter()
-            .filter(|m| m.envelope_from.as_ref() == Some(&user.address))
-            .collect();
-        if tracked.is_empty() {
-            return Err(not_sent());
-        }
-        let recipients: Vec<Value> = tracked
-            .iter()
-            .flat_map(|m| &m.recipients)
-            .map(|r| {
-                let steps: Vec<Value> = TrackingState::ALL
-                    .iter()
-                    .filter_map(|s| {
-                        r.at(*s)
-                            .map(|at| json!({ "state": s.as_str(), "at": rfc3339(at) }))
-                    })
-                    .collect();
-                json!({
-                    "address": r.address.to_string(),
-                    "state": r.state.as_str(),
-                    "steps": steps,
-                    "reason": r.reason,
+    let status = mailbox::status(&portal, &user.address, id).await?;
+    let recipients: Vec<Value> = status
+        .recipients
+        .iter()
+        .map(|r| {
+            let steps: Vec<Value> = TrackingState::ALL
+                .iter()
+                .filter_map(|s| {
+                    r.at(*s)
+                        .map(|at| json!({ "state": s.as_str(), "at": rfc3339(at) }))
                 })
+                .collect();
+            json!({
+                "address": r.address.to_string(),
+                "state": r.state.as_str(),
+                "steps": steps,
+                "reason": r.reason,
             })
-            .collect();
-        Ok((message_id, recipients))
-    })
-    .await?;
+        })
+        .collect();
     Ok(Json(json!({
         "id": id.0,
-        "message_id": message_id.to_string(),
+        "message_id": status.message_id.to_string(),
         "recipients": recipients,
     })))
 }
@@ -529,10 +445,7 @@ async fn recipients(
     State(portal): State<Arc<Portal>>,
     user: User,
 ) -> Result<Json<Value>, ApiError> {
-    let list = blocking(&portal, move |store, _| {
-        Ok(store.correspondents(&user.address)?)
-    })
-    .await?;
+    let list = mailbox::recipients(&portal, &user.address).await?;
     Ok(Json(Value::Array(
         list.into_iter()
             .map(|c| {
@@ -555,11 +468,9 @@ fn settings_json(s: &NotifySettings) -> Json<Value> {
 
 /// `GET /api/v1/settings`.
 async fn settings(State(portal): State<Arc<Portal>>, user: User) -> Result<Json<Value>, ApiError> {
-    let user = blocking(&portal, move |store, _| {
-        Ok(store.portal_user(&user.address)?)
-    })
-    .await?;
-    Ok(settings_json(&user.settings))
+    Ok(settings_json(
+        &mailbox::settings(&portal, &user.address).await?,
+    ))
 }
 
 /// A field that may be absent (keep), null (clear) or a value (set).
@@ -584,27 +495,30 @@ async fn put_settings(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let change: SettingsChange = parse_body(&body)?;
-    let email = match change.email {
-        Some(Some(text)) => Some(Some(EmailAddress::parse(&text).map_err(|e| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
-        })?)),
-        Some(None) => Some(None),
-        None => None,
-    };
-    let saved = blocking(&portal, move |store, _| {
-        let current = store.portal_user(&user.address)?.settings;
-        let next = NotifySettings {
-            notify: change.notify.unwrap_or(current.notify),
-            email: email.unwrap_or(current.email),
-        };
-        Ok(store.set_portal_settings(&user.address, &next)?)
-    })
+    let saved = mailbox::change_settings(
+        &portal,
+        &user.address,
+        mailbox::SettingsChange {
+            notify: change.notify,
+            email: change.email,
+        },
+    )
     .await?;
-    Ok(settings_json(&saved.settings))
+    Ok(settings_json(&saved))
 }
 
-async fn no_such_route() -> ApiError {
-    ApiError::not_found("no such endpoint")
+/// An unknown path: under `/api/` the API's JSON 404 (not cached, like
+/// every API answer), elsewhere the pages' HTML one.
+async fn no_such_route(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        let mut response = ApiError::not_found("no such endpoint").into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    } else {
+        crate::pages::not_found().await
+    }
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -15,7 +15,9 @@
 mod api;
 mod clock;
 mod error;
+mod mailbox;
 mod message;
+mod pages;
 mod send;
 mod session;
 mod throttle;
@@ -110,6 +112,8 @@ pub async fn serve_tls(
         .await
 }
 
+#[cfg(test)]
+mod pages_tests;
 #[cfg(test)]
 mod send_tests;
 #[cfg(test)]

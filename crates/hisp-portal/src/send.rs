@@ -20,6 +20,7 @@ use base64::Engine;
 use hisp_gateway::compose::{AttachmentLimits, Draft, NewAttachment};
 use hisp_gateway::portal_submit::Outcome;
 use hisp_gateway::{PortalSendError, PortalSender, ReplyDraft, Sent};
+use hisp_store::{DirectAddress, MailboxEntryId};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::info;
@@ -95,7 +96,7 @@ fn decode(attachments: Vec<AttachmentIn>) -> Result<Vec<NewAttachment>, ApiError
         .collect()
 }
 
-fn sender(portal: &Portal) -> Result<&PortalSender, ApiError> {
+pub(crate) fn sender(portal: &Portal) -> Result<&PortalSender, ApiError> {
     portal.sender.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -121,17 +122,23 @@ fn accepted(sent: &Sent) -> Response {
     (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
-/// A refusal as the API answers it: the status of its
-/// [`Outcome`], its code, and for refused recipients each address with the
-/// reply the SMTP listener would have given its RCPT (`refused`).
-fn refusal(e: PortalSendError) -> Response {
-    let status = match e.outcome() {
+/// The status a refusal is answered with, by the API and the pages alike:
+/// that of its [`Outcome`].
+pub(crate) fn status_of(e: &PortalSendError) -> StatusCode {
+    match e.outcome() {
         Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Outcome::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         Outcome::NotFound => StatusCode::NOT_FOUND,
         Outcome::Forbidden => StatusCode::FORBIDDEN,
         Outcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-    };
+    }
+}
+
+/// A refusal as the API answers it: the status of its
+/// [`Outcome`], its code, and for refused recipients each address with the
+/// reply the SMTP listener would have given its RCPT (`refused`).
+fn refusal(e: PortalSendError) -> Response {
+    let status = status_of(&e);
     if let PortalSendError::Local(cause) = &e {
         return ApiError {
             status,
@@ -159,13 +166,63 @@ fn refusal(e: PortalSendError) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// What a user sends: a new message, or a reply to a message of their
+/// Inbox.
+pub(crate) enum Submission {
+    /// A new message.
+    New(Draft),
+    /// A reply to the message with this id.
+    Reply(MailboxEntryId, ReplyDraft),
+}
+
+/// Sends `what` from `owner` through the [`PortalSender`]: `Ok(Ok(sent))`
+/// when it is queued, `Ok(Err(refusal))` when the sender refused it
+/// (nothing queued), `Err` when this portal cannot send at all (503
+/// `sending-unavailable`) or the account cannot be read.
+pub(crate) async fn submit(
+    portal: &Arc<Portal>,
+    owner: &DirectAddress,
+    what: Submission,
+) -> Result<Result<Sent, PortalSendError>, ApiError> {
+    let sender = sender(portal)?;
+    let address = owner.clone();
+    let account =
+        crate::api::blocking(portal, move |store, _| Ok(store.portal_user(&address)?)).await?;
+    let now = portal.clock.now();
+    Ok(match what {
+        Submission::New(draft) => match sender.send(&account, None, draft, now).await {
+            Ok(sent) => {
+                info!(address = %owner, msg_id = %sent.message_id, id = sent.sent_id.0, "portal message sent");
+                Ok(sent)
+            }
+            Err(e) => {
+                info!(address = %owner, error = %e, "portal message refused");
+                Err(e)
+            }
+        },
+        Submission::Reply(id, draft) => match sender
+            .reply(&account, None, id, portal.view(), draft, now)
+            .await
+        {
+            Ok(sent) => {
+                info!(address = %owner, msg_id = %sent.message_id, id = sent.sent_id.0, original = id.0, "portal reply sent");
+                Ok(sent)
+            }
+            Err(e) => {
+                info!(address = %owner, original = id.0, error = %e, "portal reply refused");
+                Err(e)
+            }
+        },
+    })
+}
+
 /// `POST /api/v1/messages`.
 pub(crate) async fn send(
     State(portal): State<Arc<Portal>>,
     user: User,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let sender = sender(&portal)?;
+    sender(&portal)?;
     let m: NewMessage = parse_body(&body)?;
     let draft = Draft {
         to: m.to,
@@ -173,18 +230,12 @@ pub(crate) async fn send(
         text: m.text,
         attachments: decode(m.attachments)?,
     };
-    let account = portal_user(&portal, &user).await?;
-    let now = portal.clock.now();
-    Ok(match sender.send(&account, None, draft, now).await {
-        Ok(sent) => {
-            info!(address = %user.address, msg_id = %sent.message_id, id = sent.sent_id.0, "portal message sent");
-            accepted(&sent)
-        }
-        Err(e) => {
-            info!(address = %user.address, error = %e, "portal message refused");
-            refusal(e)
-        }
-    })
+    Ok(
+        match submit(&portal, &user.address, Submission::New(draft)).await? {
+            Ok(sent) => accepted(&sent),
+            Err(e) => refusal(e),
+        },
+    )
 }
 
 /// `POST /api/v1/messages/{id}/reply`.
@@ -194,36 +245,17 @@ pub(crate) async fn reply(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let sender = sender(&portal)?;
+    sender(&portal)?;
     let id = parse_id(&id)?;
     let r: NewReply = parse_body(&body)?;
     let draft = ReplyDraft {
         text: r.text,
         attachments: decode(r.attachments)?,
     };
-    let account = portal_user(&portal, &user).await?;
-    let now = portal.clock.now();
     Ok(
-        match sender
-            .reply(&account, None, id, portal.view(), draft, now)
-            .await
-        {
-            Ok(sent) => {
-                info!(address = %user.address, msg_id = %sent.message_id, id = sent.sent_id.0, original = id.0, "portal reply sent");
-                accepted(&sent)
-            }
-            Err(e) => {
-                info!(address = %user.address, original = id.0, error = %e, "portal reply refused");
-                refusal(e)
-            }
+        match submit(&portal, &user.address, Submission::Reply(id, draft)).await? {
+            Ok(sent) => accepted(&sent),
+            Err(e) => refusal(e),
         },
     )
-}
-
-async fn portal_user(
-    portal: &Arc<Portal>,
-    user: &User,
-) -> Result<hisp_store::PortalUser, ApiError> {
-    let address = user.address.clone();
-    crate::api::blocking(portal, move |store, _| Ok(store.portal_user(&address)?)).await
 }

@@ -40,7 +40,7 @@ fn discoverer() -> Arc<Discoverer> {
     Arc::new(Discoverer::new(dns, ldap))
 }
 
-fn sending_world(limits: AttachmentLimits) -> World {
+pub(crate) fn sending_world(limits: AttachmentLimits) -> World {
     world_with(move |store: Arc<SqliteStore>, portal: Portal| {
         let ctx = GatewayContext::new(store, discoverer(), TrustSettings::default());
         portal.sender(PortalSender::new(

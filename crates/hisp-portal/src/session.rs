@@ -93,7 +93,7 @@ impl Sessions {
 }
 
 /// 32 random bytes from the operating system's generator, as 64 hex digits.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes.iter().fold(String::with_capacity(64), |mut s, b| {

@@ -47,8 +47,8 @@ Date: Mon, 1 Jan 2024 09:00:00 +0000\r\nMessage-ID: <q-1@a.example>\r\n\r\nA que
 pub(crate) struct World {
     _dir: tempfile::TempDir,
     pub(crate) store: Arc<SqliteStore>,
-    clock: FakeClock,
-    app: Router,
+    pub(crate) clock: FakeClock,
+    pub(crate) app: Router,
     pub(crate) inbox: MailboxEntryId,
     pub(crate) sent: MailboxEntryId,
 }
@@ -121,7 +121,7 @@ pub(crate) fn world_with(with: impl FnOnce(Arc<SqliteStore>, Portal) -> Portal) 
 
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
-    headers: axum::http::HeaderMap,
+    pub(crate) headers: axum::http::HeaderMap,
     pub(crate) body: Vec<u8>,
 }
 
