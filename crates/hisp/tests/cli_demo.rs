@@ -12,6 +12,8 @@
 //! patient through the portal's sending and the Direct path, which the
 //! patient reads and answers through the portal API.
 
+#[path = "common/browser.rs"]
+mod browser;
 mod common;
 #[path = "common/portal_client.rs"]
 mod portal_client;
@@ -423,4 +425,60 @@ fn sqlite3_reading_the_database_while_the_demo_runs_leaves_new_mail_visible() {
     send("second");
     let inbox = serve::wait_for_inbox(site, PROVIDER, 2, Duration::from_secs(30), &[&demo]);
     assert!(inbox.iter().any(|e| e["subject"] == "second"), "{inbox:#?}");
+}
+
+/// The README's walkthrough begins: on an empty data dir `hisp demo`
+/// prints the portal's URL and both portal passwords, and a browser logged
+/// in as the patient with the printed password sees "Inbox (1)": the
+/// welcome message, unread, in bold. The screenshot is the one the README
+/// shows (docs/portal-inbox.png is a copy).
+#[test]
+fn a_browser_logged_in_as_the_demo_patient_sees_inbox_1_issue_12() {
+    let demo_site = demo_site();
+    let site = &demo_site.site;
+    let mut demo = start_demo(&demo_site, 1);
+    let out = demo.stdout();
+    let url = format!("http://{}/", demo_site.portal);
+    assert!(
+        out.lines()
+            .any(|l| l == format!("hisp demo: portal: {url}")),
+        "{out}"
+    );
+    let patient_password =
+        portal_password(&demo, PATIENT).unwrap_or_else(|| panic!("no patient password:\n{out}"));
+    assert!(portal_password(&demo, PROVIDER).is_some(), "{out}");
+    // The welcome message takes the Direct path through the demo's own
+    // backbone listener before it is in the Inbox.
+    eventually(
+        Duration::from_secs(60),
+        || (!site.mailbox(PATIENT).is_empty()).then_some(()),
+        || demo.log(),
+    );
+
+    let driver = browser::Driver::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let c = driver.browser().await;
+        c.set_window_size(1100, 700).await.unwrap();
+        let base = url.trim_end_matches('/');
+        browser::log_in_with(&c, base, PATIENT, &patient_password).await;
+        assert_eq!(browser::inbox_link(&c).await, "Inbox (1)");
+        let unread = browser::css(&c, "table.messages tr.unread td.subject strong").await;
+        assert_eq!(unread.text().await.unwrap(), WELCOME_SUBJECT);
+        let weight: u32 = unread
+            .css_value("font-weight")
+            .await
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(weight >= 700, "unread is bold: font-weight {weight}");
+        browser::screenshot(&c, "demo-inbox.png").await;
+        c.close().await.unwrap();
+    });
+
+    assert_eq!(demo.terminate(), Some(0), "{}", demo.log());
 }
