@@ -127,7 +127,7 @@ impl Discoverer {
                     };
                 }
                 SourceResult::Found(found) => {
-                    return decide(&address, query, &what, found, trust);
+                    return judge_off_async(|| decide(&address, query, &what, found, trust));
                 }
             }
         }
@@ -138,6 +138,21 @@ impl Discoverer {
                 looked.join(", ")
             ),
         )
+    }
+}
+
+/// Runs `judge` (path validation, which may fetch CRLs and issuers over
+/// HTTP with a blocking client) so that it does not hold up other tasks: on
+/// a multi-threaded tokio runtime the worker thread hands its tasks to
+/// another first (`block_in_place`); elsewhere (a current-thread runtime in
+/// tests, no runtime) it just runs.
+fn judge_off_async<T>(judge: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(judge)
+        }
+        _ => judge(),
     }
 }
 

@@ -44,4 +44,6 @@ pub use portal_submit::{
 pub use routes::{RouteError, Routes};
 pub use smtp_policy::GatewayPolicy;
 pub use store_calls::StoreHandle;
-pub use worker::{Worker, WorkerSettings};
+pub use worker::{
+    default_concurrency, RetrySchedule, Worker, WorkerSettings, DEFAULT_PER_DESTINATION,
+};

@@ -55,6 +55,14 @@ impl Shutdown {
         *self.tx.borrow()
     }
 
+    /// Returns once [`trigger`](Self::trigger) has been called (at once if
+    /// it was already), for tasks that wait on other things too.
+    pub async fn triggered(&self) {
+        let mut rx = self.subscribe();
+        // The sender lives in `self`, so the channel cannot close here.
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+
     fn subscribe(&self) -> watch::Receiver<bool> {
         self.tx.subscribe()
     }

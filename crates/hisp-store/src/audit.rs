@@ -70,11 +70,22 @@ pub enum AuditKind {
     /// A user asked to delete a mailbox message and was refused: nothing
     /// is ever deleted (detail: the entry and its folder).
     DeleteRefused,
+    /// A claimed queue entry was given back unfinished (a stopping worker):
+    /// it is due again (detail: the attempt).
+    Released,
+    /// An administrator made a pending queue entry due now (`hisp queue
+    /// retry`; detail: when it was due before).
+    RetryRequested,
+    /// An inbound message the recipient's Inbox already holds (the same
+    /// Message-ID from the same From, sent again by a sender that did not
+    /// learn of the first delivery) was not filed twice (detail: the
+    /// mailbox and the entry that holds it).
+    Duplicate,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 25] = [
+    pub const ALL: [AuditKind; 28] = [
         AuditKind::Queued,
         AuditKind::Deferred,
         AuditKind::Completed,
@@ -100,6 +111,9 @@ impl AuditKind {
         AuditKind::NotificationQueued,
         AuditKind::NotificationSent,
         AuditKind::DeleteRefused,
+        AuditKind::Released,
+        AuditKind::RetryRequested,
+        AuditKind::Duplicate,
     ];
 
     /// The name in the database, CLI and JSON.
@@ -130,6 +144,9 @@ impl AuditKind {
             AuditKind::NotificationQueued => "notification-queued",
             AuditKind::NotificationSent => "notification-sent",
             AuditKind::DeleteRefused => "delete-refused",
+            AuditKind::Released => "released",
+            AuditKind::RetryRequested => "retry-requested",
+            AuditKind::Duplicate => "duplicate",
         }
     }
 

@@ -34,6 +34,12 @@ pub enum Filing {
     /// The recipient was already in this final state (an earlier attempt
     /// committed); nothing was written.
     AlreadyDone(TrackingState),
+    /// The Inbox already holds this message (the same Message-ID from the
+    /// same From: the sender sent it again), as this entry: nothing is
+    /// filed, the recipient is delivered, the answers for a filed message
+    /// are queued again, no portal notice is queued, and an
+    /// [`AuditKind::Duplicate`](crate::AuditKind::Duplicate) event is written.
+    Duplicate(MailboxEntryId),
 }
 
 /// How to tell the recipient's portal user that new secure mail waits

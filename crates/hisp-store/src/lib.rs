@@ -52,7 +52,9 @@ pub use message::{Envelope, HeaderSummary, MessageDirection, MessageId, MessageR
 pub use password::MIN_PASSWORD_LEN;
 pub use portal_user::{EmailAddress, NotifySettings, PortalUser, PortalUserId};
 pub use quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
-pub use queue::{Lease, QueueEntry, QueueItem, QueueItemId, QueueState};
+pub use queue::{
+    ClaimLimits, Lease, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
+};
 pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};
 pub use store::Store;
 pub use tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};

@@ -14,14 +14,16 @@
 //! [`retry_later`]: crate::Store::retry_later
 //! [`fail`]: crate::Store::fail
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::expect::Expectation;
 use crate::message::{MessageDirection, MessageId, MessageRecordId};
-use crate::tracking::RecipientRecord;
-use hisp_address::DirectAddress;
+use crate::tracking::{RecipientRecord, TrackingState};
+use hisp_address::{DirectAddress, Domain};
 
 /// The row id of a queue entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,6 +71,89 @@ pub struct QueueItem {
     pub last_error: Option<String>,
     /// This claim.
     pub lease: Lease,
+}
+
+impl QueueItem {
+    /// Where an attempt at this entry goes: the distinct domains of the
+    /// recipients still queued of an outbound message, in order. Inbound
+    /// entries go nowhere on the network and have none. A claim with
+    /// [`ClaimLimits::per_destination`] counts an entry against each of them.
+    pub fn destinations(&self) -> Vec<Domain> {
+        if self.direction != MessageDirection::Outbound {
+            return Vec::new();
+        }
+        let mut out: Vec<Domain> = self
+            .recipients
+            .iter()
+            .filter(|r| r.state == TrackingState::Queued)
+            .map(|r| r.address.domain().clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// What one claim ([`Store::claim_due_within`](crate::Store::claim_due_within))
+/// may take: at most [`limit`](Self::limit) entries, and no entry that would
+/// put one of its [destinations](QueueItem::destinations) over
+/// [`per_destination`](Self::per_destination) entries in hand, counting
+/// [`in_hand`](Self::in_hand) and the entries this claim takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimLimits {
+    /// Most entries this claim takes.
+    pub limit: usize,
+    /// Most entries in hand at once for one destination; 0 means no cap.
+    pub per_destination: usize,
+    /// The entries the caller holds now, per destination.
+    pub in_hand: BTreeMap<Domain, usize>,
+}
+
+impl ClaimLimits {
+    /// The destinations that may take no further entry now.
+    pub fn full(&self) -> Vec<&Domain> {
+        if self.per_destination == 0 {
+            return Vec::new();
+        }
+        self.in_hand
+            .iter()
+            .filter(|(_, n)| **n >= self.per_destination)
+            .map(|(d, _)| d)
+            .collect()
+    }
+
+    /// Whether an entry going to `destinations` fits; if so it is counted
+    /// in [`in_hand`](Self::in_hand).
+    pub fn take(&mut self, destinations: &[Domain]) -> bool {
+        let cap = self.per_destination;
+        if cap > 0
+            && destinations
+                .iter()
+                .any(|d| self.in_hand.get(d).copied().unwrap_or(0) >= cap)
+        {
+            return false;
+        }
+        for d in destinations {
+            *self.in_hand.entry(d.clone()).or_insert(0) += 1;
+        }
+        true
+    }
+}
+
+/// Rung by the store after a transaction that queued a message commits
+/// ([`Store::on_enqueue`](crate::Store::on_enqueue)), so that a worker in the
+/// same process takes it at once instead of at its next look. It runs on
+/// the thread that committed, with the store's connection free again: it
+/// must only signal (a `tokio::sync::Notify`, say), never call the store.
+pub type QueueBell = Arc<dyn Fn() + Send + Sync>;
+
+/// Which pending entries [`Store::retry_now`](crate::Store::retry_now) makes due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrySelection {
+    /// One entry; it must be pending.
+    One(QueueItemId),
+    /// Every pending entry.
+    All,
 }
 
 /// Where a queue entry is.
@@ -139,4 +224,11 @@ pub struct QueueEntry {
     pub leased_until: Option<OffsetDateTime>,
     /// The last error, or the reason it failed.
     pub last_error: Option<String>,
+    /// When it was queued, to the millisecond (`None` for entries queued
+    /// before schema version 8).
+    pub queued_at: Option<OffsetDateTime>,
+    /// When it was first claimed, to the millisecond; `None` before that.
+    pub first_attempt_at: Option<OffsetDateTime>,
+    /// When it was last claimed, to the millisecond; `None` before that.
+    pub last_attempt_at: Option<OffsetDateTime>,
 }

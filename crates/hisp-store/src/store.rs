@@ -18,7 +18,9 @@ use crate::mailbox_view::{Correspondent, FolderCount, MailboxView};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
 use crate::portal_user::{NotifySettings, PortalUser};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
-use crate::queue::{QueueEntry, QueueItem, QueueState};
+use crate::queue::{
+    ClaimLimits, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
+};
 use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
 use crate::user::{Account, Grant, UserName};
 use hisp_address::DirectAddress;
@@ -243,6 +245,65 @@ pub trait Store: Send + Sync {
     /// store (`hisp serve` on its SQLite file, at start).
     fn release_leases(&self) -> Result<usize, StoreError>;
 
+    /// [`claim_due`](Store::claim_due) within `limits`: at most
+    /// [`ClaimLimits::limit`] entries, in queue order, leaving out every entry
+    /// with a [destination](QueueItem::destinations) that would then have
+    /// more than [`ClaimLimits::per_destination`] entries in hand (those in
+    /// [`ClaimLimits::in_hand`] and those this claim takes). An entry left
+    /// out stays due for a later claim, so one destination's entries never
+    /// keep another's from being claimed.
+    fn claim_due_within(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limits: &ClaimLimits,
+    ) -> Result<Vec<QueueItem>, StoreError>;
+
+    /// Extends the caller's claim on `item` to `now + lease` (whole seconds,
+    /// rounded up) and returns the new end, so that an attempt that takes
+    /// long keeps its entry. [`StoreError::LeaseLost`] if the caller no
+    /// longer holds it.
+    fn renew_lease(
+        &self,
+        item: &QueueItem,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<OffsetDateTime, StoreError>;
+
+    /// Gives a claimed entry back unfinished (a worker stopping before its
+    /// attempt ended): the lease ends, the entry is due again as it was, and
+    /// an [`AuditKind::Released`] event is written. [`StoreError::LeaseLost`]
+    /// if the caller no longer holds it.
+    fn release(&self, item: &QueueItem) -> Result<(), StoreError>;
+
+    /// Makes pending entries due at `at` (an administrator's `hisp queue
+    /// retry`), each with an [`AuditKind::RetryRequested`] event; returns
+    /// those changed. [`RetrySelection::All`] takes every pending entry not
+    /// yet due; [`RetrySelection::One`] names one, which must exist
+    /// ([`StoreError::NotFound`]) and be pending ([`StoreError::Invalid`]
+    /// when done or failed). An entry a worker holds keeps its claim: its
+    /// attempt under way decides what happens next.
+    fn retry_now(
+        &self,
+        selection: RetrySelection,
+        at: OffsetDateTime,
+    ) -> Result<Vec<QueueItemId>, StoreError>;
+
+    /// When the first pending entry is next due (its next attempt, or the
+    /// end of a lease holding it if later); `None` when nothing is pending.
+    fn next_due(&self) -> Result<Option<OffsetDateTime>, StoreError>;
+
+    /// Rings `bell` after every transaction of this store that queued a
+    /// message has committed (from [`enqueue`](Store::enqueue), a filing
+    /// with its MDNs, ...), on the committing thread.
+    fn on_enqueue(&self, bell: QueueBell);
+
+    /// A number that changes whenever another connection (another process:
+    /// the CLI) has committed a change to the store since the last call;
+    /// changes made through this store leave it as it is. Cheap enough to
+    /// ask several times a second (SQLite's `PRAGMA data_version`).
+    fn outside_changes(&self) -> Result<i64, StoreError>;
+
     /// Finishes a claimed entry. [`StoreError::LeaseLost`] if the caller no
     /// longer holds it.
     fn complete(&self, item: &QueueItem) -> Result<(), StoreError>;
@@ -386,6 +447,11 @@ pub trait Store: Send + Sync {
     ///   committed, say before its worker's lease ran out and another worker
     ///   claimed the entry): [`Filing::AlreadyDone`] with that state, and
     ///   nothing is written. Calling again is therefore safe.
+    /// - `address`'s Inbox holds the message already (an entry there, or
+    ///   moved from there, with the same Message-ID and From: a sender that
+    ///   did not learn of the first delivery sent it again):
+    ///   [`Filing::Duplicate`]; nothing is filed, the recipient moves to
+    ///   `delivered` and each of `if_filed` is queued again.
     /// - `address` is local: `bytes` go to its Inbox exactly as
     ///   [`deliver_to_mailbox`](Store::deliver_to_mailbox) with
     ///   [`Folder::Inbox`] files them, the recipient moves to `delivered` as
@@ -490,6 +556,23 @@ pub trait Store: Send + Sync {
         detail: &str,
         envelope: &Envelope,
     ) -> Result<QuarantineId, StoreError>;
+
+    /// Quarantines an inbound message the queue holds, as
+    /// [`quarantine_queued`](Store::quarantine_queued) does, and fails each
+    /// of `recipients` (its recipients of one domain) at `at` with the reason
+    /// "quarantined (`reason`): `detail`", in one transaction. Recipients
+    /// already in a final state are left alone; when all of them are (an
+    /// earlier attempt committed), nothing is written and the answer is
+    /// `Ok(None)`.
+    fn quarantine_inbound(
+        &self,
+        message: MessageRecordId,
+        reason: QuarantineReason,
+        detail: &str,
+        envelope: &Envelope,
+        recipients: &[RecipientId],
+        at: OffsetDateTime,
+    ) -> Result<Option<QuarantineId>, StoreError>;
 
     /// Every quarantined message, oldest first, without bytes.
     fn quarantined(&self) -> Result<Vec<QuarantineRecord>, StoreError>;

@@ -299,10 +299,30 @@ impl From<QueueStateArg> for QueueState {
 #[command(after_help = "\
 Examples:
   hisp queue list
-  hisp queue list --state pending --json")]
+  hisp queue list --state pending --json
+  hisp queue retry 42
+  hisp queue retry --all")]
 pub enum QueueCommand {
     /// List queued messages with each recipient's tracking state.
     List(QueueListArgs),
+    /// Make pending messages due now (a running `hisp serve` takes them at
+    /// once), instead of at their next attempt by the retry schedule.
+    Retry(QueueRetryArgs),
+}
+
+/// `hisp queue retry`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
+pub struct QueueRetryArgs {
+    /// The queue entry, as listed by `hisp queue list` (ID column, `id` in JSON).
+    #[arg(value_name = "ID")]
+    pub id: Option<i64>,
+    /// Every pending entry not yet due.
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON (shape in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `hisp queue list`

@@ -48,6 +48,9 @@ pub struct Config {
     /// `[portal]`
     #[serde(default)]
     pub portal: PortalConfig,
+    /// `[queue]`: the queue engine.
+    #[serde(default)]
+    pub queue: crate::queue_config::QueueConfig,
 }
 
 /// `[notify]`: e-mail notices of new secure mail to portal users.
@@ -168,9 +171,10 @@ pub struct SmtpConfig {
     /// cut and retried. Default: 1800.
     #[serde(default = "default_relay_attempt_timeout_secs")]
     pub relay_attempt_timeout_secs: u64,
-    /// Queued messages the worker handles at the same time. Default: 8.
-    #[serde(default = "default_relay_concurrency")]
-    pub relay_concurrency: usize,
+    /// Queued messages the worker handles at the same time: the older name
+    /// of `[queue] concurrency`, used when that is not set.
+    #[serde(default)]
+    pub relay_concurrency: Option<usize>,
     // The keys below bound what one client can take: connections, commands,
     // the life of a session, the TLS handshake, password checks and failed
     // logins. Each has a default fit for production.
@@ -228,10 +232,6 @@ fn default_relay_data_timeout_secs() -> u64 {
 
 fn default_relay_attempt_timeout_secs() -> u64 {
     1800
-}
-
-fn default_relay_concurrency() -> usize {
-    8
 }
 
 impl SmtpConfig {
@@ -368,7 +368,7 @@ impl Default for SmtpConfig {
             relay_data_block_timeout_secs: default_relay_data_block_timeout_secs(),
             relay_data_timeout_secs: default_relay_data_timeout_secs(),
             relay_attempt_timeout_secs: default_relay_attempt_timeout_secs(),
-            relay_concurrency: default_relay_concurrency(),
+            relay_concurrency: None,
             max_connections: default_max_connections(),
             max_connections_per_address: default_max_connections_per_address(),
             max_commands_without_progress: default_max_commands_without_progress(),
@@ -913,7 +913,7 @@ mod tests {
                 smtp.relay_attempt_timeout_secs,
                 smtp.relay_concurrency,
             ),
-            (30, 300, 180, 600, 1800, 8)
+            (30, 300, 180, 600, 1800, None)
         );
         let c = Config::parse(
             "[smtp]\nrelay_connect_timeout_secs = 1\nrelay_command_timeout_secs = 2\n\
@@ -931,7 +931,7 @@ mod tests {
                 smtp.relay_attempt_timeout_secs,
                 smtp.relay_concurrency,
             ),
-            (1, 2, 3, 4, 5, 6)
+            (1, 2, 3, 4, 5, Some(6))
         );
     }
 

@@ -9,6 +9,7 @@ mod kinds;
 mod logging;
 mod memory;
 mod notify;
+mod queue_config;
 mod relay_limits;
 mod store;
 
@@ -73,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mailbox(MailboxCommand::List(args)) => cmd::mailbox::list(&args, &config),
         Command::Mailbox(MailboxCommand::Show(args)) => cmd::mailbox::show(&args, &config),
         Command::Queue(QueueCommand::List(args)) => cmd::queue::list(&args, &config),
+        Command::Queue(QueueCommand::Retry(args)) => cmd::queue::retry(&args, &config),
         Command::Message(MessageCommand::Status(args)) => cmd::message::status(&args, &config),
         Command::Message(MessageCommand::List(args)) => cmd::message::list(&args, &config),
         Command::Quarantine(QuarantineCommand::List(args)) => cmd::quarantine::list(&args, &config),

@@ -37,7 +37,7 @@ pub(crate) fn check(smtp: &SmtpConfig) -> anyhow::Result<()> {
             );
         }
     }
-    if smtp.relay_concurrency == 0 {
+    if smtp.relay_concurrency == Some(0) {
         anyhow::bail!("[smtp] relay_concurrency is 0: give at least 1, or nothing is ever sent");
     }
     Ok(())
@@ -52,9 +52,9 @@ pub(crate) fn apply_to_client(smtp: &SmtpConfig, client: &mut ClientConfig) {
     client.data_timeout = secs(smtp.relay_data_timeout_secs);
 }
 
-/// Sets the worker's concurrency and attempt timeout (with its lease) from
-/// `[smtp]` (as [`check`]ed).
+/// Sets the worker's attempt timeout from `[smtp]` (as [`check`]ed); its
+/// concurrency comes from `[queue]` (`crate::queue_config::apply`), which
+/// reads `relay_concurrency` when `[queue] concurrency` is not set.
 pub(crate) fn apply_to_worker(smtp: &SmtpConfig, settings: &mut WorkerSettings) {
-    settings.concurrency = smtp.relay_concurrency.max(1);
     settings.set_attempt_timeout(Duration::from_secs(smtp.relay_attempt_timeout_secs.max(1)));
 }

@@ -15,7 +15,7 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
   |
 1 | copy_subject = true
   | ^^^^^^^^^^^^
-unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `notify`, `portal`",
+unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `notify`, `portal`, `queue`",
     ),
     (
         "misspelt key in [smime]",
@@ -33,7 +33,7 @@ unknown field `ciper`, expected one of `cipher`, `key_transport`, `copy_subject`
   |
 1 | [smtpd]
   |  ^^^^^
-unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `notify`, `portal`",
+unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `notify`, `portal`, `queue`",
     ),
     (
         "unknown key in [smtp]",
@@ -355,6 +355,39 @@ fn serve_refuses_a_zero_relay_deadline_or_concurrency() {
             "{}",
             run.stderr
         );
+        assert!(!dir.path().join("data").exists(), "nothing was set up");
+    }
+}
+
+/// A queue engine that could never send (no concurrency, no destination
+/// slot, no wait between retries, a longest wait shorter than the first)
+/// stops `hisp serve` at start, naming the key, before anything is set up.
+#[test]
+fn serve_refuses_a_queue_that_could_not_run() {
+    for (line, reason) in [
+        (
+            "concurrency = 0",
+            "[queue] concurrency is 0: give at least 1",
+        ),
+        (
+            "per_destination = 0",
+            "[queue] per_destination is 0: it must be at least 1",
+        ),
+        (
+            "retry_base_secs = 0",
+            "[queue] retry_base_secs is 0: it must be at least 1",
+        ),
+        (
+            "retry_base_secs = 600\nretry_max_secs = 60",
+            "[queue] retry_max_secs (60) is less than retry_base_secs (600)",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("data_dir = \"data\"\n[queue]\n{line}\n");
+        let path = write_config(&dir, "queue.toml", &text);
+        let run = hisp(["--config", &path, "serve"], b"");
+        assert_eq!(run.code, 1, "{line}: {}", run.stderr);
+        assert!(run.stderr.contains(reason), "{line}: {}", run.stderr);
         assert!(!dir.path().join("data").exists(), "nothing was set up");
     }
 }

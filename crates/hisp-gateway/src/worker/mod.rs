@@ -1,29 +1,32 @@
 //! The queue workers: claim due messages, relay outbound ones to other HISPs
 //! (`relay`), open inbound ones into mailboxes or quarantine (`receive`), and
-//! finish each claim — done, retried later with exponential backoff, or
-//! given up after the message's lifetime.
+//! finish each claim — done, retried later by the retry schedule
+//! (`schedule`), or given up after the message's lifetime.
 //!
-//! Deliveries do not wait on each other: [`Worker::run`] handles up to
-//! [`WorkerSettings::concurrency`] queue messages at once, each as its own
-//! task, and claims the next due message as soon as a slot is free. One
-//! attempt at a message is cut after [`WorkerSettings::attempt_timeout`]
-//! (and then retried like any temporary failure), which keeps it inside its
-//! lease, so no other claim can take the message while it is under way.
+//! Deliveries do not wait on each other: [`Worker::run`] is the queue engine
+//! (`engine`): up to [`WorkerSettings::concurrency`] queue messages at once,
+//! at most [`WorkerSettings::per_destination`] for one destination, woken
+//! at once when something is queued, with leases renewed while an attempt
+//! runs and a graceful stop. One attempt at a message is cut after
+//! [`WorkerSettings::attempt_timeout`] (and then retried like any temporary
+//! failure).
 
+mod engine;
 mod notify;
 mod notify_mail;
 mod receive;
 mod relay;
 mod report;
+mod schedule;
 
-use std::sync::Arc;
+pub use schedule::RetrySchedule;
+
 use std::time::Duration;
 
 use hisp_smime::SealOptions;
 use hisp_smtp::{ClientConfig, Shutdown};
 use hisp_store::{Expectation, MessageDirection, QueueItem, RecipientId, TrackingState};
 use time::OffsetDateTime;
-use tokio::task::JoinSet;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::context::GatewayContext;
@@ -35,24 +38,33 @@ use crate::routes::Routes;
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     /// How long a claim holds a message before another worker may take it;
-    /// longer than [`attempt_timeout`](Self::attempt_timeout), so that an
-    /// attempt under way keeps its message (see
-    /// [`set_attempt_timeout`](Self::set_attempt_timeout)).
+    /// [`Worker::run`] renews it every third of it while the attempt runs,
+    /// so it bounds how long the entries of a killed process stay taken.
     pub lease: Duration,
     /// Most messages claimed at once by [`Worker::run_once`].
     pub batch: usize,
     /// Most queue messages [`Worker::run`] handles at the same time: a peer
-    /// that stalls holds one of them, not the others.
+    /// that stalls holds some of them, not the others.
     pub concurrency: usize,
+    /// Most queue messages [`Worker::run`] handles at the same time for one
+    /// destination (a recipient domain of an outbound message); 0 for no
+    /// cap. A destination that is slow or down holds at most this many slots.
+    pub per_destination: usize,
     /// Longest one attempt at a message may take (every destination and
     /// server of it); then it is cut and tried again later.
     pub attempt_timeout: Duration,
-    /// Time between looks at the queue when [`Worker::run`] runs.
-    pub poll_interval: Duration,
-    /// Delay before the first retry; doubled for each further attempt.
-    pub retry_base: Duration,
-    /// Longest delay between two attempts.
-    pub retry_max: Duration,
+    /// Longest time [`Worker::run`] goes without looking at the queue when
+    /// nothing wakes it (nothing queued, no retry due): the slow sweep, which
+    /// also times out recipients waiting for MDNs.
+    pub sweep_interval: Duration,
+    /// How often [`Worker::run`] asks whether another process (the CLI)
+    /// changed the store, to take entries it made due at once.
+    pub watch_interval: Duration,
+    /// How long [`Worker::run`] lets the attempts under way finish when it
+    /// is stopped before it cuts them and gives their messages back.
+    pub drain: Duration,
+    /// When a message that could not be finished is tried again.
+    pub retry: RetrySchedule,
     /// How long a message is tried before it is given up (default 24 h).
     pub lifetime: Duration,
     /// Cipher and key transport for sealing.
@@ -80,21 +92,26 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// Defaults: attempts cut after 30 minutes and leases a minute longer,
-    /// batches of 16, 8 messages at once, a 1 s poll, retries from
-    /// 1 minute doubling up to 1 hour, a 24-hour lifetime, opportunistic
-    /// STARTTLS is off (no client TLS configured), mail between local
-    /// domains is delivered locally (`seal_local` off), a 1-hour MDN
-    /// timeout, and `helo_name` as the reporting host.
+    /// Defaults: [`default_concurrency`] messages at once and
+    /// [`DEFAULT_PER_DESTINATION`] per destination, attempts cut after 30
+    /// minutes, 2-minute leases renewed while in hand, batches of 16 for
+    /// [`Worker::run_once`], a sweep every 15 s, a look for other processes'
+    /// changes every 250 ms, 10 s to finish at a stop, the default
+    /// [`RetrySchedule`] (1 minute doubling up to 1 hour), a 24-hour
+    /// lifetime, opportunistic STARTTLS is off (no client TLS configured),
+    /// mail between local domains is delivered locally (`seal_local` off), a
+    /// 1-hour MDN timeout, and `helo_name` as the reporting host.
     pub fn new(helo_name: &str) -> Self {
         WorkerSettings {
-            lease: DEFAULT_ATTEMPT_TIMEOUT + LEASE_MARGIN,
+            lease: DEFAULT_LEASE,
             batch: 16,
-            concurrency: 8,
+            concurrency: default_concurrency(),
+            per_destination: DEFAULT_PER_DESTINATION,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
-            poll_interval: Duration::from_secs(1),
-            retry_base: Duration::from_secs(60),
-            retry_max: Duration::from_secs(3600),
+            sweep_interval: Duration::from_secs(15),
+            watch_interval: Duration::from_millis(250),
+            drain: Duration::from_secs(10),
+            retry: RetrySchedule::DEFAULT,
             lifetime: Duration::from_secs(24 * 3600),
             seal: SealOptions::default(),
             client: ClientConfig::new(helo_name, None),
@@ -105,17 +122,16 @@ impl WorkerSettings {
         }
     }
 
-    /// Sets [`attempt_timeout`](Self::attempt_timeout) and a lease a minute
-    /// longer.
+    /// Sets [`attempt_timeout`](Self::attempt_timeout). (The lease no longer
+    /// needs to cover the attempt: it is renewed while the attempt runs.)
     pub fn set_attempt_timeout(&mut self, timeout: Duration) {
         self.attempt_timeout = timeout;
-        self.lease = timeout + LEASE_MARGIN;
     }
 
     /// The delay before the attempt after attempt number `attempts` (1 for
-    /// the first): `retry_base * 2^(attempts-1)`, at most `retry_max`.
+    /// the first), by the [retry schedule](Self::retry).
     pub fn backoff(&self, attempts: u32) -> Duration {
-        Self::doubled(self.retry_base, attempts, self.retry_max)
+        self.retry.delay(attempts)
     }
 
     /// The delay after attempt number `attempts` at a queue item that
@@ -123,25 +139,28 @@ impl WorkerSettings {
     /// [`NoticeSettings::retry_base`], everything else as [`backoff`](Self::backoff).
     pub fn backoff_for(&self, expect: Expectation, attempts: u32) -> Duration {
         match (&self.notify, expect) {
-            (Some(n), Expectation::PortalNotice) => {
-                Self::doubled(n.retry_base, attempts, self.retry_max)
-            }
+            (Some(n), Expectation::PortalNotice) => self.retry.delay_from(n.retry_base, attempts),
             _ => self.backoff(attempts),
         }
     }
-
-    fn doubled(base: Duration, attempts: u32, max: Duration) -> Duration {
-        let factor = 1u32 << attempts.saturating_sub(1).min(20);
-        base.checked_mul(factor).map_or(max, |d| d.min(max))
-    }
 }
+
+/// Default for [`WorkerSettings::per_destination`].
+pub const DEFAULT_PER_DESTINATION: usize = 4;
+
+/// Default for [`WorkerSettings::concurrency`]: four per processor core
+/// (an attempt mostly waits on the network or the store, and sealing runs
+/// on the blocking pool), at least 8.
+pub fn default_concurrency() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    (4 * cores).max(8)
+}
+
+/// Default for [`WorkerSettings::lease`].
+const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 
 /// Default for [`WorkerSettings::attempt_timeout`].
 const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
-/// How much longer a lease is than the attempt it covers: time to record
-/// the outcome after an attempt is cut.
-const LEASE_MARGIN: Duration = Duration::from_secs(60);
 
 /// What an attempt left to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,71 +209,16 @@ impl Worker {
         Ok(count)
     }
 
-    /// Handles due messages until `shutdown` is triggered: up to
-    /// [`WorkerSettings::concurrency`] at once, each in its own task, a new
-    /// one claimed as soon as a slot is free; the queue is looked at every
-    /// poll interval, and the delivery notification sweep runs after each
-    /// look. The messages under way when `shutdown` comes are finished
-    /// first (or cut by the caller dropping this future).
+    /// The queue engine: handles due messages until `shutdown` is
+    /// triggered, up to [`WorkerSettings::concurrency`] at once and
+    /// [`WorkerSettings::per_destination`] for one destination, each in its
+    /// own task, woken at once when a message is queued in this process or
+    /// another process changes the store, and looking again when a retry
+    /// falls due or every [`WorkerSettings::sweep_interval`]. At a stop the
+    /// attempts under way get [`WorkerSettings::drain`] to finish; those
+    /// still running are cut and their messages given back, due again.
     pub async fn run(&self, shutdown: &Shutdown) {
-        let worker = Arc::new(self.clone());
-        let slots = self.settings.concurrency.max(1);
-        let step = self.settings.poll_interval.min(Duration::from_millis(100));
-        let mut under_way: JoinSet<()> = JoinSet::new();
-        while !shutdown.is_triggered() {
-            while let Some(done) = under_way.try_join_next() {
-                if let Err(e) = done {
-                    warn!(error = %e, "a queue task failed; its claim will lapse and the message be tried again");
-                }
-            }
-            let free = slots.saturating_sub(under_way.len());
-            let now = OffsetDateTime::now_utc();
-            let claimed = if free == 0 {
-                0
-            } else {
-                match self.claim(now, free).await {
-                    Ok(items) => {
-                        let n = items.len();
-                        for item in items {
-                            let worker = worker.clone();
-                            under_way.spawn(async move { worker.handle(item, now).await });
-                        }
-                        n
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "cannot claim from the queue");
-                        0
-                    }
-                }
-            };
-            self.sweep(now).await;
-            // Every free slot was filled: more may be due as soon as one
-            // frees up. Otherwise nothing more is due before the next look.
-            let full = free == 0 || (claimed > 0 && claimed == free);
-            let mut waited = Duration::ZERO;
-            while waited < self.settings.poll_interval && !shutdown.is_triggered() {
-                if full && !under_way.is_empty() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(step) => waited += step,
-                        Some(done) = under_way.join_next() => {
-                            if let Err(e) = done {
-                                warn!(error = %e, "a queue task failed; its claim will lapse and the message be tried again");
-                            }
-                            break;
-                        }
-                    }
-                } else {
-                    tokio::time::sleep(step).await;
-                    waited += step;
-                }
-            }
-        }
-        while let Some(done) = under_way.join_next().await {
-            if let Err(e) = done {
-                warn!(error = %e, "a queue task failed");
-            }
-        }
-        info!("queue worker stopped");
+        engine::run(self, shutdown).await;
     }
 
     /// Claims up to `limit` messages due at `now` under a lease.
@@ -271,7 +235,7 @@ impl Worker {
     }
 
     /// The delivery notification sweep; a failure waits for the next look.
-    async fn sweep(&self, now: OffsetDateTime) {
+    pub(super) async fn sweep(&self, now: OffsetDateTime) {
         if let Err(e) = notify::sweep(self, now).await {
             warn!(error = %e, "delivery notification sweep failed; tried again at the next look");
         }
@@ -287,7 +251,7 @@ impl Worker {
             .map_or_else(|| format!("queue-{}", item.id), |m| m.to_string());
         let span = info_span!("queue_item", msg_id = %msg_id, queue_id = %item.id, direction = %item.direction, attempt = item.attempts);
         let limit = self.settings.attempt_timeout;
-        let done = async {
+        let attempt = async {
             match tokio::time::timeout(limit, self.process(&item, now)).await {
                 Ok(done) => done,
                 Err(_) => {
@@ -296,11 +260,37 @@ impl Worker {
                     self.finish(&item, Attempt::Again(why), now).await
                 }
             }
+        };
+        let done = async {
+            tokio::select! {
+                done = attempt => done,
+                never = self.keep_lease(&item) => match never {},
+            }
         }
         .instrument(span.clone())
         .await;
         if let Err(e) = done {
             span.in_scope(|| warn!(error = %e, "processing failed; the claim will lapse and the message be tried again"));
+        }
+    }
+
+    /// Renews the lease on `item` every third of the lease while the
+    /// attempt runs (the caller drops this when it ends). A lost lease is
+    /// logged; the attempt goes on, and its outcome is refused by the store.
+    async fn keep_lease(&self, item: &QueueItem) -> std::convert::Infallible {
+        let lease = self.settings.lease;
+        let every = (lease / 3).max(Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let held = item.clone();
+            let renewed = self
+                .ctx
+                .store
+                .call(move |s| s.renew_lease(&held, OffsetDateTime::now_utc(), lease))
+                .await;
+            if let Err(e) = renewed {
+                warn!(error = %e, "cannot renew the lease; another worker may take the message");
+            }
         }
     }
 
@@ -369,6 +359,7 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_maximum() {
         let s = WorkerSettings::new("hisp.test");
+        assert!(s.concurrency >= 8 && s.per_destination == 4);
         assert_eq!(s.backoff(1), Duration::from_secs(60));
         assert_eq!(s.backoff(2), Duration::from_secs(120));
         assert_eq!(s.backoff(4), Duration::from_secs(480));

@@ -130,19 +130,17 @@ async fn receive_for(
                 recipients: recipients.iter().map(|r| r.address.clone()).collect(),
                 received_at: item.received_at,
             };
-            let (record, list) = (item.message, recipients.to_vec());
+            let record = item.message;
+            let ids: Vec<_> = recipients.iter().map(|r| r.id).collect();
             let detail = format!("{code}: {reason}");
+            // The entry and the recipients' move to failed are one
+            // transaction: a crash between them cannot leave either alone.
             worker
                 .ctx
                 .store
                 .call(move |s| {
-                    // The queue keeps the message as received; the entry refers to it.
-                    s.quarantine_queued(record, kind, &detail, &envelope)?;
-                    let why = format!("quarantined ({kind}): {detail}");
-                    for r in &list {
-                        s.track(r.id, TrackingState::Failed, now, Some(&why))?;
-                    }
-                    Ok(())
+                    s.quarantine_inbound(record, kind, &detail, &envelope, &ids, now)
+                        .map(|_| ())
                 })
                 .await?;
             Ok(None)
@@ -276,6 +274,9 @@ async fn file(
             }
             Filing::AlreadyDone(state) => {
                 info!(rcpt = %address, %state, "already done; left alone")
+            }
+            Filing::Duplicate(entry) => {
+                info!(rcpt = %address, %entry, "sent again: the Inbox holds it already; answered, not filed twice")
             }
         }
     }

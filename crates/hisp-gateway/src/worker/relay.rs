@@ -260,6 +260,9 @@ async fn deliver_locally(
         Filing::Filed(entry) => info!(rcpt = %r.address, %entry, "delivered locally"),
         Filing::NoSuchAddress => warn!(rcpt = %r.address, "no such local address; failed"),
         Filing::AlreadyDone(state) => info!(rcpt = %r.address, %state, "already done"),
+        Filing::Duplicate(entry) => {
+            info!(rcpt = %r.address, %entry, "the Inbox holds it already; not filed twice")
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::audit;
 use super::mailbox;
 use super::portal_user;
+use super::quarantine;
 use super::queue;
 use super::rows::parsed;
 use crate::audit::AuditKind;
@@ -16,7 +17,8 @@ use crate::error::{Entity, StoreError};
 use crate::expect::Expectation;
 use crate::filing::{Answer, Filing, NewMailNotice};
 use crate::mailbox::{Folder, MailboxEntryId};
-use crate::message::MessageDirection;
+use crate::message::{Envelope, HeaderSummary, MessageDirection, MessageRecordId};
+use crate::quarantine::{QuarantineId, QuarantineReason};
 use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
 use hisp_address::DirectAddress;
 
@@ -37,6 +39,24 @@ pub(crate) fn file_inbound(
     // put the message in the Inbox twice and send its MDNs twice.
     if record.state.is_final() {
         return Ok(Filing::AlreadyDone(record.state));
+    }
+    if let Some(entry) = already_filed(tx, address, bytes)? {
+        // The sender sent it again without having learnt of the first
+        // delivery (it stopped between our 250 and recording it): the
+        // recipient has it, so it is delivered, and the answers go again
+        // so that the sender's tracking completes.
+        queue::track(tx, recipient, TrackingState::Delivered, at, None)?;
+        audit::write_about(
+            tx,
+            AuditKind::Duplicate,
+            address,
+            record.message_id.as_ref(),
+            &format!("mailbox {address} holds it already as entry {entry}: not filed again"),
+        )?;
+        for answer in if_filed {
+            queue_answer(tx, &record, answer, at)?;
+        }
+        return Ok(Filing::Duplicate(entry));
     }
     let (filing, answers) = match mailbox::deliver(tx, address, bytes, Folder::Inbox, at) {
         Ok(entry) => {
@@ -60,6 +80,66 @@ pub(crate) fn file_inbound(
         queue_answer(tx, &record, answer, at)?;
     }
     Ok(filing)
+}
+
+/// The Inbox entry (wherever it was moved since) of `address` that holds
+/// the message `bytes` already: the same Message-ID (RFC 5322 §3.6.4: one
+/// message, one Message-ID) from the same From. None for a message without
+/// a Message-ID.
+fn already_filed(
+    tx: &Transaction<'_>,
+    address: &DirectAddress,
+    bytes: &[u8],
+) -> Result<Option<MailboxEntryId>, StoreError> {
+    let summary = HeaderSummary::read(bytes);
+    let Some(message_id) = summary.message_id else {
+        return Ok(None);
+    };
+    tx.query_row(
+        "SELECT id FROM mailbox
+         WHERE message_id = ?1 AND address = ?2 AND home = 'inbox' AND from_field IS ?3
+         ORDER BY id LIMIT 1",
+        (
+            message_id.as_str(),
+            address.to_string(),
+            summary.from.as_deref(),
+        ),
+        |r| r.get(0).map(MailboxEntryId),
+    )
+    .optional()
+    .map_err(StoreError::sqlite(
+        "looking for an earlier copy in the mailbox",
+    ))
+}
+
+/// Quarantines an inbound message and fails its recipients in one
+/// transaction ([`Store::quarantine_inbound`](crate::Store::quarantine_inbound)).
+pub(crate) fn quarantine_inbound(
+    tx: &Transaction<'_>,
+    message: MessageRecordId,
+    reason: QuarantineReason,
+    detail: &str,
+    envelope: &Envelope,
+    recipients: &[RecipientId],
+    at: OffsetDateTime,
+) -> Result<Option<QuarantineId>, StoreError> {
+    let mut open = Vec::new();
+    for id in recipients {
+        let record = queue::recipient(tx, *id)?;
+        if !record.state.is_final() {
+            open.push(record.id);
+        }
+    }
+    if open.is_empty() {
+        return Ok(None);
+    }
+    // The queue keeps the message as received; the entry refers to it.
+    let quarantined = quarantine::add_queued(tx, message, reason, detail, envelope)?;
+    let why = format!("quarantined ({reason}): {detail}");
+    for id in open {
+        queue::track(tx, id, TrackingState::Failed, at, Some(&why))?;
+    }
+    Ok(Some(quarantined))
 }
 
 /// Queues one answer as an outbound notification and records, about the

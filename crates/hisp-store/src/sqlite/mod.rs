@@ -27,9 +27,11 @@ mod users;
 mod tests;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rusqlite::hooks::Action;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
@@ -47,7 +49,9 @@ use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
 use crate::password;
 use crate::portal_user::{NotifySettings, PortalUser};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
-use crate::queue::{QueueEntry, QueueItem, QueueState};
+use crate::queue::{
+    ClaimLimits, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
+};
 use crate::store::Store;
 use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
 use crate::user::{Account, Grant, UserName};
@@ -68,6 +72,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Set by the connection's update hook when a row goes into `queue`;
+    /// read and cleared under the connection's lock.
+    queued: Arc<AtomicBool>,
+    /// Rung after a transaction that queued something commits.
+    bells: Mutex<Vec<QueueBell>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -97,9 +106,19 @@ impl SqliteStore {
         configure(&conn)?;
         migrations::migrate(&mut conn, path)?;
         files::narrow_sidecars(path)?;
+        let queued = Arc::new(AtomicBool::new(false));
+        let flag = queued.clone();
+        conn.update_hook(Some(move |action: Action, _: &str, table: &str, _: i64| {
+            if action == Action::SQLITE_INSERT && table == "queue" {
+                flag.store(true, Ordering::Relaxed);
+            }
+        }))
+        .map_err(StoreError::sqlite("watching the queue"))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            queued,
+            bells: Mutex::new(Vec::new()),
         })
     }
 
@@ -135,13 +154,29 @@ impl SqliteStore {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn();
+        // Cleared under the lock: a rolled-back transaction's insert rings
+        // nothing, and no other call's can be counted here.
+        self.queued.store(false, Ordering::Relaxed);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting a transaction"))?;
         let value = f(&tx)?;
         tx.commit()
             .map_err(StoreError::sqlite("committing a transaction"))?;
+        let queued = self.queued.swap(false, Ordering::Relaxed);
+        drop(conn);
+        if queued {
+            self.ring();
+        }
         Ok(value)
+    }
+
+    /// Rings every bell given to [`Store::on_enqueue`].
+    fn ring(&self) {
+        let bells = self.bells.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for bell in bells {
+            bell();
+        }
     }
 
     /// Runs `f` in a read transaction, so multi-query reads see one snapshot.
@@ -371,6 +406,54 @@ impl Store for SqliteStore {
         self.write(queue::release_leases)
     }
 
+    fn claim_due_within(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limits: &ClaimLimits,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        let mut limits = limits.clone();
+        self.write(|tx| queue::claim_due_within(tx, now, lease, &mut limits))
+    }
+
+    fn renew_lease(
+        &self,
+        item: &QueueItem,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<OffsetDateTime, StoreError> {
+        self.write(|tx| queue::renew_lease(tx, item, now, lease))
+    }
+
+    fn release(&self, item: &QueueItem) -> Result<(), StoreError> {
+        self.write(|tx| queue::release(tx, item))
+    }
+
+    fn retry_now(
+        &self,
+        selection: RetrySelection,
+        at: OffsetDateTime,
+    ) -> Result<Vec<QueueItemId>, StoreError> {
+        self.write(|tx| queue::retry_now(tx, selection, at))
+    }
+
+    fn next_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        self.read(queue::next_due)
+    }
+
+    fn on_enqueue(&self, bell: QueueBell) {
+        self.bells
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(bell);
+    }
+
+    fn outside_changes(&self) -> Result<i64, StoreError> {
+        self.conn()
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(StoreError::sqlite("reading data_version"))
+    }
+
     fn complete(&self, item: &QueueItem) -> Result<(), StoreError> {
         self.write(|tx| queue::complete(tx, item))
     }
@@ -535,6 +618,20 @@ impl Store for SqliteStore {
         envelope: &Envelope,
     ) -> Result<QuarantineId, StoreError> {
         self.write(|tx| quarantine::add_queued(tx, message, reason, detail, envelope))
+    }
+
+    fn quarantine_inbound(
+        &self,
+        message: MessageRecordId,
+        reason: QuarantineReason,
+        detail: &str,
+        envelope: &Envelope,
+        recipients: &[RecipientId],
+        at: OffsetDateTime,
+    ) -> Result<Option<QuarantineId>, StoreError> {
+        self.write(|tx| {
+            filing::quarantine_inbound(tx, message, reason, detail, envelope, recipients, at)
+        })
     }
 
     fn quarantined(&self) -> Result<Vec<QuarantineRecord>, StoreError> {

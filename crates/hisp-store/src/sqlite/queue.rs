@@ -12,14 +12,16 @@ use time::OffsetDateTime;
 
 use super::audit;
 use super::rows::{
-    address_at, address_opt, count_at, is_unique_violation, len_i64, message_id_opt, now, parsed,
-    time_at, time_opt,
+    address_at, address_opt, count_at, is_unique_violation, len_i64, message_id_opt, millis,
+    millis_opt, now, parsed, time_at, time_opt,
 };
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
 use crate::expect::Expectation;
 use crate::message::{HeaderSummary, MessageDirection, MessageId, MessageRecordId};
-use crate::queue::{Lease, QueueEntry, QueueItem, QueueItemId, QueueState};
+use crate::queue::{
+    ClaimLimits, Lease, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
+};
 use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
 use hisp_address::DirectAddress;
 
@@ -64,9 +66,9 @@ pub(crate) fn enqueue(
         "storing what tracking expects of a message",
     ))?;
     tx.execute(
-        "INSERT INTO queue (message, state, next_attempt_at, updated_at)
-         VALUES (?1, 'pending', ?2, ?3)",
-        (message.0, at, now()),
+        "INSERT INTO queue (message, state, next_attempt_at, updated_at, queued_ms)
+         VALUES (?1, 'pending', ?2, ?3, ?4)",
+        (message.0, at, now(), millis(received_at)),
     )
     .map_err(StoreError::sqlite("queueing a message"))?;
     for r in recipients {
@@ -116,40 +118,269 @@ pub(crate) fn claim_due(
     lease: Duration,
     limit: usize,
 ) -> Result<Vec<QueueItem>, StoreError> {
-    let now_secs = now_at.unix_timestamp();
-    // Whole seconds, rounded up: a lease is never shorter than asked.
+    let mut limits = ClaimLimits {
+        limit,
+        ..ClaimLimits::default()
+    };
+    claim_due_within(tx, now_at, lease, &mut limits)
+}
+
+/// Whole seconds, rounded up: a lease is never shorter than asked.
+fn lease_end(now_at: OffsetDateTime, lease: Duration) -> i64 {
     let lease_secs = i64::try_from(lease.as_secs() + u64::from(lease.subsec_nanos() > 0))
         .unwrap_or(i64::MAX)
         .max(1);
-    let until = now_secs.saturating_add(lease_secs);
-    let ids: Vec<i64> = {
+    now_at.unix_timestamp().saturating_add(lease_secs)
+}
+
+/// Claims due entries in queue order within `limits`, counting each one
+/// taken in `limits.in_hand`. Entries with a destination already full are
+/// left out by the query; of the rest, an entry that would overfill one of
+/// its destinations is skipped (it stays due for a later claim).
+pub(crate) fn claim_due_within(
+    tx: &Transaction<'_>,
+    now_at: OffsetDateTime,
+    lease: Duration,
+    limits: &mut ClaimLimits,
+) -> Result<Vec<QueueItem>, StoreError> {
+    use rusqlite::types::Value;
+    if limits.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let now_secs = now_at.unix_timestamp();
+    let until = lease_end(now_at, lease);
+    let full: Vec<String> = limits.full().iter().map(|d| d.to_string()).collect();
+    // A few more candidates than the limit, for those skipped because an
+    // earlier one of this claim filled their destination.
+    let candidates = limits.limit.saturating_mul(4).saturating_add(16);
+    let mut params = vec![
+        Value::Integer(now_secs),
+        Value::Integer(len_i64(candidates)),
+    ];
+    let mut busy = String::new();
+    if !full.is_empty() {
+        let marks: Vec<String> = (0..full.len()).map(|i| format!("?{}", i + 3)).collect();
+        busy = format!(
+            "AND (m.direction <> 'outbound' OR NOT EXISTS (
+                 SELECT 1 FROM recipients r
+                 WHERE r.message = q.message AND r.state = 'queued'
+                   AND substr(r.address, instr(r.address, '@') + 1) IN ({})))",
+            marks.join(", ")
+        );
+        params.extend(full.into_iter().map(Value::Text));
+    }
+    let sql = format!(
+        "SELECT q.id, q.message, m.direction FROM queue q JOIN messages m ON m.id = q.message
+         WHERE q.state = 'pending' AND q.next_attempt_at <= ?1
+           AND (q.lease_until IS NULL OR q.lease_until <= ?1) {busy}
+         ORDER BY q.next_attempt_at, q.id LIMIT ?2"
+    );
+    let found: Vec<(i64, i64, MessageDirection)> = {
         let mut stmt = tx
-            .prepare(
-                "SELECT id FROM queue
-                 WHERE state = 'pending' AND next_attempt_at <= ?1
-                   AND (lease_until IS NULL OR lease_until <= ?1)
-                 ORDER BY next_attempt_at, id LIMIT ?2",
-            )
+            .prepare(&sql)
             .map_err(StoreError::sqlite("finding due messages"))?;
         let rows = stmt
-            .query_map((now_secs, len_i64(limit)), |r| r.get(0))
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    parsed(r, 2, "direction", MessageDirection::from_name)?,
+                ))
+            })
             .map_err(StoreError::sqlite("finding due messages"))?;
         rows.collect::<Result<_, _>>()
             .map_err(StoreError::sqlite("finding due messages"))?
     };
-    let mut items = Vec::with_capacity(ids.len());
-    for id in ids {
+    let mut items = Vec::new();
+    for (id, message, direction) in found {
+        if items.len() >= limits.limit {
+            break;
+        }
+        let destinations = if direction == MessageDirection::Outbound {
+            destinations_of(tx, MessageRecordId(message))?
+        } else {
+            Vec::new()
+        };
+        if !limits.take(&destinations) {
+            continue;
+        }
         let token = lease_token()?;
         tx.execute(
             "UPDATE queue SET lease_token = ?2, lease_until = ?3, attempts = attempts + 1,
-                              updated_at = ?4
+                              updated_at = ?4, last_attempt_ms = ?5,
+                              first_attempt_ms = coalesce(first_attempt_ms, ?5)
              WHERE id = ?1",
-            (id, &token, until, now()),
+            (id, &token, until, now(), millis(now_at)),
         )
         .map_err(StoreError::sqlite("claiming a message"))?;
         items.push(item(tx, QueueItemId(id))?);
     }
     Ok(items)
+}
+
+/// The distinct domains of an outbound message's recipients still queued,
+/// in order: [`QueueItem::destinations`] read from the rows.
+fn destinations_of(
+    tx: &Transaction<'_>,
+    message: MessageRecordId,
+) -> Result<Vec<hisp_address::Domain>, StoreError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT DISTINCT substr(address, instr(address, '@') + 1) FROM recipients
+             WHERE message = ?1 AND state = 'queued'",
+        )
+        .map_err(StoreError::sqlite("reading destinations"))?;
+    let rows = stmt
+        .query_map([message.0], |r| {
+            parsed(r, 0, "domain", |s| hisp_address::Domain::parse(s).ok())
+        })
+        .map_err(StoreError::sqlite("reading destinations"))?;
+    let mut out: Vec<hisp_address::Domain> = rows
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::sqlite("reading destinations"))?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Moves the end of the caller's lease to `now_at + lease`; LeaseLost if it
+/// no longer holds it.
+pub(crate) fn renew_lease(
+    tx: &Transaction<'_>,
+    item: &QueueItem,
+    now_at: OffsetDateTime,
+    lease: Duration,
+) -> Result<OffsetDateTime, StoreError> {
+    let until = lease_end(now_at, lease);
+    let changed = tx
+        .execute(
+            "UPDATE queue SET lease_until = ?3, updated_at = ?4
+             WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
+            (item.id.0, &item.lease.token, until, now()),
+        )
+        .map_err(StoreError::sqlite("renewing a lease"))?;
+    if changed == 0 {
+        return Err(StoreError::LeaseLost { item: item.id.0 });
+    }
+    OffsetDateTime::from_unix_timestamp(until).map_err(|_| StoreError::Invalid {
+        what: "lease",
+        value: until.to_string(),
+        reason: "the end of the lease is out of range".into(),
+    })
+}
+
+/// Gives a claimed entry back unfinished: its lease ends and it is due as
+/// it was when claimed.
+pub(crate) fn release(tx: &Transaction<'_>, item: &QueueItem) -> Result<(), StoreError> {
+    let changed = tx
+        .execute(
+            "UPDATE queue SET lease_token = NULL, lease_until = NULL, updated_at = ?3
+             WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
+            (item.id.0, &item.lease.token, now()),
+        )
+        .map_err(StoreError::sqlite("releasing a claimed message"))?;
+    if changed == 0 {
+        return Err(StoreError::LeaseLost { item: item.id.0 });
+    }
+    audit::write(
+        tx,
+        AuditKind::Released,
+        item.message_id.as_ref(),
+        Some(item.message),
+        &format!(
+            "attempt {} did not finish before the worker stopped; due again",
+            item.attempts
+        ),
+    )
+}
+
+/// Makes pending entries due at `at`; returns those changed.
+pub(crate) fn retry_now(
+    tx: &Transaction<'_>,
+    selection: RetrySelection,
+    at: OffsetDateTime,
+) -> Result<Vec<QueueItemId>, StoreError> {
+    let at_secs = at.unix_timestamp();
+    let chosen: Vec<(i64, i64, i64)> = match selection {
+        RetrySelection::One(id) => {
+            let row: Option<(i64, String, i64, i64)> = tx
+                .query_row(
+                    "SELECT id, state, next_attempt_at, message FROM queue WHERE id = ?1",
+                    [id.0],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(StoreError::sqlite("reading a queue entry"))?;
+            let Some((id, state, next, message)) = row else {
+                return Err(StoreError::NotFound {
+                    entity: Entity::QueueItem,
+                    name: id.0.to_string(),
+                });
+            };
+            if state != QueueState::Pending.as_str() {
+                return Err(StoreError::Invalid {
+                    what: "queue entry",
+                    value: id.to_string(),
+                    reason: format!("it is {state}: only pending entries are retried"),
+                });
+            }
+            vec![(id, next, message)]
+        }
+        RetrySelection::All => {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, next_attempt_at, message FROM queue
+                     WHERE state = 'pending' AND next_attempt_at > ?1 ORDER BY id",
+                )
+                .map_err(StoreError::sqlite("finding pending entries"))?;
+            let rows = stmt
+                .query_map([at_secs], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(StoreError::sqlite("finding pending entries"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(StoreError::sqlite("finding pending entries"))?
+        }
+    };
+    let mut out = Vec::with_capacity(chosen.len());
+    for (id, next, message) in chosen {
+        tx.execute(
+            "UPDATE queue SET next_attempt_at = min(next_attempt_at, ?2), updated_at = ?3
+             WHERE id = ?1",
+            (id, at_secs, now()),
+        )
+        .map_err(StoreError::sqlite("making a queue entry due"))?;
+        let message = MessageRecordId(message);
+        let message_id = message_id_of(tx, message)?;
+        audit::write(
+            tx,
+            AuditKind::RetryRequested,
+            message_id.as_ref(),
+            Some(message),
+            &format!("queue entry {id} due now (was due at {next})"),
+        )?;
+        out.push(QueueItemId(id));
+    }
+    Ok(out)
+}
+
+/// When the next pending entry is due: its next attempt, or the end of the
+/// lease holding it if that is later.
+pub(crate) fn next_due(tx: &Transaction<'_>) -> Result<Option<OffsetDateTime>, StoreError> {
+    let secs: Option<i64> = tx
+        .query_row(
+            "SELECT min(max(next_attempt_at, coalesce(lease_until, next_attempt_at)))
+             FROM queue WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::sqlite("finding the next due entry"))?;
+    secs.map(|s| {
+        OffsetDateTime::from_unix_timestamp(s).map_err(|_| StoreError::Invalid {
+            what: "queue entry",
+            value: s.to_string(),
+            reason: "its next attempt is out of range".into(),
+        })
+    })
+    .transpose()
 }
 
 /// Ends every lease still running: the entries are claimable at once.
@@ -309,7 +540,8 @@ pub(crate) fn entries(
         .prepare(
             "SELECT q.id, q.message, m.direction, m.message_id, m.envelope_from, m.size,
                     m.received_at, q.state, q.attempts, q.next_attempt_at, q.lease_until,
-                    q.last_error, coalesce(t.expect, 'mail')
+                    q.last_error, coalesce(t.expect, 'mail'), q.queued_ms, q.first_attempt_ms,
+                    q.last_attempt_ms
              FROM queue q JOIN messages m ON m.id = q.message
                   LEFT JOIN message_tracking t ON t.message = m.id
              WHERE ?1 IS NULL OR q.state = ?1
@@ -333,6 +565,9 @@ pub(crate) fn entries(
                 next_attempt_at: time_at(r, 9)?,
                 leased_until: time_opt(r, 10)?,
                 last_error: r.get(11)?,
+                queued_at: millis_opt(r, 13)?,
+                first_attempt_at: millis_opt(r, 14)?,
+                last_attempt_at: millis_opt(r, 15)?,
             })
         })
         .map_err(StoreError::sqlite("listing the queue"))?;

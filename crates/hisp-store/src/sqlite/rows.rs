@@ -15,6 +15,21 @@ pub(crate) fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// A time as stored in the queue's millisecond columns.
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// A nullable millisecond time column.
+pub(crate) fn millis_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
+    match row.get::<_, Option<i64>>(idx)? {
+        None => Ok(None),
+        Some(ms) => OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .map(Some)
+            .map_err(|_| corrupt(idx, "time")),
+    }
+}
+
 /// A column the schema guarantees well-formed, turned into a conversion
 /// error if it is not (a database edited by hand).
 fn corrupt(idx: usize, what: &str) -> rusqlite::Error {

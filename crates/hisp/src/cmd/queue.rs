@@ -1,12 +1,14 @@
-//! `hisp queue list`: messages in transit and where each recipient is.
+//! `hisp queue list`: messages in transit and where each recipient is;
+//! `hisp queue retry`: pending messages due now.
 
 use std::process::ExitCode;
 
-use hisp_store::{QueueEntry, RecipientRecord, Store, TrackingState};
+use hisp_store::{QueueEntry, QueueItemId, RecipientRecord, RetrySelection, Store, TrackingState};
 use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
 
-use super::{print_json, print_table, rfc3339};
-use crate::cli::QueueListArgs;
+use super::{print_json, print_table, rfc3339, say};
+use crate::cli::{QueueListArgs, QueueRetryArgs};
 use crate::config::Config;
 use crate::store;
 
@@ -58,6 +60,31 @@ pub fn list(args: &QueueListArgs, config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Makes one pending entry, or all of them, due now. A running `hisp serve`
+/// sees the change within a fraction of a second and takes them.
+pub fn retry(args: &QueueRetryArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let store = store::open(config)?;
+    let selection = match args.id {
+        Some(id) => RetrySelection::One(QueueItemId(id)),
+        None => RetrySelection::All,
+    };
+    let due = store.retry_now(selection, OffsetDateTime::now_utc())?;
+    if args.json {
+        print_json(&json!({ "due_now": due.iter().map(|id| id.0).collect::<Vec<_>>() }))?;
+    } else if due.is_empty() {
+        say("no pending queue entry was waiting for a retry")?;
+    } else {
+        let ids: Vec<String> = due.iter().map(ToString::to_string).collect();
+        say(&format!(
+            "due now: {} queue entr{} ({})",
+            due.len(),
+            if due.len() == 1 { "y" } else { "ies" },
+            ids.join(", ")
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn entry_json(e: &QueueEntry) -> Value {
     json!({
         "id": e.id.0,
@@ -71,6 +98,9 @@ fn entry_json(e: &QueueEntry) -> Value {
         "next_attempt_at": rfc3339(e.next_attempt_at),
         "leased_until": e.leased_until.map(rfc3339),
         "last_error": e.last_error,
+        "queued_at": e.queued_at.map(rfc3339),
+        "first_attempt_at": e.first_attempt_at.map(rfc3339),
+        "last_attempt_at": e.last_attempt_at.map(rfc3339),
         "recipients": e.recipients.iter().map(recipient_json).collect::<Vec<_>>(),
     })
 }

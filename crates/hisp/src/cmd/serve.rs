@@ -47,6 +47,10 @@ use crate::config::{Config, RelayTls};
 /// after a stop is asked for.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// Time the queue engine has after its drain to give back the messages it
+/// still holds.
+const WORKER_STOP_MARGIN: Duration = Duration::from_secs(5);
+
 /// Runs the HISP in the foreground until SIGTERM or Ctrl-C; exit 0 after a
 /// clean stop.
 pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
@@ -82,6 +86,7 @@ pub fn serve_store_then(
         );
     }
     crate::relay_limits::check(&config.smtp)?;
+    crate::queue_config::check(&config.queue)?;
     config.smtp.check_limits().map_err(anyhow::Error::msg)?;
     let notify = crate::notify::settings(config)?;
     crate::cmd::serve_portal::tls(&config.portal)?;
@@ -378,6 +383,9 @@ async fn run(
     settings.seal_local = config.smtp.seal_local();
     settings.mdn_timeout = Duration::from_secs(config.tracking.mdn_timeout_secs);
     crate::relay_limits::apply_to_worker(&config.smtp, &mut settings);
+    crate::queue_config::apply(&config.queue, &config.smtp, &mut settings);
+    // The engine finishes or gives back what it holds within DRAIN itself.
+    settings.drain = DRAIN;
     settings.notify = notify;
     let portal_sender =
         crate::cmd::serve_portal::sender(&config.portal, ctx.clone(), settings.seal_local);
@@ -421,7 +429,10 @@ async fn run(
     // what they accepted; then it finishes its batch.
     stop_worker.trigger();
     bundles_task.abort();
-    if tokio::time::timeout(DRAIN, &mut worker_task).await.is_err() {
+    if tokio::time::timeout(DRAIN + WORKER_STOP_MARGIN, &mut worker_task)
+        .await
+        .is_err()
+    {
         // Its claims lapse and the messages are tried again at the next start.
         warn!("the queue worker did not finish its batch in time; stopped");
         worker_task.abort();

@@ -4,6 +4,7 @@
 
 mod audit_chain;
 mod directory;
+mod engine;
 mod file;
 mod filing;
 mod mailbox;
