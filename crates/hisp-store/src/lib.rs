@@ -55,5 +55,7 @@ pub use quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, Quarantin
 pub use queue::{Lease, QueueEntry, QueueItem, QueueItemId, QueueState};
 pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};
 pub use store::Store;
-pub use tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
+pub use tracking::{
+    DeliveryStatus, RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState,
+};
 pub use user::{Account, Grant, UserId, UserName};

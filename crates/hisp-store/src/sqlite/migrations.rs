@@ -121,6 +121,11 @@ CREATE TABLE bundles (
         sql: V6,
         then: None,
     },
+    Migration {
+        version: 7,
+        sql: V7,
+        then: None,
+    },
 ];
 
 /// Users, the queue with per-recipient tracking, mailboxes, quarantine and
@@ -400,8 +405,15 @@ CREATE TABLE portal_notices (
 );
 ";
 
+/// A failed recipient keeps the RFC 3463 status its refusal carried
+/// (`5.1.1`), the Status of the DSN that tells its sender; NULL when none
+/// did (a timeout, hisp's own refusals), which the DSN gives as `5.0.0`.
+const V7: &str = "
+ALTER TABLE recipients ADD COLUMN status TEXT;
+";
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction. An
 /// IMMEDIATE transaction takes the write lock first, so two processes opening
