@@ -1,14 +1,20 @@
 //! The judgement of a message from another HISP: it must be encrypted to a
-//! local recipient, signed, unchanged, and signed by a certificate that
-//! chains to the recipient domain's incoming anchors, is valid and not
-//! revoked, allows signing, and is bound to the From address or its domain
-//! (Applicability Statement 1.3 §4.1). Anything else is quarantined with the
-//! reason; nothing of it reaches a mailbox and no MDN is sent.
+//! local recipient, signed, unchanged (hisp-smime's `open`), and signed by a
+//! certificate that hisp-trust finds trusted: a path (with the message's,
+//! local and AIA intermediates) to the recipient domain's incoming anchors,
+//! valid and not revoked, allowed to sign, and bound to the From address or
+//! its domain (Applicability Statement 1.3 §4.1) — the same judgement as
+//! discovery's. Anything else is quarantined with the reason; nothing of it
+//! reaches a mailbox and no MDN is sent.
 
 use hisp_smime::{open_report, KeyPair, OpenOptions};
-use hisp_trust::{judge, Intermediates, Purpose, Question, Remote, RevocationMode};
+use hisp_trust::{
+    judge, name_line, Intermediates, Purpose, Question, Remote, RevocationMode, TrustFailure,
+};
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
 use openssl::x509::X509;
+
+pub use crate::inbound_refusal::InboundRefusal;
 
 /// What judging an inbound message needs.
 pub struct InboundContext<'a> {
@@ -38,10 +44,10 @@ pub enum InboundVerdict {
         /// Which certificate signed it and why it is trusted.
         signer: String,
     },
-    /// Keep it out of every mailbox, with a stable code and a reason.
+    /// Keep it out of every mailbox, with why as a value and in words.
     Quarantine {
-        /// A short code (`not-encrypted`, `digest-mismatch`, `untrusted-signer`...).
-        code: String,
+        /// Why, as a value: its code and the store's quarantine reason come from it.
+        refusal: InboundRefusal,
         /// What failed, naming the certificate and the check.
         reason: String,
     },
@@ -52,36 +58,35 @@ pub enum InboundVerdict {
     },
 }
 
-fn quarantine(code: &str, reason: impl Into<String>) -> InboundVerdict {
+fn quarantine(refusal: InboundRefusal, reason: impl Into<String>) -> InboundVerdict {
     InboundVerdict::Quarantine {
-        code: code.to_string(),
+        refusal,
         reason: reason.into(),
     }
 }
 
 /// Judges an inbound message as received on the backbone.
 pub fn judge_inbound(sealed: &[u8], ctx: &InboundContext<'_>) -> InboundVerdict {
-    let report = open_report(
-        sealed,
-        &OpenOptions {
-            keys: ctx.keys,
-            anchors: ctx.anchors,
-            at: Some(ctx.at),
-        },
-    );
+    let report = open_report(sealed, &OpenOptions { keys: ctx.keys });
     if let Some(e) = report.error() {
-        return quarantine(e.code(), format!("{} (at {})", e, e.step()));
+        let reason = format!("{} (at {})", e, e.step());
+        return quarantine(InboundRefusal::Open(e.clone()), reason);
     }
     // Applicability Statement 1.3: Direct messages are encrypted; a signed
     // but unencrypted message is refused even if its signature is good.
     if report.cipher.is_none() {
         return quarantine(
-            "not-encrypted",
+            InboundRefusal::NotEncrypted,
             "the message is signed but not encrypted: Direct messages must be encrypted",
         );
     }
     let Some(Ok(message)) = report.result else {
-        return quarantine("not-smime", "nothing could be opened");
+        return quarantine(
+            InboundRefusal::Open(hisp_smime::SmimeError::NotSmime(
+                "nothing could be opened".into(),
+            )),
+            "nothing could be opened",
+        );
     };
     // Applicability Statement 1.3 §4.1: the signer is judged against the
     // From of the opened message (for a sender that does not wrap, the
@@ -90,14 +95,17 @@ pub fn judge_inbound(sealed: &[u8], ctx: &InboundContext<'_>) -> InboundVerdict 
         Ok(f) => f,
         Err(why) => {
             return quarantine(
-                "no-from",
+                InboundRefusal::NoFrom,
                 format!("{why}: the signer cannot be checked against one From address"),
             )
         }
     };
     let mut refusals = Vec::new();
+    let mut failures = Vec::new();
     let mut temporary = Vec::new();
-    for signer in report.signers.iter().filter(|s| s.trusted) {
+    // hisp-trust alone decides whether a verified signer is trusted, with
+    // the certificates the message carried as candidate intermediates.
+    for signer in report.signers.iter().filter(|s| s.verified) {
         let verdict = judge(
             &Question {
                 cert: &signer.cert,
@@ -123,7 +131,13 @@ pub fn judge_inbound(sealed: &[u8], ctx: &InboundContext<'_>) -> InboundVerdict 
         if verdict.temporary {
             temporary.push(verdict.reason);
         } else {
-            refusals.push(verdict.reason);
+            refusals.push(signer_refusal_text(
+                &signer.cert,
+                &verdict.failures,
+                &verdict.reason,
+                ctx.anchors,
+            ));
+            failures.extend(verdict.failures);
         }
     }
     if !temporary.is_empty() {
@@ -131,12 +145,43 @@ pub fn judge_inbound(sealed: &[u8], ctx: &InboundContext<'_>) -> InboundVerdict 
             reason: temporary.join("; "),
         };
     }
-    let code = if refusals.iter().any(|r| r.contains("is not bound to")) {
-        "unbound-signer"
+    // `open` succeeds only with a verified signer, and a refused verdict
+    // names at least one failure; no anchor is the answer if that ever fails.
+    let refusal = InboundRefusal::of_signers(failures)
+        .unwrap_or(InboundRefusal::Signer(TrustFailure::NoAnchors));
+    quarantine(refusal, refusals.join("; "))
+}
+
+/// A signer's refusal in words: hisp-trust's reason, introduced as
+/// `expired signer <cert>: ...` when a certificate of its path is out of
+/// validity, or as `untrusted signer <cert>: ...; anchors: ...` when no path
+/// reaches an anchor, so a quarantine record reads as it always has.
+fn signer_refusal_text(
+    cert: &X509,
+    failures: &[TrustFailure],
+    reason: &str,
+    anchors: &[X509],
+) -> String {
+    let id = hisp_trust::cert_id(cert);
+    if failures.iter().any(|f| f.is_validity()) {
+        format!("expired signer {id}: {reason}")
+    } else if failures.iter().any(|f| {
+        matches!(
+            f,
+            TrustFailure::NoAnchors | TrustFailure::NoPath | TrustFailure::InvalidPath
+        )
+    }) {
+        let names: Vec<String> = anchors
+            .iter()
+            .map(|a| format!("'{}'", name_line(a.subject_name())))
+            .collect();
+        format!(
+            "untrusted signer {id}: {reason}; anchors: {}",
+            names.join(", ")
+        )
     } else {
-        "untrusted-signer"
-    };
-    quarantine(code, refusals.join("; "))
+        reason.to_string()
+    }
 }
 
 /// The one From address of a message, lower case, or what is wrong with
@@ -271,8 +316,9 @@ mod tests {
         )
         .unwrap();
         match judge_with(&w, &sealed, &[w.ca.cert().to_owned()]) {
-            InboundVerdict::Quarantine { code, reason } => {
-                assert_eq!(code, "unbound-signer");
+            InboundVerdict::Quarantine { refusal, reason } => {
+                assert_eq!(refusal, InboundRefusal::Signer(TrustFailure::Unbound));
+                assert_eq!(refusal.code(), "unbound-signer");
                 assert!(reason.contains("mallory@a.example"), "{reason}");
             }
             other => panic!("{other:?}"),
@@ -291,7 +337,101 @@ mod tests {
         )
         .unwrap();
         match judge_with(&w, &sealed, &[other.cert().to_owned()]) {
-            InboundVerdict::Quarantine { code, .. } => assert_eq!(code, "untrusted-signer"),
+            InboundVerdict::Quarantine { refusal, reason } => {
+                assert_eq!(refusal, InboundRefusal::Signer(TrustFailure::NoPath));
+                assert_eq!(refusal.code(), "untrusted-signer");
+                assert!(
+                    reason.starts_with("untrusted signer 'CN=alice@a.example'"),
+                    "{reason}"
+                );
+                assert!(reason.ends_with("; anchors: 'CN=Other CA'"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn expired_signer_is_quarantined_by_hisp_trust_rfc5280_6_1_3() {
+        let w = world();
+        let expired = {
+            let i = issue(
+                &w.ca,
+                &Binding::Address("alice@a.example".into()),
+                &IssueOptions {
+                    validity: hisp_ca::Validity::expired(30),
+                    ..IssueOptions::default()
+                },
+            )
+            .unwrap();
+            KeyPair::new(i.cert, i.key).unwrap()
+        };
+        let sealed = seal(
+            MSG,
+            &Signer::new(expired),
+            std::slice::from_ref(&w.bob.cert),
+            &SealOptions::default(),
+        )
+        .unwrap();
+        match judge_with(&w, &sealed, &[w.ca.cert().to_owned()]) {
+            InboundVerdict::Quarantine { refusal, reason } => {
+                assert_eq!(refusal, InboundRefusal::Signer(TrustFailure::Expired));
+                assert_eq!(refusal.code(), "expired-signer");
+                assert_eq!(
+                    refusal.quarantine_reason(),
+                    hisp_store::QuarantineReason::Untrusted
+                );
+                assert!(
+                    reason.starts_with("expired signer 'CN=alice@a.example'"),
+                    "{reason}"
+                );
+                assert!(reason.contains(" expired at "), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The path may need an intermediate the message does not carry: a
+    /// locally kept one completes it, as for discovery (RFC 5280 §6.1).
+    #[test]
+    fn signer_under_a_local_intermediate_is_accepted_rfc5280_6_1() {
+        let w = world();
+        let int =
+            w.ca.create_intermediate("In Intermediate", &CaOptions::default())
+                .unwrap();
+        let alice = pair(
+            &int,
+            Binding::Address("alice@a.example".into()),
+            Usage::Combined,
+        );
+        let sealed = seal(
+            MSG,
+            &Signer::new(alice),
+            std::slice::from_ref(&w.bob.cert),
+            &SealOptions::default(),
+        )
+        .unwrap();
+        let anchors = [w.ca.cert().to_owned()];
+        let judged = |intermediates: &[X509]| {
+            judge_inbound(
+                &sealed,
+                &InboundContext {
+                    keys: std::slice::from_ref(&w.bob),
+                    anchors: &anchors,
+                    intermediates,
+                    at: time_now(),
+                    revocation: RevocationMode::HardFail,
+                    remote: &w.remote,
+                },
+            )
+        };
+        match judged(&[]) {
+            InboundVerdict::Quarantine { refusal, .. } => {
+                assert_eq!(refusal, InboundRefusal::Signer(TrustFailure::NoPath))
+            }
+            other => panic!("{other:?}"),
+        }
+        match judged(&[int.cert().to_owned()]) {
+            InboundVerdict::Accept { message, .. } => assert_eq!(message, MSG),
             other => panic!("{other:?}"),
         }
     }
@@ -312,8 +452,9 @@ mod tests {
         )
         .unwrap();
         match judge_with(&w, &sealed, &[w.ca.cert().to_owned()]) {
-            InboundVerdict::Quarantine { code, reason } => {
-                assert_eq!(code, "untrusted-signer");
+            InboundVerdict::Quarantine { refusal, reason } => {
+                assert_eq!(refusal, InboundRefusal::Signer(TrustFailure::KeyUsage));
+                assert_eq!(refusal.code(), "untrusted-signer");
                 assert!(reason.contains("digitalSignature"), "{reason}");
             }
             other => panic!("{other:?}"),
@@ -336,11 +477,13 @@ mod tests {
         )
         .unwrap();
         match judge_with(&w, &sealed, &[w.ca.cert().to_owned()]) {
-            InboundVerdict::Quarantine { code, .. } => assert_eq!(code, "not-a-recipient"),
+            InboundVerdict::Quarantine { refusal, .. } => {
+                assert_eq!(refusal.code(), "not-a-recipient")
+            }
             other => panic!("{other:?}"),
         }
         match judge_with(&w, MSG, &[w.ca.cert().to_owned()]) {
-            InboundVerdict::Quarantine { code, .. } => assert_eq!(code, "not-smime"),
+            InboundVerdict::Quarantine { refusal, .. } => assert_eq!(refusal.code(), "not-smime"),
             other => panic!("{other:?}"),
         }
     }

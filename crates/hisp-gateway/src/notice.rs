@@ -7,7 +7,8 @@
 use hisp_mdn::{
     build_dsn, build_mdn, Disposition, DispositionType, DsnAction, DsnRecipient, DsnSpec, MdnSpec,
 };
-use hisp_store::DirectAddress;
+use hisp_smtp::Reply;
+use hisp_store::{DeliveryStatus, DirectAddress};
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
 use time::OffsetDateTime;
 
@@ -88,6 +89,8 @@ pub(crate) fn mdn(notice: &MdnNotice<'_>) -> (Vec<u8>, String) {
 pub(crate) struct Failure {
     pub(crate) address: DirectAddress,
     pub(crate) reason: String,
+    /// The RFC 3463 status the refusal carried, as tracking kept it.
+    pub(crate) status: Option<DeliveryStatus>,
     pub(crate) at: Option<OffsetDateTime>,
 }
 
@@ -117,7 +120,7 @@ pub(crate) fn dsn(notice: &DsnNotice<'_>) -> Vec<u8> {
             final_recipient: f.address.to_string(),
             original_recipient: Some(f.address.to_string()),
             action: DsnAction::Failed,
-            status: status_of(&f.reason),
+            status: dsn_status(f.status),
             diagnostic: Some(f.reason.clone()),
             remote_mta: None,
             last_attempt: f.at.and_then(|t| {
@@ -156,27 +159,22 @@ pub(crate) fn dsn(notice: &DsnNotice<'_>) -> Vec<u8> {
     })
 }
 
-/// The RFC 3463 status of a failure: the enhanced code of an SMTP reply
-/// quoted at the start of the reason (`550 5.1.1 ...`), else `5.0.0`
-/// (other undefined status: timeouts, refusals by hisp itself).
-fn status_of(reason: &str) -> String {
-    let mut words = reason.split_whitespace();
-    let (Some(code), Some(enhanced)) = (words.next(), words.next()) else {
-        return "5.0.0".into();
-    };
-    let smtp_code =
-        code.len() == 3 && code.starts_with('5') && code.bytes().all(|b| b.is_ascii_digit());
-    let parts: Vec<&str> = enhanced.split('.').collect();
-    let enhanced_ok = parts.len() == 3
-        && parts[0] == "5"
-        && parts[1..]
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
-    if smtp_code && enhanced_ok {
-        enhanced.to_string()
-    } else {
-        "5.0.0".into()
+/// The RFC 3463 status of a failed recipient in a DSN (RFC 3464 §2.3.4):
+/// the permanent status its refusal carried (`5.1.1` from a destination's
+/// `550 5.1.1`), else `5.0.0` (other undefined status: timeouts, hisp's
+/// own refusals, a temporary status that the lifetime made final).
+fn dsn_status(status: Option<DeliveryStatus>) -> String {
+    match status {
+        Some(s) if s.is_permanent() => s.to_string(),
+        _ => "5.0.0".into(),
     }
+}
+
+/// The RFC 3463 status an SMTP reply carries, if it has a valid one.
+pub(crate) fn reply_status(reply: &Reply) -> Option<DeliveryStatus> {
+    reply
+        .enhanced
+        .and_then(|(class, subject, detail)| DeliveryStatus::new(class, subject, detail))
 }
 
 #[cfg(test)]
@@ -188,12 +186,19 @@ mod tests {
     }
 
     #[test]
-    fn status_comes_from_a_quoted_smtp_reply_or_is_generic() {
-        assert_eq!(status_of("550 5.1.1 <x@y>: no such user"), "5.1.1");
-        assert_eq!(status_of("554 5.7.1 refused"), "5.7.1");
-        assert_eq!(status_of("451 4.4.3 try later"), "5.0.0");
-        assert_eq!(status_of("no processed MDN within 1h"), "5.0.0");
-        assert_eq!(status_of("550"), "5.0.0");
+    fn dsn_status_is_the_permanent_status_kept_or_generic_rfc3464_2_3_4() {
+        let status = |c, s, d| DeliveryStatus::new(c, s, d);
+        assert_eq!(dsn_status(status(5, 1, 1)), "5.1.1");
+        assert_eq!(dsn_status(status(5, 7, 1)), "5.7.1");
+        assert_eq!(dsn_status(status(4, 4, 3)), "5.0.0");
+        assert_eq!(dsn_status(None), "5.0.0");
+        assert_eq!(
+            reply_status(&Reply::new(550, (5, 1, 1), "<x@y>: no such user")),
+            status(5, 1, 1)
+        );
+        assert_eq!(reply_status(&Reply::plain(554, "no")), None);
+        // A peer's malformed enhanced code is no status.
+        assert_eq!(reply_status(&Reply::new(550, (7, 1, 1), "odd")), None);
     }
 
     #[test]
@@ -242,11 +247,13 @@ mod tests {
             Failure {
                 address: addr("doc@b.example"),
                 reason: "no processed MDN within 1h".into(),
+                status: None,
                 at: Some(OffsetDateTime::UNIX_EPOCH),
             },
             Failure {
                 address: addr("nurse@b.example"),
                 reason: "550 5.1.1 <nurse@b.example>: no such address here".into(),
+                status: DeliveryStatus::new(5, 1, 1),
                 at: None,
             },
         ];

@@ -117,8 +117,6 @@ mod tests {
                 &sealed,
                 &OpenOptions {
                     keys: std::slice::from_ref(keys),
-                    anchors: &[ca.cert().to_owned()],
-                    at: None,
                 },
             )
             .unwrap();
@@ -129,8 +127,6 @@ mod tests {
             &sealed,
             &OpenOptions {
                 keys: std::slice::from_ref(&dave),
-                anchors: &[ca.cert().to_owned()],
-                at: None,
             },
         )
         .is_err());

@@ -306,6 +306,12 @@ struct SmtpSink {
 
 impl SmtpSink {
     fn start() -> SmtpSink {
+        SmtpSink::start_with(&[])
+    }
+
+    /// `smtp-sink` with `options` before its address (`-f rcpt` refuses
+    /// every RCPT with the `-B` reply).
+    fn start_with(options: &[&str]) -> SmtpSink {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -313,6 +319,7 @@ impl SmtpSink {
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new("smtp-sink")
+            .args(options)
             .args(["-u", "nobody", &addr.to_string(), "10"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -751,4 +758,42 @@ async fn a_notification_request_naming_someone_else_is_refused() {
     assert!(r.text.contains("eve@c.example"), "{r}");
     assert!(world.a.store.queue(None).unwrap().is_empty());
     world.stop().await;
+}
+
+/// A destination's permanent refusal keeps its RFC 3463 status, as a value,
+/// through tracking into the DSN's Status field: a refused RCPT its own
+/// (5.1.1), a refused MAIL FROM (the whole transaction) its 5.7.1 for every
+/// recipient (RFC 3464 §2.3.4; RFC 3463 §2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_status_reaches_the_dsn_status_rfc3464_2_3_4() {
+    for (command, reply, status) in [
+        ("rcpt", "550 5.1.1 <bob@b.example>: no such user", "5.1.1"),
+        (
+            "mail",
+            "550 5.7.1 <alice@a.example>: sender refused",
+            "5.7.1",
+        ),
+    ] {
+        let world = World::start().await;
+        let sink = SmtpSink::start_with(&["-f", command, "-B", reply]);
+        let worker = world.a.worker_via("b.example", sink.addr);
+        submit(&world.a, MESSAGE_ID).await;
+        let now = OffsetDateTime::now_utc();
+        worker.run_once(now).await.unwrap();
+        let r = tracked(&world.a, MESSAGE_ID);
+        assert_eq!(r.state, TrackingState::Failed, "{command}: {r:?}");
+        assert_eq!(
+            r.status.map(|s| s.to_string()).as_deref(),
+            Some(status),
+            "{command}: {r:?}"
+        );
+        worker.run_once(now + Duration::from_secs(1)).await.unwrap();
+        let entries = alice_inbox(&world);
+        assert_eq!(entries.len(), 1, "{command}: {entries:?}");
+        let dsn = world.a.store.read_message(entries[0].id).unwrap();
+        let parsed = parse_dsn(&dsn.bytes).unwrap();
+        assert_eq!(parsed.recipients.len(), 1);
+        assert_eq!(parsed.recipients[0].status, status, "{command}: {parsed:?}");
+        world.stop().await;
+    }
 }

@@ -16,10 +16,8 @@ use openssl::encrypt::{Decrypter, Encrypter};
 use openssl::hash::MessageDigest;
 use openssl::rsa::Padding;
 use openssl::symm::{decrypt, encrypt, Cipher};
-use openssl::x509::X509;
 
 struct Pki {
-    ca: X509,
     alice: KeyPair,
     bob: KeyPair,
 }
@@ -33,7 +31,6 @@ fn pki() -> Pki {
     Pki {
         alice: leaf("alice@a.example"),
         bob: leaf("bob@b.example"),
-        ca: ca.cert().to_owned(),
     }
 }
 
@@ -60,8 +57,6 @@ fn seal_open(p: &Pki, msg: &[u8]) -> usize {
         &sealed,
         &OpenOptions {
             keys: std::slice::from_ref(&p.bob),
-            anchors: std::slice::from_ref(&p.ca),
-            at: None,
         },
     )
     .expect("open");
@@ -161,8 +156,6 @@ fn memory_child(size: usize) {
         &sealed,
         &OpenOptions {
             keys: std::slice::from_ref(&p.bob),
-            anchors: std::slice::from_ref(&p.ca),
-            at: None,
         },
     )
     .expect("open");

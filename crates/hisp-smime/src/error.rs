@@ -19,8 +19,6 @@ pub enum Step {
     Decrypt,
     /// Checking the signature and digest (open).
     Verify,
-    /// Chaining the signer to an anchor (open).
-    Trust,
 }
 
 impl fmt::Display for Step {
@@ -33,7 +31,6 @@ impl fmt::Display for Step {
             Step::Encrypt => "encrypt",
             Step::Decrypt => "decrypt",
             Step::Verify => "verify",
-            Step::Trust => "trust",
         })
     }
 }
@@ -101,22 +98,6 @@ pub enum SmimeError {
     /// A SignerInfo whose certificate is not in the message.
     #[error("signer certificate missing: {0}")]
     SignerCertificateMissing(String),
-    /// The signer does not chain to any anchor.
-    #[error("untrusted signer {signer}: {detail}")]
-    UntrustedSigner {
-        /// The signer's subject and serial.
-        signer: String,
-        /// Why the path failed.
-        detail: String,
-    },
-    /// The signer's certificate (or one in its path) is outside its validity at the time checked.
-    #[error("expired signer {signer}: {detail}")]
-    ExpiredSigner {
-        /// The signer's subject and serial.
-        signer: String,
-        /// Which certificate and its dates.
-        detail: String,
-    },
     /// An RSA key shorter than 2048 bits.
     #[error(
         "weak key at {step}: {subject} has a {bits}-bit RSA key, at least 2048 bits are required"
@@ -160,7 +141,6 @@ impl SmimeError {
             | SmimeError::DigestMismatch { .. }
             | SmimeError::BadSignature { .. }
             | SmimeError::SignerCertificateMissing(_) => Step::Verify,
-            SmimeError::UntrustedSigner { .. } | SmimeError::ExpiredSigner { .. } => Step::Trust,
             SmimeError::BadKeyMaterial(_) => Step::Keys,
             SmimeError::NoRecipients => Step::Encrypt,
         }
@@ -180,8 +160,6 @@ impl SmimeError {
             SmimeError::DigestMismatch { .. } => "digest-mismatch",
             SmimeError::BadSignature { .. } => "bad-signature",
             SmimeError::SignerCertificateMissing(_) => "signer-certificate-missing",
-            SmimeError::UntrustedSigner { .. } => "untrusted-signer",
-            SmimeError::ExpiredSigner { .. } => "expired-signer",
             SmimeError::WeakKey { .. } => "weak-key",
             SmimeError::BadKeyMaterial(_) => "bad-key-material",
             SmimeError::NoRecipients => "no-recipients",

@@ -4,7 +4,8 @@
 //! message wrapped as message/rfc822, signed (detached, SHA-256) and encrypted to
 //! every recipient certificate (Applicability Statement for Secure Health
 //! Transport 1.3; RFC 8551; RFC 5652). `open` reverses it and reports what it
-//! checked.
+//! checked and who signed: it verifies signatures and digests, and leaves
+//! whether a signer is trusted to hisp-trust.
 //!
 //! The crate does no I/O: bytes in, bytes out.
 

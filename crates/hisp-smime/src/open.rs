@@ -1,4 +1,6 @@
-//! Receiving: decrypt, verify, chain to an anchor, unwrap.
+//! Receiving: decrypt, verify, unwrap. Whether a signer is trusted is not
+//! decided here: the caller judges the reported signers (and the
+//! certificates the message carried) with hisp-trust.
 
 use openssl::x509::X509;
 
@@ -7,16 +9,11 @@ use crate::error::SmimeError;
 use crate::keys::KeyPair;
 use crate::{decrypt, inspect, mime, verify, wrap};
 
-/// What open needs: the keys to decrypt with, the anchors to trust, and the
-/// time at which certificates must be valid.
+/// What open needs: the keys to decrypt with.
 #[derive(Clone, Copy)]
 pub struct OpenOptions<'a> {
     /// Certificate/key pairs; the one a RecipientInfo names is used.
     pub keys: &'a [KeyPair],
-    /// Trust anchors a signer must chain to (self-signed roots or intermediates).
-    pub anchors: &'a [X509],
-    /// Validity is checked at this time (seconds since the Unix epoch); `None` is now.
-    pub at: Option<i64>,
 }
 
 /// One signer of the message and what was found about it.
@@ -36,9 +33,11 @@ pub struct SignerReport {
     pub sans: Vec<String>,
     /// The digest this signer used, when it is one hisp accepts.
     pub digest: Option<Digest>,
-    /// True when the signature and content digest verified and the signer chains to an anchor.
-    pub trusted: bool,
-    /// Why this signer was not accepted.
+    /// True when this signer's signature and content digest verified, with
+    /// an allowed digest and a strong enough key. Says nothing about trust:
+    /// that is hisp-trust's judgement of `cert`.
+    pub verified: bool,
+    /// Why this signer's signature was not accepted.
     pub problem: Option<SmimeError>,
 }
 
@@ -59,12 +58,12 @@ pub struct Opened {
     pub cipher: Option<ContentCipher>,
     /// The key transport of the RecipientInfo that was used.
     pub key_transport: Option<KeyTransport>,
-    /// The digest of the accepted signer.
+    /// The digest of the first verified signer.
     pub digest: Digest,
-    /// Every signer, the accepted one and the others.
+    /// Every signer, verified or not.
     pub signers: Vec<SignerReport>,
     /// Every certificate the SignedData carried (signers and intermediates),
-    /// for a fuller path validation by the caller.
+    /// for the caller's path validation.
     pub certificates: Vec<X509>,
 }
 
@@ -80,7 +79,7 @@ pub struct OpenReport {
     pub cipher: Option<ContentCipher>,
     /// The key transport of the matching RecipientInfo, once known.
     pub key_transport: Option<KeyTransport>,
-    /// The digest of the accepted signer (or of the first signer when none was accepted).
+    /// The digest of the first verified signer (or of the first signer when none verified).
     pub digest: Option<Digest>,
     /// Every signer seen.
     pub signers: Vec<SignerReport>,
@@ -103,8 +102,9 @@ impl OpenReport {
     }
 }
 
-/// Opens a sealed message: decrypts it, verifies the signature, chains the
-/// signer to an anchor and unwraps message/rfc822.
+/// Opens a sealed message: decrypts it, verifies the signatures and content
+/// digests, and unwraps message/rfc822. It succeeds when at least one
+/// signer verifies; which signers are trusted is for the caller to judge.
 pub fn open(sealed: &[u8], options: &OpenOptions<'_>) -> Result<Opened, SmimeError> {
     let report = open_report(sealed, options);
     match report.result {
@@ -173,7 +173,7 @@ pub fn open_report(sealed: &[u8], options: &OpenOptions<'_>) -> OpenReport {
             )))
         }
     };
-    let verified = verify::verify(signed_entity, options.anchors, options.at);
+    let verified = verify::verify(signed_entity);
     report.signers = verified.signers;
     report.digest = verified.digest;
     report.certificates = verified.certificates;

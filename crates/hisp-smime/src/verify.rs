@@ -1,9 +1,10 @@
-//! Signature verification, signer by signer (RFC 5652 §5.6, RFC 8551 §3.5),
-//! and the chain from each signer to a caller-supplied anchor.
+//! Signature verification, signer by signer (RFC 5652 §5.6, RFC 8551 §3.5).
 //!
-//! A message is accepted when at least one signer verifies and is trusted:
-//! an expired or untrusted second signature beside a good one does not make
-//! the message bad (the DirectTrust receive cases expect this).
+//! A message is accepted when at least one signer's signature and content
+//! digest verify: a bad second signature beside a good one does not make
+//! the message bad (the DirectTrust receive cases expect this). Whether a
+//! signer is trusted (path to an anchor, validity, revocation, binding) is
+//! not decided here: the caller asks hisp-trust about the verified signers.
 
 use std::borrow::Cow;
 
@@ -11,9 +12,7 @@ use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::cms::CmsContentInfo;
 use openssl::hash::MessageDigest;
 use openssl::stack::Stack;
-use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
-use openssl::x509::{X509Ref, X509StoreContext, X509};
+use openssl::x509::{X509Ref, X509};
 
 use crate::algorithms::Digest;
 use crate::error::{SmimeError, Step};
@@ -29,7 +28,7 @@ pub(crate) struct Verified<'a> {
     pub result: Result<Cow<'a, [u8]>, SmimeError>,
     /// Every signer.
     pub signers: Vec<SignerReport>,
-    /// The digest of the accepted signer, else of the first signer.
+    /// The digest of the first verified signer, else of the first signer.
     pub digest: Option<Digest>,
     /// Every certificate the SignedData carried (signers and intermediates).
     pub certificates: Vec<X509>,
@@ -48,7 +47,7 @@ impl Verified<'_> {
 
 /// Verifies a signed entity: multipart/signed (detached) or
 /// application/pkcs7-mime; smime-type=signed-data (opaque).
-pub(crate) fn verify<'a>(entity: &'a [u8], anchors: &[X509], at: Option<i64>) -> Verified<'a> {
+pub(crate) fn verify(entity: &[u8]) -> Verified<'_> {
     let parsed = match Entity::parse(entity) {
         Ok(e) => e,
         Err(e) => return Verified::failed(e),
@@ -60,14 +59,14 @@ pub(crate) fn verify<'a>(entity: &'a [u8], anchors: &[X509], at: Option<i64>) ->
                 Err(e) => return Verified::failed(e),
             };
             match signature.decoded_der("signature part") {
-                Ok(der) => verify_der(&der, Some(content), anchors, at),
+                Ok(der) => verify_der(&der, Some(content)),
                 Err(e) => Verified::failed(e),
             }
         }
         SmimeKind::OpaqueSigned | SmimeKind::Enveloped => {
             // An x-pkcs7-mime part without smime-type may still be signed-data.
             match parsed.decoded_der("signed-data part") {
-                Ok(der) => verify_der(&der, None, anchors, at),
+                Ok(der) => verify_der(&der, None),
                 Err(e) => Verified::failed(e),
             }
         }
@@ -94,12 +93,7 @@ fn malformed(detail: impl ToString) -> SmimeError {
     }
 }
 
-fn verify_der<'a>(
-    der: &[u8],
-    detached: Option<&'a [u8]>,
-    anchors: &[X509],
-    at: Option<i64>,
-) -> Verified<'a> {
+fn verify_der<'a>(der: &[u8], detached: Option<&'a [u8]>) -> Verified<'a> {
     // The certificates are decoded through the cache (certcache.rs) and
     // handed to libcrypto beside the SignedData rather than inside it.
     let split = inspect::split_signed_data(der);
@@ -269,7 +263,7 @@ fn verify_der<'a>(
         (checks, content, certs)
     };
 
-    judge(checks, content, &certs, anchors, at)
+    judge(checks, content, &certs)
 }
 
 /// Runs the content through the digests of every signer and records each
@@ -467,36 +461,36 @@ unsafe fn content_type_attribute_is_data(si: *mut ffi::CMS_SignerInfo) -> bool {
             == openssl_sys::NID_pkcs7_data
 }
 
-/// Decides per signer and overall.
+/// Decides per signer and overall: a signer is verified when its digest
+/// algorithm is allowed, its key strong enough, and its signature and the
+/// content digest check out (RFC 5652 §5.6).
 fn judge<'a>(
     checks: Vec<SignerCheck>,
     content: Cow<'a, [u8]>,
     certs: &Stack<X509>,
-    anchors: &[X509],
-    at: Option<i64>,
 ) -> Verified<'a> {
     let mut reports = Vec::with_capacity(checks.len());
     let mut accepted: Option<usize> = None;
     let mut problems = Vec::new();
-    for (i, check) in checks.into_iter().enumerate() {
+    for check in checks {
         let verdict = check
             .signature
             .clone()
             .and_then(|()| check.content.clone())
             .and_then(|()| check.digest.clone().map(|_| ()))
             .and_then(|()| match &check.cert {
-                Some(cert) => chain_to_anchor(cert, certs, anchors, at, &check.id),
+                Some(_) => Ok(()),
                 None => Err(SmimeError::SignerCertificateMissing(check.id.clone())),
             });
-        let trusted = verdict.is_ok();
-        if trusted && accepted.is_none() {
-            accepted = Some(i);
-        }
+        let verified = verdict.is_ok();
         if let Err(e) = &verdict {
             problems.push(e.clone());
         }
         if let Some(cert) = check.cert {
-            reports.push(report(cert, check.digest.ok(), trusted, verdict.err()));
+            if verified && accepted.is_none() {
+                accepted = Some(reports.len());
+            }
+            reports.push(report(cert, check.digest.ok(), verified, verdict.err()));
         }
     }
     let digest = accepted
@@ -515,8 +509,8 @@ fn judge<'a>(
     }
 }
 
-/// When no signer is accepted, the reason reported is the gravest one found:
-/// tampering first, then bad algorithms, then trust.
+/// When no signer verifies, the reason reported is the gravest one found:
+/// tampering first, then bad algorithms and keys.
 fn most_telling(problems: Vec<SmimeError>) -> SmimeError {
     fn rank(e: &SmimeError) -> u8 {
         match e {
@@ -524,9 +518,7 @@ fn most_telling(problems: Vec<SmimeError>) -> SmimeError {
             SmimeError::BadSignature { .. } => 1,
             SmimeError::UnsupportedAlgorithm { .. } => 2,
             SmimeError::WeakKey { .. } => 3,
-            SmimeError::ExpiredSigner { .. } => 4,
-            SmimeError::UntrustedSigner { .. } => 5,
-            _ => 6,
+            _ => 4,
         }
     }
     problems
@@ -535,99 +527,10 @@ fn most_telling(problems: Vec<SmimeError>) -> SmimeError {
         .unwrap_or_else(|| SmimeError::Unsigned("no signer".into()))
 }
 
-/// Path from the signer to one of the anchors, at `at`: signatures, validity
-/// and CA constraints as libcrypto's verifier checks them. Full RFC 5280
-/// policy (key usage, revocation, binding) belongs to hisp-trust.
-fn chain_to_anchor(
-    cert: &X509,
-    certs: &Stack<X509>,
-    anchors: &[X509],
-    at: Option<i64>,
-    id: &str,
-) -> Result<(), SmimeError> {
-    let crypto = |e| SmimeError::crypto(Step::Trust, e);
-    if anchors.is_empty() {
-        return Err(SmimeError::UntrustedSigner {
-            signer: id.to_string(),
-            detail: "no trust anchor is configured".into(),
-        });
-    }
-    let mut store = X509StoreBuilder::new().map_err(crypto)?;
-    for anchor in anchors {
-        store.add_cert(anchor.clone()).map_err(crypto)?;
-    }
-    let mut param = X509VerifyParam::new().map_err(crypto)?;
-    // Direct anchors are often intermediate CAs: a path may end at any anchor.
-    param
-        .set_flags(X509VerifyFlags::PARTIAL_CHAIN)
-        .map_err(crypto)?;
-    // Security level 2 for every certificate of the path: keys of at least
-    // 112 bits of strength (RSA and DSA 2048, EC 224) and no MD5 or SHA-1
-    // certificate signatures (Applicability Statement 1.3 §5).
-    param.set_auth_level(2);
-    if let Some(t) = at {
-        param.set_time(t as libc::time_t);
-    }
-    store.set_param(&param).map_err(crypto)?;
-    let store = store.build();
-    let mut untrusted = Stack::new().map_err(crypto)?;
-    for c in certs {
-        untrusted.push(c.to_owned()).map_err(crypto)?;
-    }
-    let mut ctx = X509StoreContext::new().map_err(crypto)?;
-    let (ok, error, depth, failing) = ctx
-        .init(&store, cert, &untrusted, |c| {
-            let ok = c.verify_cert()?;
-            let failing = c.current_cert().map(|x| x.to_owned());
-            Ok((ok, c.error(), c.error_depth(), failing))
-        })
-        .map_err(crypto)?;
-    if ok {
-        return Ok(());
-    }
-    let which = failing
-        .as_ref()
-        .map(|c| describe(c))
-        .unwrap_or_else(|| id.to_string());
-    if error.as_raw() == openssl_sys::X509_V_ERR_CERT_HAS_EXPIRED
-        || error.as_raw() == openssl_sys::X509_V_ERR_CERT_NOT_YET_VALID
-    {
-        let dates = failing
-            .as_ref()
-            .map(|c| {
-                format!(
-                    "valid {} to {}",
-                    rfc3339(c.not_before()),
-                    rfc3339(c.not_after())
-                )
-            })
-            .unwrap_or_default();
-        return Err(SmimeError::ExpiredSigner {
-            signer: id.to_string(),
-            detail: format!(
-                "{which} at depth {depth}: {} ({dates})",
-                error.error_string()
-            ),
-        });
-    }
-    Err(SmimeError::UntrustedSigner {
-        signer: id.to_string(),
-        detail: format!(
-            "{} (at {which}, depth {depth}); anchors: {}",
-            error.error_string(),
-            anchors
-                .iter()
-                .map(|a| format!("'{}'", subject_line(a)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    })
-}
-
 fn report(
     cert: X509,
     digest: Option<Digest>,
-    trusted: bool,
+    verified: bool,
     problem: Option<SmimeError>,
 ) -> SignerReport {
     let sans = cert
@@ -651,7 +554,7 @@ fn report(
         not_after: rfc3339(cert.not_after()),
         sans,
         digest,
-        trusted,
+        verified,
         problem,
         cert,
     }

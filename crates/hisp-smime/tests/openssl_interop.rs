@@ -743,12 +743,7 @@ fn openssl_key_transport(kt: KeyTransport) -> &'static [&'static str] {
 fn hisp_opens_openssl(cipher_option: &str, expected: ContentCipher) {
     let dir = TempDir::new("openssl-to-hisp");
     let keys = [key_pair("bob")];
-    let anchors = [cert("ca")];
-    let options = OpenOptions {
-        keys: &keys,
-        anchors: &anchors,
-        at: Some(AT),
-    };
+    let options = OpenOptions { keys: &keys };
     let bodies = [
         (Body::Text, KIB),
         (Body::Utf8, 100 * KIB),
@@ -848,12 +843,7 @@ fn hisp_opens_openssl_aes256_gcm_rfc5084() {
 fn hisp_opens_streamed_ber_from_openssl_rfc5652_1_2() {
     let dir = TempDir::new("openssl-ber");
     let keys = [key_pair("bob")];
-    let anchors = [cert("ca")];
-    let options = OpenOptions {
-        keys: &keys,
-        anchors: &anchors,
-        at: Some(AT),
-    };
+    let options = OpenOptions { keys: &keys };
     let original = crlf(&message(Body::Text, 20 * KIB, 77));
     let mut wrapper = b"Content-Type: message/rfc822\r\n\r\n".to_vec();
     wrapper.extend_from_slice(&original);

@@ -57,5 +57,7 @@ pub use queue::{
 };
 pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};
 pub use store::Store;
-pub use tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
+pub use tracking::{
+    DeliveryStatus, RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState,
+};
 pub use user::{Account, Grant, UserId, UserName};

@@ -21,7 +21,9 @@ use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, Quaran
 use crate::queue::{
     ClaimLimits, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
 };
-use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
+use crate::tracking::{
+    DeliveryStatus, RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState,
+};
 use crate::user::{Account, Grant, UserName};
 use hisp_address::DirectAddress;
 use hisp_address::Domain;
@@ -339,6 +341,18 @@ pub trait Store: Send + Sync {
         next: TrackingState,
         at: OffsetDateTime,
         reason: Option<&str>,
+    ) -> Result<RecipientRecord, StoreError>;
+
+    /// Moves one recipient to failed, as [`track`](Store::track) with
+    /// `reason`, and keeps in the same transaction the RFC 3463 `status`
+    /// its refusal carried (a destination's `550 5.1.1`), which the DSN to
+    /// its sender reports; `None` when the refusal carried none.
+    fn track_failed(
+        &self,
+        recipient: RecipientId,
+        at: OffsetDateTime,
+        reason: &str,
+        status: Option<DeliveryStatus>,
     ) -> Result<RecipientRecord, StoreError>;
 
     /// Makes the moves `steps` in order, all or none, in one transaction

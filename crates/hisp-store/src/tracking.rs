@@ -203,6 +203,76 @@ pub struct RecipientRecord {
     pub direction: MessageDirection,
     /// What tracking expects of the message.
     pub expect: Expectation,
+    /// For a failed recipient, the RFC 3463 status its refusal carried (a
+    /// destination's `550 5.1.1`), the Status of the DSN that tells its
+    /// sender; `None` when none did.
+    pub status: Option<DeliveryStatus>,
+}
+
+/// An RFC 3463 enhanced status code, `class.subject.detail` (RFC 3463 §2:
+/// class 2, 4 or 5; subject and detail of at most three digits). Stored
+/// as its text (`5.1.1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryStatus {
+    class: u8,
+    subject: u16,
+    detail: u16,
+}
+
+impl DeliveryStatus {
+    /// The status `class.subject.detail`, if RFC 3463 §2 allows it.
+    pub fn new(class: u8, subject: u16, detail: u16) -> Option<DeliveryStatus> {
+        (matches!(class, 2 | 4 | 5) && subject <= 999 && detail <= 999).then_some(DeliveryStatus {
+            class,
+            subject,
+            detail,
+        })
+    }
+
+    /// Its class: 2 success, 4 persistent transient failure, 5 permanent failure.
+    pub fn class(self) -> u8 {
+        self.class
+    }
+
+    /// Whether it is a permanent failure (class 5).
+    pub fn is_permanent(self) -> bool {
+        self.class == 5
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+impl std::str::FromStr for DeliveryStatus {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || StoreError::Invalid {
+            what: "delivery status",
+            value: s.to_string(),
+            reason: "not an RFC 3463 status code (class.subject.detail)".into(),
+        };
+        let mut parts = s.split('.');
+        let (Some(class), Some(subject), Some(detail), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let number = |p: &str| {
+            (!p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| p.parse::<u16>().ok())
+                .flatten()
+        };
+        match (number(class), number(subject), number(detail)) {
+            (Some(c), Some(s), Some(d)) if class.len() == 1 => {
+                DeliveryStatus::new(c as u8, s, d).ok_or_else(invalid)
+            }
+            _ => Err(invalid()),
+        }
+    }
 }
 
 impl RecipientRecord {

@@ -4,8 +4,9 @@
 //! The entry point is [`judge`]: given a certificate, what it is for, the
 //! address it must belong to, the anchors in force and the intermediates at
 //! hand, it returns a [`Verdict`] that says whether the certificate may be
-//! used, whether a refusal is temporary, and why, naming the certificate,
-//! the anchors and the check. Anchors are the certificates the caller (the
+//! used, whether a refusal is temporary, which checks failed (as
+//! [`TrustFailure`] values), and why, naming the certificate, the anchors
+//! and the check. Anchors are the certificates the caller (the
 //! store, per domain and direction) passes in, and bundles ([`BundleState`])
 //! are plain values; nothing caches verdicts, so a changed anchor is in
 //! force for the next call.
@@ -20,6 +21,7 @@ mod bundle;
 mod crl;
 mod describe;
 mod error;
+mod failure;
 mod fetch;
 mod path;
 mod remote;
@@ -33,6 +35,7 @@ pub use bundle::{parse_bundle, Bundle, BundleSource, BundleState};
 pub use crl::{crl_urls, fetchable_crl_urls, parse_crl, CrlCache, NO_NEXT_UPDATE_REUSE_SECS};
 pub use describe::{cert_id, name_line, rfc3339, serial_hex};
 pub use error::TrustError;
+pub use failure::TrustFailure;
 pub use fetch::{is_fetchable, Fetcher, HttpFetcher};
 pub use path::{anchor_list, validate_path, Intermediates, PathFailure, ValidPath, MAX_AIA_ROUNDS};
 pub use remote::Remote;

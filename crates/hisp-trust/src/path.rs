@@ -6,7 +6,9 @@
 //! issuers, unknown critical extensions. Intermediates come from the message,
 //! from local storage, and from the caIssuers URL of a certificate whose
 //! issuer is missing. Any anchor ends a path, root or not (partial chains):
-//! Direct trust anchors are often intermediate CAs.
+//! Direct trust anchors are often intermediate CAs. Every certificate of a
+//! path must meet security level 2 (keys of 112 bits of strength or more,
+//! no MD5 or SHA-1 signatures).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,6 +22,7 @@ use openssl_sys as ffi;
 use crate::aia::ca_issuer_urls;
 use crate::describe::{asn1_rfc3339, cert_id, name_line, rfc3339};
 use crate::error::TrustError;
+use crate::failure::TrustFailure;
 use crate::remote::Remote;
 
 /// At most this many rounds of caIssuers fetching for one path (one round
@@ -108,10 +111,21 @@ impl PathFailure {
     /// Whether asking again later may succeed (a caIssuers URL was
     /// unreachable, or an internal failure).
     pub fn is_temporary(&self) -> bool {
+        self.failure().is_temporary()
+    }
+
+    /// The failed check as a value.
+    pub fn failure(&self) -> TrustFailure {
         match self {
-            PathFailure::NoPath { temporary, .. } => *temporary,
-            PathFailure::Internal(_) => true,
-            _ => false,
+            PathFailure::NoAnchors => TrustFailure::NoAnchors,
+            PathFailure::Expired { .. } => TrustFailure::Expired,
+            PathFailure::NotYetValid { .. } => TrustFailure::NotYetValid,
+            PathFailure::NoPath {
+                temporary: true, ..
+            } => TrustFailure::IssuerUnavailable,
+            PathFailure::NoPath { .. } => TrustFailure::NoPath,
+            PathFailure::Check { .. } => TrustFailure::InvalidPath,
+            PathFailure::Internal(_) => TrustFailure::Internal,
         }
     }
 }
@@ -282,6 +296,10 @@ fn attempt(
         .map_err(TrustError::crypto("setting verify flags"))?;
     // RFC 5280 §6.1.1 (b): validity is judged at the validation time, not now.
     param.set_time(at as _);
+    // Security level 2 for every certificate of the path: keys of at least
+    // 112 bits of strength (RSA and DSA 2048, EC 224) and no MD5 or SHA-1
+    // certificate signatures (Applicability Statement 1.3 §5).
+    param.set_auth_level(2);
     store
         .set_param(&param)
         .map_err(TrustError::crypto("setting verify parameters"))?;

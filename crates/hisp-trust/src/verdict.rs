@@ -6,6 +6,7 @@ use openssl::x509::X509;
 
 use crate::binding::{binding, Binding};
 use crate::describe::{cert_id, name_line};
+use crate::failure::TrustFailure;
 use crate::path::{validate_path, Intermediates, PathFailure, ValidPath};
 use crate::remote::Remote;
 use crate::revocation::{check_revocation, RevocationMode, RevocationStatus};
@@ -43,6 +44,9 @@ pub struct Verdict {
     pub temporary: bool,
     /// How the certificate is bound to the expected address.
     pub binding: Binding,
+    /// Every check that failed, in the order they ran (binding, key usage,
+    /// path, revocation); empty when usable.
+    pub failures: Vec<TrustFailure>,
     /// Why: which certificate (subject, serial), which anchors and which
     /// check failed, or what made it usable and what was not checked.
     pub reason: String,
@@ -59,11 +63,13 @@ pub fn judge(q: &Question<'_>, remote: &Remote) -> Verdict {
     let id = cert_id(q.cert);
     let bound = binding(q.cert, q.expected);
     let mut failures = Vec::new();
+    let mut kinds = Vec::new();
     let mut notes = Vec::new();
 
     // Applicability Statement 1.3 §4.1: the certificate MUST be bound to
     // the address, or to its domain.
     if bound == Binding::None {
+        kinds.push(TrustFailure::Unbound);
         failures.push(format!(
             "{id} is not bound to {} (no subjectAltName rfc822Name or dNSName matches)",
             q.expected
@@ -76,10 +82,13 @@ pub fn judge(q: &Question<'_>, remote: &Remote) -> Verdict {
         KeyUsageCheck::Unrestricted => notes.push(format!(
             "{id} has no keyUsage extension: unrestricted (RFC 5280 §4.2.1.3)"
         )),
-        KeyUsageCheck::Lacks(bit) => failures.push(format!(
-            "{id}: key usage lacks {bit}, needed for {}",
-            q.purpose
-        )),
+        KeyUsageCheck::Lacks(bit) => {
+            kinds.push(TrustFailure::KeyUsage);
+            failures.push(format!(
+                "{id}: key usage lacks {bit}, needed for {}",
+                q.purpose
+            ))
+        }
     }
 
     // RFC 5280 §6.1: a valid path to one of the anchors at the given time.
@@ -87,6 +96,7 @@ pub fn judge(q: &Question<'_>, remote: &Remote) -> Verdict {
         Ok(path) => Some(path),
         Err(failure) => {
             let temporary = failure.is_temporary() && failures.is_empty();
+            kinds.push(failure.failure());
             // Every refusal names the certificate it is about.
             failures.push(match failure {
                 PathFailure::Expired { .. } | PathFailure::NotYetValid { .. } => {
@@ -95,21 +105,27 @@ pub fn judge(q: &Question<'_>, remote: &Remote) -> Verdict {
                 _ => format!("{id}: {failure}"),
             });
             if temporary {
-                return verdict(false, true, bound, failures.join("; "));
+                return verdict(false, true, bound, kinds, failures.join("; "));
             }
             None
         }
     };
     let Some(path) = path.filter(|_| failures.is_empty()) else {
-        return verdict(false, false, bound, failures.join("; "));
+        return verdict(false, false, bound, kinds, failures.join("; "));
     };
 
     // RFC 5280 §6.3: no certificate of the path may be revoked.
     match check_revocation(&path.chain, q.revocation, q.at, remote) {
-        RevocationStatus::Revoked { detail } => verdict(false, false, bound, detail),
-        RevocationStatus::Unavailable { detail } => {
-            verdict(false, true, bound, format!("{detail} (temporary)"))
+        RevocationStatus::Revoked { detail } => {
+            verdict(false, false, bound, vec![TrustFailure::Revoked], detail)
         }
+        RevocationStatus::Unavailable { detail } => verdict(
+            false,
+            true,
+            bound,
+            vec![TrustFailure::RevocationUnavailable],
+            format!("{detail} (temporary)"),
+        ),
         RevocationStatus::Good { notes: crl_notes } => {
             notes.extend(crl_notes);
             let mut reason = format!(
@@ -123,17 +139,24 @@ pub fn judge(q: &Question<'_>, remote: &Remote) -> Verdict {
                 reason.push_str("; ");
                 reason.push_str(&note);
             }
-            verdict(true, false, bound, reason)
+            verdict(true, false, bound, Vec::new(), reason)
         }
     }
 }
 
-fn verdict(usable: bool, temporary: bool, binding: Binding, reason: String) -> Verdict {
-    tracing::debug!(usable, temporary, %binding, %reason, "certificate judged");
+fn verdict(
+    usable: bool,
+    temporary: bool,
+    binding: Binding,
+    failures: Vec<TrustFailure>,
+    reason: String,
+) -> Verdict {
+    tracing::debug!(usable, temporary, %binding, ?failures, %reason, "certificate judged");
     Verdict {
         usable,
         temporary,
         binding,
+        failures,
         reason,
     }
 }

@@ -9,7 +9,7 @@ use common::pki::{build, build_ca, p7b, plain_intermediate, root, Ku, Spec};
 use common::{now, DAY};
 use hisp_ca::{issue, Binding as CaBinding, IssueOptions, Usage, Validity};
 use hisp_trust::{
-    judge, Binding, Intermediates, Purpose, Question, Remote, RevocationMode, Verdict,
+    judge, Binding, Intermediates, Purpose, Question, Remote, RevocationMode, TrustFailure, Verdict,
 };
 use openssl::x509::X509;
 use time::{Duration, OffsetDateTime};
@@ -69,6 +69,7 @@ fn path_through_intermediate_from_message_is_usable_rfc5280_6_1() {
     );
     assert!(v.usable, "{}", v.reason);
     assert!(!v.temporary);
+    assert!(v.failures.is_empty(), "{v:?}");
     assert_eq!(v.binding, Binding::Address);
     assert!(v.reason.contains("is usable for signing"), "{}", v.reason);
     assert!(v.reason.contains("anchor 'CN=Test Root'"), "{}", v.reason);
@@ -111,6 +112,7 @@ fn missing_intermediate_without_aia_is_no_path_rfc5280_6_1() {
         now(),
     );
     assert!(!v.usable && !v.temporary, "{v:?}");
+    assert_eq!(v.failures, [TrustFailure::NoPath]);
     assert!(
         v.reason.starts_with("'CN="),
         "the refusal names the certificate: {}",
@@ -169,6 +171,7 @@ fn no_anchor_configured_is_refused() {
     let cert = leaf(&root, Validity::Days(365), Usage::Combined);
     let v = ask(&Remote::http(), &cert, Purpose::Sign, &[], &[], &[], now());
     assert!(!v.usable && !v.temporary);
+    assert_eq!(v.failures, [TrustFailure::NoAnchors]);
     assert!(
         v.reason.contains("no trust anchor is configured"),
         "{}",
@@ -190,6 +193,7 @@ fn expired_leaf_is_refused_rfc5280_6_1_3_a2() {
         now(),
     );
     assert!(!v.usable && !v.temporary, "{v:?}");
+    assert_eq!(v.failures, [TrustFailure::Expired]);
     let serial = hisp_trust::serial_hex(&cert);
     assert!(
         v.reason.contains(&format!(
@@ -241,6 +245,7 @@ fn not_yet_valid_leaf_is_refused_rfc5280_6_1_3_a2() {
         &[],
         now(),
     );
+    assert_eq!(v.failures, [TrustFailure::NotYetValid]);
     assert!(!v.usable && !v.temporary, "{v:?}");
     assert!(v.reason.contains("is not valid before"), "{}", v.reason);
 }
@@ -286,6 +291,7 @@ fn issuer_that_is_not_a_ca_is_refused_basic_constraints_rfc5280_6_1_4_k() {
         now(),
     );
     assert!(!v.usable && !v.temporary, "{v:?}");
+    assert_eq!(v.failures, [TrustFailure::InvalidPath]);
     assert!(
         v.reason.contains("'CN=bob@direct.example.org' (serial "),
         "{}",
@@ -307,6 +313,7 @@ fn signing_only_cert_is_refused_for_encryption_key_usage_rfc5280_4_2_1_3() {
     let remote = Remote::http();
     let v = ask(&remote, &cert, Purpose::Encrypt, &anchors, &[], &[], now());
     assert!(!v.usable && !v.temporary, "{v:?}");
+    assert_eq!(v.failures, [TrustFailure::KeyUsage]);
     assert!(
         v.reason
             .ends_with("key usage lacks keyEncipherment, needed for encryption"),
@@ -381,6 +388,14 @@ fn every_offline_failure_is_named() {
     );
     assert!(!v.usable && !v.temporary);
     assert_eq!(v.binding, Binding::None);
+    assert_eq!(
+        v.failures,
+        [
+            TrustFailure::Unbound,
+            TrustFailure::KeyUsage,
+            TrustFailure::Expired
+        ]
+    );
     for part in [
         "is not bound to alice@direct.example.org",
         "lacks keyEncipherment",
@@ -474,6 +489,7 @@ fn aia_server_down_is_a_temporary_failure() {
         now(),
     );
     assert!(!v.usable && v.temporary, "{v:?}");
+    assert_eq!(v.failures, [TrustFailure::IssuerUnavailable]);
     assert!(
         v.reason.contains(&format!("caIssuers {url} unreachable: ")),
         "{}",
@@ -499,4 +515,36 @@ fn aia_serving_the_wrong_issuer_is_no_path() {
     );
     assert!(!v.usable && !v.temporary, "{v:?}");
     assert!(v.reason.contains("no path to anchors"), "{}", v.reason);
+}
+
+#[test]
+fn rsa_1024_leaf_fails_the_path_at_security_level_2_applicability_statement_1_3() {
+    let root = root("Test Root");
+    let cert = issue(
+        &root,
+        &CaBinding::Address(ADDRESS.into()),
+        &IssueOptions {
+            bits: 1024,
+            ..IssueOptions::default()
+        },
+    )
+    .unwrap()
+    .cert;
+    let v = ask(
+        &Remote::http(),
+        &cert,
+        Purpose::Sign,
+        &[root.cert().clone()],
+        &[],
+        &[],
+        now(),
+    );
+    assert!(!v.usable && !v.temporary, "{v:?}");
+    assert_eq!(v.failures, [TrustFailure::InvalidPath]);
+    assert!(
+        v.reason
+            .contains("fails RFC 5280 path validation: EE certificate key too weak"),
+        "{}",
+        v.reason
+    );
 }

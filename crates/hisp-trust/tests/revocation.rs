@@ -7,7 +7,9 @@ use common::http::{dead_url, Server};
 use common::pki::{build, build_ca, crl, plain_intermediate, root, Spec};
 use common::{now, DAY};
 use hisp_ca::CertificateAuthority;
-use hisp_trust::{judge, Intermediates, Purpose, Question, Remote, RevocationMode, Verdict};
+use hisp_trust::{
+    judge, Intermediates, Purpose, Question, Remote, RevocationMode, TrustFailure, Verdict,
+};
 use openssl::x509::X509;
 
 const ADDRESS: &str = "alice@direct.example.org";
@@ -87,6 +89,7 @@ fn revoked_leaf_is_refused_rfc5280_6_3() {
     serve_crls(&server, &p, &[], &[&p.leaf]);
     let v = ask(&Remote::http(), &p, RevocationMode::HardFail, now());
     assert!(!v.usable && !v.temporary, "{v:?}");
+    assert_eq!(v.failures, [TrustFailure::Revoked]);
     let serial = hisp_trust::serial_hex(&p.leaf);
     assert!(
         v.reason.starts_with(&format!(
@@ -120,6 +123,7 @@ fn revoked_intermediate_is_refused_rfc5280_6_3() {
     serve_crls(&server, &p, &[p.int.cert()], &[]);
     let v = ask(&Remote::http(), &p, RevocationMode::HardFail, now());
     assert!(!v.usable && !v.temporary, "{v:?}");
+    assert_eq!(v.failures, [TrustFailure::Revoked]);
     assert!(
         v.reason.starts_with("'CN=Test Intermediate' (serial "),
         "{}",
@@ -140,6 +144,7 @@ fn revocation_wins_over_an_unreachable_crl() {
     serve_crls(&server, &p, &[], &[&p.leaf]);
     let v = ask(&Remote::http(), &p, RevocationMode::HardFail, now());
     assert!(!v.usable && !v.temporary, "{v:?}");
+    assert_eq!(v.failures, [TrustFailure::Revoked]);
     assert!(v.reason.contains("was revoked on"), "{}", v.reason);
 }
 
@@ -151,6 +156,7 @@ fn crl_server_down_is_temporary_under_hard_fail() {
     serve_crls(&server, &p, &[], &[]);
     let v = ask(&Remote::http(), &p, RevocationMode::HardFail, now());
     assert!(!v.usable && v.temporary, "{v:?}");
+    assert_eq!(v.failures, [TrustFailure::RevocationUnavailable]);
     assert!(
         v.reason.starts_with(&format!("CRL {url} unreachable: ")),
         "{}",

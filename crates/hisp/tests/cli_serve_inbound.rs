@@ -946,7 +946,7 @@ impl RevokingCa {
 }
 
 /// A plain HTTP server on loopback that answers every GET with one body
-/// (a CRL distribution point). Stopped when dropped.
+/// (a CRL distribution point, a caIssuers URL). Stopped when dropped.
 struct HttpFile {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -956,6 +956,15 @@ impl HttpFile {
     /// Serves `body` on `listener` (bound by the caller, so the address can
     /// be known before the body is).
     fn start(listener: std::net::TcpListener, body: Vec<u8>) -> HttpFile {
+        HttpFile::start_as(listener, "application/pkix-crl", body)
+    }
+
+    /// Serves `body` as `content_type` on `listener`.
+    fn start_as(
+        listener: std::net::TcpListener,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> HttpFile {
         use std::sync::atomic::Ordering;
         listener.set_nonblocking(true).unwrap();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -982,7 +991,7 @@ impl HttpFile {
                     line.clear();
                 }
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\n\
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\
                      Content-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
@@ -1091,4 +1100,258 @@ fn quarantined_message_is_stored_once() {
         1,
         "the message's bytes are in the database once"
     );
+}
+
+/// A root CA, an intermediate under it and a leaf for A's patient under the
+/// intermediate, made by the `openssl` command line. The leaf's Authority
+/// Information Access names the intermediate's caIssuers URL; nothing else
+/// hands the intermediate out.
+struct AiaChain {
+    /// The root (PEM), to be an anchor.
+    root: PathBuf,
+    /// The intermediate (DER), to be served at the caIssuers URL.
+    intermediate_der: PathBuf,
+    /// cert.pem and key.pem of the leaf.
+    signer: PathBuf,
+}
+
+impl AiaChain {
+    fn make(dir: &Path, ca_issuers_url: &str) -> AiaChain {
+        let p = |name: &str| s(&dir.join(name));
+        let signer = dir.join("leaf");
+        std::fs::create_dir_all(&signer).unwrap();
+        std::fs::write(
+            dir.join("ext.cnf"),
+            format!(
+                "[intermediate]\n\
+                 basicConstraints = critical, CA:TRUE, pathlen:0\n\
+                 keyUsage = critical, keyCertSign, cRLSign\n\
+                 subjectKeyIdentifier = hash\n\
+                 authorityKeyIdentifier = keyid\n\
+                 [leaf]\n\
+                 basicConstraints = critical, CA:FALSE\n\
+                 keyUsage = critical, digitalSignature, keyEncipherment\n\
+                 extendedKeyUsage = emailProtection\n\
+                 subjectAltName = email:{SENDER}\n\
+                 authorityInfoAccess = caIssuers;URI:{ca_issuers_url}\n\
+                 subjectKeyIdentifier = hash\n\
+                 authorityKeyIdentifier = keyid\n"
+            ),
+        )
+        .unwrap();
+        openssl(
+            [
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &p("root.key"),
+                "-out",
+                &p("root.pem"),
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=aia test root/O=a.example",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-addext",
+                "subjectKeyIdentifier=hash",
+            ],
+            b"",
+        )
+        .ok();
+        // The intermediate, signed by the root; then the leaf, signed by the intermediate.
+        let issue = |key: &str,
+                     csr: &str,
+                     subject: &str,
+                     ca: &str,
+                     ca_key: &str,
+                     serial: &str,
+                     section: &str,
+                     out: &str| {
+            openssl(
+                [
+                    "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                    "-subj", subject,
+                ],
+                b"",
+            )
+            .ok();
+            openssl(
+                [
+                    "x509",
+                    "-req",
+                    "-in",
+                    csr,
+                    "-CA",
+                    ca,
+                    "-CAkey",
+                    ca_key,
+                    "-set_serial",
+                    serial,
+                    "-days",
+                    "365",
+                    "-extfile",
+                    &p("ext.cnf"),
+                    "-extensions",
+                    section,
+                    "-out",
+                    out,
+                ],
+                b"",
+            )
+            .ok();
+        };
+        issue(
+            &p("intermediate.key"),
+            &p("intermediate.csr"),
+            "/CN=aia test intermediate/O=a.example",
+            &p("root.pem"),
+            &p("root.key"),
+            "0x2001",
+            "intermediate",
+            &p("intermediate.pem"),
+        );
+        issue(
+            &s(&signer.join("key.pem")),
+            &p("leaf.csr"),
+            &format!("/CN={SENDER}"),
+            &p("intermediate.pem"),
+            &p("intermediate.key"),
+            "0x3001",
+            "leaf",
+            &s(&signer.join("cert.pem")),
+        );
+        openssl(
+            [
+                "x509",
+                "-in",
+                &p("intermediate.pem"),
+                "-outform",
+                "DER",
+                "-out",
+                &p("intermediate.cer"),
+            ],
+            b"",
+        )
+        .ok();
+        AiaChain {
+            root: dir.join("root.pem"),
+            intermediate_der: dir.join("intermediate.cer"),
+            signer,
+        }
+    }
+}
+
+/// A message signed by a certificate whose intermediate only its caIssuers
+/// URL (served on loopback) hands out, the message carrying the leaf alone,
+/// is accepted and filed: hisp-trust judges inbound signers as `hisp
+/// discover` judges the same certificate, building the path through AIA
+/// (RFC 5280 §4.2.2.1, §6.1; Applicability Statement 1.3 §4.1).
+#[test]
+fn signer_under_an_intermediate_reachable_only_by_aia_is_accepted_as_discover_accepts_it_rfc5280_4_2_2_1(
+) {
+    let (_a, b) = two_sites(peers);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let aia_url = format!(
+        "http://{}/aia-intermediate.cer",
+        listener.local_addr().unwrap()
+    );
+    let dir = b.path("aia");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = AiaChain::make(&dir, &aia_url);
+    let aia_server = HttpFile::start_as(
+        listener,
+        "application/pkix-cert",
+        std::fs::read(&pki.intermediate_der).unwrap(),
+    );
+    b.run(&["anchor", "add", b.domain, &s(&pki.root)], b"").ok();
+
+    // `hisp discover` accepts the leaf against the same root: published by
+    // a built-in responder of a scratch store, found by DNS CERT.
+    let scratch = dir.join("discover");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let config = scratch.join("hisp.toml");
+    std::fs::write(&config, "data_dir = \"data\"\n").unwrap();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--config".to_string(), s(&config)];
+        all.extend(args.iter().map(|a| a.to_string()));
+        hisp(all, b"")
+    };
+    cli(&["domain", "add", "a.example"]).ok();
+    let (leaf_cert, leaf_key) = (
+        s(&pki.signer.join("cert.pem")),
+        s(&pki.signer.join("key.pem")),
+    );
+    cli(&[
+        "address", "add", SENDER, "--cert", &leaf_cert, "--key", &leaf_key,
+    ])
+    .ok();
+    let dns = serve::loopback(serve::free_ports(1)[0]);
+    let mut responder = common::hisp_cmd([
+        "--config",
+        &s(&config),
+        "dns",
+        "serve",
+        "--listen",
+        &dns.to_string(),
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("hisp dns serve starts");
+    eventually(
+        Duration::from_secs(20),
+        || TcpStream::connect(dns).ok(),
+        || format!("hisp dns serve did not listen on {dns}"),
+    );
+    let discovered = cli(&[
+        "discover",
+        SENDER,
+        "--json",
+        "--nameserver",
+        &dns.to_string(),
+        "--anchor",
+        &s(&pki.root),
+    ]);
+    let _ = responder.kill();
+    let _ = responder.wait();
+    let json: Value = serde_json::from_slice(&discovered.stdout)
+        .unwrap_or_else(|e| panic!("discover --json ({e}): {}", discovered.stderr));
+    assert_eq!(discovered.code, 0, "{json}");
+    assert!(
+        json["certificates"][0]["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&aia_url),
+        "discover built the path through caIssuers: {json}"
+    );
+
+    let serve_b = Serve::start(&b, "b");
+    let body = "Signed by a leaf whose issuer only AIA hands out.";
+    let inner = unwrapped_inner("aia", "inner subject", body);
+    let message = openssl_unwrapped(&b, "aia", &pki.signer, &inner);
+    deliver_on_backbone(&b, "aia.eml", &message, &serve_b);
+
+    // Filed or quarantined, whichever comes first: a quarantine fails at once.
+    let (entries, refused) = eventually(
+        Duration::from_secs(60),
+        || {
+            let filed = b.mailbox(RECIPIENT);
+            let refused = quarantine(&b);
+            (!filed.is_empty() || !refused.is_empty()).then_some((filed, refused))
+        },
+        || format!("neither filed nor quarantined\n{}", serve_b.log()),
+    );
+    assert_eq!(refused, Vec::<Value>::new(), "{}", serve_b.log());
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["message_id"], "<aia@a.example>");
+    let stored = String::from_utf8_lossy(&b.mailbox_show(&entries[0])).into_owned();
+    assert!(stored.contains(body), "{stored}");
+    drop(aia_server);
 }

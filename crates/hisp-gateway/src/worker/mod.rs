@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use hisp_smime::SealOptions;
 use hisp_smtp::{ClientConfig, Shutdown};
-use hisp_store::{Expectation, MessageDirection, QueueItem, RecipientId, TrackingState};
+use hisp_store::{
+    DeliveryStatus, Expectation, MessageDirection, QueueItem, RecipientId, TrackingState,
+};
 use time::OffsetDateTime;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -338,6 +340,20 @@ impl Worker {
     }
 
     /// Moves one recipient's tracking state.
+    /// Fails a recipient, keeping the RFC 3463 status its refusal carried.
+    async fn track_failed(
+        &self,
+        recipient: RecipientId,
+        now: OffsetDateTime,
+        reason: String,
+        status: Option<DeliveryStatus>,
+    ) -> Result<(), GatewayError> {
+        self.ctx
+            .store
+            .call(move |s| s.track_failed(recipient, now, &reason, status).map(|_| ()))
+            .await
+    }
+
     async fn track(
         &self,
         recipient: RecipientId,

@@ -114,6 +114,7 @@ async fn tell_sender(
                 .reason
                 .clone()
                 .unwrap_or_else(|| "not delivered".to_string()),
+            status: r.status,
             at: r.at(TrackingState::Failed),
         })
         .collect();

@@ -6,8 +6,8 @@
 
 use hisp_mdn::{report_kind, requested, DispositionType, FinalDelivery, ReportKind};
 use hisp_store::{
-    Answer, AuditKind, DirectAddress, Domain, Envelope, Filing, Flow, Owner, QuarantineReason,
-    QueueItem, RecipientRecord, TrackingState,
+    Answer, AuditKind, DirectAddress, Domain, Envelope, Filing, Flow, Owner, QueueItem,
+    RecipientRecord, TrackingState,
 };
 use time::OffsetDateTime;
 use tracing::{info, warn};
@@ -122,8 +122,8 @@ async fn receive_for(
             }
             Ok(None)
         }
-        InboundVerdict::Quarantine { code, reason } => {
-            let kind = quarantine_reason(&code, &reason);
+        InboundVerdict::Quarantine { refusal, reason } => {
+            let (kind, code) = (refusal.quarantine_reason(), refusal.code());
             warn!(%domain, %code, %reason, "quarantined");
             let envelope = Envelope {
                 from: item.envelope_from.clone(),
@@ -281,56 +281,4 @@ async fn file(
         }
     }
     Ok(())
-}
-
-/// The store's reason for a judgement's code (the S/MIME error codes of
-/// `hisp_smime` and the codes of [`judge_inbound`]).
-fn quarantine_reason(code: &str, reason: &str) -> QuarantineReason {
-    match code {
-        "not-a-recipient" | "bad-ciphertext" | "bad-key-material" | "crypto" => {
-            QuarantineReason::Undecryptable
-        }
-        "digest-mismatch" | "bad-signature" => QuarantineReason::Tampered,
-        "unbound-signer" => QuarantineReason::Unbound,
-        "unsupported-algorithm" if reason.contains("digest") => QuarantineReason::DisallowedDigest,
-        "untrusted-signer" | "expired-signer" | "signer-certificate-missing" | "weak-key"
-            if reason.contains("revoked") =>
-        {
-            QuarantineReason::Revoked
-        }
-        "untrusted-signer" | "expired-signer" | "signer-certificate-missing" | "weak-key" => {
-            QuarantineReason::Untrusted
-        }
-        _ => QuarantineReason::Malformed,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn judgement_codes_map_to_quarantine_reasons() {
-        let cases = [
-            ("not-a-recipient", "", QuarantineReason::Undecryptable),
-            ("digest-mismatch", "", QuarantineReason::Tampered),
-            ("unbound-signer", "", QuarantineReason::Unbound),
-            ("untrusted-signer", "chain", QuarantineReason::Untrusted),
-            (
-                "untrusted-signer",
-                "certificate revoked",
-                QuarantineReason::Revoked,
-            ),
-            (
-                "unsupported-algorithm",
-                "digest sha1 is not allowed",
-                QuarantineReason::DisallowedDigest,
-            ),
-            ("not-encrypted", "", QuarantineReason::Malformed),
-            ("not-smime", "", QuarantineReason::Malformed),
-        ];
-        for (code, reason, want) in cases {
-            assert_eq!(quarantine_reason(code, reason), want, "{code}");
-        }
-    }
 }

@@ -12,8 +12,8 @@ use hisp_smtp::{
     deliver_to, ClientError, DeliveryReport, OutboundEnvelope, Peer, RecipientOutcome,
 };
 use hisp_store::{
-    AuditKind, DirectAddress, Expectation, Filing, Folder, Owner, QueueItem, RecipientId,
-    RecipientRecord, TrackingState,
+    AuditKind, DeliveryStatus, DirectAddress, Expectation, Filing, Folder, Owner, QueueItem,
+    RecipientId, RecipientRecord, TrackingState,
 };
 use openssl::x509::X509;
 use time::OffsetDateTime;
@@ -23,6 +23,7 @@ use super::notify_mail::file_noting;
 use super::{Attempt, Worker};
 use crate::context::{can_sign, key_pairs};
 use crate::error::GatewayError;
+use crate::notice::reply_status;
 use crate::outbound::{destinations, seal_for, Destination};
 use crate::routes::RouteError;
 
@@ -118,12 +119,10 @@ async fn relay_to(
     ids: &HashMap<String, RecipientId>,
     now: OffsetDateTime,
 ) -> Result<Vec<String>, GatewayError> {
-    let fail_all = |why: String| async move {
+    let fail_all = |why: String, status: Option<DeliveryStatus>| async move {
         for r in &dest.recipients {
             if let Some(id) = ids.get(r) {
-                worker
-                    .track(*id, TrackingState::Failed, now, Some(why.clone()))
-                    .await?;
+                worker.track_failed(*id, now, why.clone(), status).await?;
             }
         }
         Ok::<_, GatewayError>(())
@@ -133,7 +132,7 @@ async fn relay_to(
         Err(RouteError::Temporary(why)) => return Ok(vec![why]),
         Err(RouteError::Permanent(why)) => {
             warn!(domain = %dest.domain, %why, "no server takes mail for the domain");
-            fail_all(why).await?;
+            fail_all(why, None).await?;
             return Ok(Vec::new());
         }
     };
@@ -150,7 +149,7 @@ async fn relay_to(
         Ok(s) => s,
         Err(e) => {
             warn!(domain = %dest.domain, error = %e, "cannot seal");
-            fail_all(format!("cannot seal for {}: {e}", dest.domain)).await?;
+            fail_all(format!("cannot seal for {}: {e}", dest.domain), None).await?;
             return Ok(Vec::new());
         }
     };
@@ -195,7 +194,7 @@ async fn relay_to(
                     RecipientOutcome::Permanent(reply) => {
                         info!(rcpt = %rcpt, %reply, "refused by the destination");
                         worker
-                            .track(id, TrackingState::Failed, now, Some(reply.to_string()))
+                            .track_failed(id, now, reply.to_string(), reply_status(&reply))
                             .await?;
                     }
                 }
@@ -204,7 +203,13 @@ async fn relay_to(
         Err(e) if e.is_temporary() => again.push(format!("{}: {e}", dest.domain)),
         Err(e) => {
             warn!(domain = %dest.domain, error = %e, "delivery failed permanently");
-            fail_all(e.to_string()).await?;
+            // RFC 3464 §2.3.4: a refusal of the whole transaction carries
+            // its status to every recipient's DSN.
+            let status = match &e {
+                ClientError::Rejected { reply, .. } => reply_status(reply),
+                _ => None,
+            };
+            fail_all(e.to_string(), status).await?;
         }
     }
     Ok(again)

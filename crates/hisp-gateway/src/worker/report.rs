@@ -476,6 +476,7 @@ mod tests {
             expect: Expectation::Mail {
                 final_delivery: false,
             },
+            status: None,
         }
     }
 

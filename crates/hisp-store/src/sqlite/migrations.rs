@@ -131,6 +131,11 @@ CREATE TABLE bundles (
         sql: V8,
         then: None,
     },
+    Migration {
+        version: 9,
+        sql: V9,
+        then: None,
+    },
 ];
 
 /// Users, the queue with per-recipient tracking, mailboxes, quarantine and
@@ -435,8 +440,15 @@ ALTER TABLE queue ADD COLUMN last_attempt_ms INTEGER;
 CREATE INDEX recipients_message_state ON recipients(message, state);
 ";
 
+/// A failed recipient keeps the RFC 3463 status its refusal carried
+/// (`5.1.1`), the Status of the DSN that tells its sender; NULL when none
+/// did (a timeout, hisp's own refusals), which the DSN gives as `5.0.0`.
+const V9: &str = "
+ALTER TABLE recipients ADD COLUMN status TEXT;
+";
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction. An
 /// IMMEDIATE transaction takes the write lock first, so two processes opening

@@ -53,7 +53,9 @@ use crate::queue::{
     ClaimLimits, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
 };
 use crate::store::Store;
-use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
+use crate::tracking::{
+    DeliveryStatus, RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState,
+};
 use crate::user::{Account, Grant, UserName};
 use hisp_address::DirectAddress;
 use hisp_address::Domain;
@@ -483,6 +485,16 @@ impl Store for SqliteStore {
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError> {
         self.write(|tx| queue::track(tx, recipient, next, at, reason))
+    }
+
+    fn track_failed(
+        &self,
+        recipient: RecipientId,
+        at: OffsetDateTime,
+        reason: &str,
+        status: Option<DeliveryStatus>,
+    ) -> Result<RecipientRecord, StoreError> {
+        self.write(|tx| queue::track_failed(tx, recipient, at, reason, status))
     }
 
     fn track_steps(

@@ -22,7 +22,7 @@ use crate::message::{HeaderSummary, MessageDirection, MessageId, MessageRecordId
 use crate::queue::{
     ClaimLimits, Lease, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
 };
-use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
+use crate::tracking::{DeliveryStatus, RecipientId, RecipientRecord, TrackingState};
 use hisp_address::DirectAddress;
 
 pub(crate) fn enqueue(
@@ -586,7 +586,7 @@ pub(crate) fn entries(
 pub(super) const RECIPIENT_COLUMNS: &str =
     "r.id, r.message, m.message_id, r.address, r.state, r.queued_at,
     r.relayed_at, r.processed_at, r.dispatched_at, r.delivered_at, r.failed_at, r.reason,
-    r.notified_at, m.envelope_from, m.direction, coalesce(t.expect, 'mail')";
+    r.notified_at, m.envelope_from, m.direction, coalesce(t.expect, 'mail'), r.status";
 
 /// The tables [`RECIPIENT_COLUMNS`] come from.
 pub(super) const RECIPIENT_FROM: &str = "recipients r JOIN messages m ON m.id = r.message
@@ -609,6 +609,12 @@ fn recipient_row(r: &Row<'_>) -> rusqlite::Result<RecipientRecord> {
         envelope_from: address_opt(r, 13)?,
         direction: parsed(r, 14, "direction", MessageDirection::from_name)?,
         expect: parsed(r, 15, "expectation", Expectation::from_name)?,
+        status: match r.get::<_, Option<String>>(16)? {
+            Some(_) => Some(parsed(r, 16, "delivery status", |code| {
+                code.parse::<DeliveryStatus>().ok()
+            })?),
+            None => None,
+        },
     })
 }
 
@@ -701,6 +707,24 @@ pub(crate) fn track(
         Some(current.message),
         &detail,
     )?;
+    self::recipient(tx, recipient)
+}
+
+/// Moves a recipient to failed with `reason` (see [`track`]) and keeps
+/// the RFC 3463 `status` its refusal carried.
+pub(crate) fn track_failed(
+    tx: &Transaction<'_>,
+    recipient: RecipientId,
+    at: OffsetDateTime,
+    reason: &str,
+    status: Option<DeliveryStatus>,
+) -> Result<RecipientRecord, StoreError> {
+    track(tx, recipient, TrackingState::Failed, at, Some(reason))?;
+    tx.execute(
+        "UPDATE recipients SET status = ?2 WHERE id = ?1",
+        (recipient.0, status.map(|s| s.to_string())),
+    )
+    .map_err(StoreError::sqlite("keeping a recipient's status"))?;
     self::recipient(tx, recipient)
 }
 

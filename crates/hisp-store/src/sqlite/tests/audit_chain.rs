@@ -267,7 +267,7 @@ fn upgrading_from_version_3_through_4_to_5_chains_old_events_and_finds_old_corre
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(applied_versions(&store), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(applied_versions(&store), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert_eq!(
         store.quarantined_message(QuarantineId(1)).unwrap().bytes,
         b"hi!\r\n",
@@ -354,7 +354,7 @@ fn upgrading_a_version_4_database_chains_its_events_and_keeps_quarantine_by_refe
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(applied_versions(&store), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(applied_versions(&store), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert_eq!(
         store.verify_audit_chain().unwrap(),
         AuditCheck::Intact { events: 3 },

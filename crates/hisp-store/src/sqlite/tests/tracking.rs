@@ -811,3 +811,59 @@ fn a_processed_step_overtaken_by_dispatched_gets_its_time_and_the_state_stays() 
     assert!(again.is_transition(), "{again}");
     assert_eq!(store.recipient(bob).unwrap().at(Processed), Some(t(4)));
 }
+
+/// A failed recipient keeps the RFC 3463 status of its refusal as a value,
+/// read back by `unnotified_failures` for the DSN (RFC 3464 §2.3.4); other
+/// failures carry none.
+#[test]
+fn a_failure_keeps_its_rfc3463_status_for_the_dsn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = with_alice(tmp.path());
+    let refused = mail_to_bob(&store, 1);
+    let timed_out = mail_to_bob(&store, 2);
+    let status = DeliveryStatus::new(5, 1, 1).unwrap();
+    let r = store
+        .track_failed(
+            refused,
+            t(5),
+            "550 5.1.1 <bob@b.example>: no such user",
+            Some(status),
+        )
+        .unwrap();
+    assert_eq!(r.state, TrackingState::Failed);
+    assert_eq!(r.status, Some(status));
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("550 5.1.1 <bob@b.example>: no such user")
+    );
+    store
+        .track(
+            timed_out,
+            TrackingState::Failed,
+            t(6),
+            Some("no processed MDN"),
+        )
+        .unwrap();
+    let failures = store.unnotified_failures().unwrap();
+    let status_of = |id| failures.iter().find(|r| r.id == id).map(|r| r.status);
+    assert_eq!(status_of(refused), Some(Some(status)));
+    assert_eq!(status_of(timed_out), Some(None));
+    // A move the state does not allow is refused and keeps nothing.
+    assert!(store.track_failed(refused, t(7), "again", None).is_err());
+    assert_eq!(rcpts(&store, 1)[0].status, Some(status));
+}
+
+#[test]
+fn delivery_status_reads_and_writes_rfc3463_codes() {
+    for text in ["5.1.1", "4.4.3", "2.0.0", "5.7.999"] {
+        let status: DeliveryStatus = text.parse().unwrap();
+        assert_eq!(status.to_string(), text);
+    }
+    for bad in [
+        "", "5", "5.1", "5.1.1.1", "3.1.1", "55.1.1", "5.1000.1", "5.x.1", "5..1",
+    ] {
+        assert!(bad.parse::<DeliveryStatus>().is_err(), "{bad}");
+    }
+    assert!(DeliveryStatus::new(5, 7, 1).unwrap().is_permanent());
+    assert!(!DeliveryStatus::new(4, 4, 3).unwrap().is_permanent());
+}
