@@ -159,3 +159,70 @@ impl Material {
         Ok(built)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use foreign_types::ForeignTypeRef;
+    use hisp_ca::{issue, Binding, CaOptions, CertificateAuthority, IssueOptions};
+    use hisp_store::{AnchorSelector, Direction, NewAnchor, NewCertificate, SqliteStore};
+
+    fn key_ptr(pairs: &[KeyPair]) -> usize {
+        pairs[0].key.as_ref().as_ptr() as usize
+    }
+
+    /// Parsed once, kept while the store is unchanged, read again when
+    /// another connection (the CLI) changed it.
+    #[test]
+    fn keys_and_anchors_are_parsed_once_until_another_process_changes_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = SqliteStore::open_in(tmp.path()).unwrap();
+        let ca = CertificateAuthority::create("material root", &CaOptions::default()).unwrap();
+        let d = Domain::parse("a.example").unwrap();
+        let alice = hisp_store::DirectAddress::parse("alice@a.example").unwrap();
+        let issued = issue(
+            &ca,
+            &Binding::Address(alice.to_string()),
+            &IssueOptions::default(),
+        )
+        .unwrap();
+        let cert = NewCertificate::new(
+            &issued.cert.to_der().unwrap(),
+            Some(&issued.key_pem().unwrap()),
+        )
+        .unwrap();
+        server.add_domain(&d, &[]).unwrap();
+        server.add_address(&alice, &[cert]).unwrap();
+        let anchor = NewAnchor::from_der(&ca.cert().to_der().unwrap()).unwrap();
+        server.add_anchors(&d, Direction::Both, &[anchor]).unwrap();
+
+        let material = Material::new();
+        let owners = [Owner::Address(alice.clone())];
+        let first = material
+            .key_pairs(&server, &owners, KeyUse::Decrypt)
+            .unwrap();
+        let again = material
+            .key_pairs(&server, &owners, KeyUse::Decrypt)
+            .unwrap();
+        assert_eq!(key_ptr(&first), key_ptr(&again), "the same parsed key");
+        let anchors = material.anchors(&server, &d, Flow::Incoming).unwrap();
+        assert!(Arc::ptr_eq(
+            &anchors,
+            &material.anchors(&server, &d, Flow::Incoming).unwrap()
+        ));
+        assert_eq!(anchors.len(), 1);
+
+        let cli = SqliteStore::open_in(tmp.path()).unwrap();
+        let fingerprint = cli.anchors(None).unwrap()[0].info.fingerprint.clone();
+        cli.remove_anchor(&d, &AnchorSelector::Fingerprint(fingerprint))
+            .unwrap();
+        assert!(material
+            .anchors(&server, &d, Flow::Incoming)
+            .unwrap()
+            .is_empty());
+        let reread = material
+            .key_pairs(&server, &owners, KeyUse::Decrypt)
+            .unwrap();
+        assert_ne!(key_ptr(&first), key_ptr(&reread), "parsed again");
+    }
+}
