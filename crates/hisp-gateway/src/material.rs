@@ -213,7 +213,7 @@ mod tests {
         assert_eq!(anchors.len(), 1);
 
         let cli = SqliteStore::open_in(tmp.path()).unwrap();
-        let fingerprint = cli.anchors(None).unwrap()[0].info.fingerprint.clone();
+        let fingerprint = cli.anchors(None).unwrap()[0].info.fingerprint;
         cli.remove_anchor(&d, &AnchorSelector::Fingerprint(fingerprint))
             .unwrap();
         assert!(material
