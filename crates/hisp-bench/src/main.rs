@@ -315,6 +315,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         mode: plan.mode(),
         size: plan.size,
         messages: plan.messages,
+        connections: plan.connections,
         rate: plan.rate,
         filed_exactly_once: exactly_once,
         delivered: final_tracking.delivered,
