@@ -9,11 +9,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hisp_mdn::DispositionType;
 use hisp_smime::{open, seal, KeyPair, OpenOptions, SealOptions, Signer};
+use hisp_trust::{validate_path, Intermediates, Remote};
 use openssl::x509::X509;
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +160,15 @@ impl Work {
     }
 }
 
-/// `from` seals `msg` for `to`, which opens it trusting `anchor`.
+/// The trust fetcher of the bound's path checks (the paths need none of
+/// its fetches: the anchor is the signer's issuer).
+fn remote() -> &'static Remote {
+    static REMOTE: OnceLock<Remote> = OnceLock::new();
+    REMOTE.get_or_init(Remote::http)
+}
+
+/// `from` seals `msg` for `to`, which opens it and checks the signer's
+/// path to `anchor`.
 fn pass(msg: &[u8], from: &KeyPair, to: &KeyPair, anchor: &X509) -> anyhow::Result<()> {
     let sealed = seal(
         msg,
@@ -170,10 +180,25 @@ fn pass(msg: &[u8], from: &KeyPair, to: &KeyPair, anchor: &X509) -> anyhow::Resu
         &sealed,
         &OpenOptions {
             keys: std::slice::from_ref(to),
-            anchors: std::slice::from_ref(anchor),
-            at: None,
         },
     )?;
+    // hisp-smime's open judges no trust: the signer's path to the anchor
+    // is hisp-trust's work, as in the receiving instance.
+    let intermediates = Intermediates {
+        message: &opened.certificates,
+        local: &[],
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for signer in opened.signers.iter().filter(|s| s.verified) {
+        validate_path(
+            &signer.cert,
+            std::slice::from_ref(anchor),
+            &intermediates,
+            now,
+            remote(),
+        )
+        .map_err(|e| anyhow::anyhow!("signer's path: {e:?}"))?;
+    }
     if opened.message.len() < msg.len() / 2 {
         bail!("opened {} bytes of {}", opened.message.len(), msg.len());
     }
