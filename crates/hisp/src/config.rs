@@ -212,6 +212,23 @@ pub struct SmtpConfig {
     /// in to it in the last 24 hours). Default 10.
     #[serde(default = "default_max_auth_failures")]
     pub max_auth_failures_per_account: u32,
+    /// Seconds a session with another HISP's server is kept open after a
+    /// delivery for the next message to the same server (then ended with
+    /// QUIT); 0 keeps none. Default 5.
+    #[serde(default = "default_relay_session_idle_secs")]
+    pub relay_session_idle_secs: u64,
+    /// Most messages one relay session carries before it is ended.
+    /// Default 100.
+    #[serde(default = "default_relay_session_max_messages")]
+    pub relay_session_max_messages: usize,
+}
+
+fn default_relay_session_idle_secs() -> u64 {
+    5
+}
+
+fn default_relay_session_max_messages() -> usize {
+    100
 }
 
 fn default_relay_connect_timeout_secs() -> u64 {
@@ -378,6 +395,8 @@ impl Default for SmtpConfig {
             auth_failure_window_secs: default_auth_failure_window_secs(),
             max_auth_failures_per_address: default_max_auth_failures(),
             max_auth_failures_per_account: default_max_auth_failures(),
+            relay_session_idle_secs: default_relay_session_idle_secs(),
+            relay_session_max_messages: default_relay_session_max_messages(),
         }
     }
 }
