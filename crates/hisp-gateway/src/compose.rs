@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use hisp_store::DirectAddress;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::message_id::MessageId;
+use mail_builder::headers::raw::Raw;
 use mail_builder::MessageBuilder;
 use mail_parser::{HeaderValue, MessageParser};
 use time::OffsetDateTime;
@@ -391,7 +392,7 @@ pub fn compose(c: &Composition<'_>) -> Result<Vec<u8>, ComposeError> {
         .from(from)
         .to(Address::new_list(to))
         .subject(c.subject)
-        .date(c.date.unix_timestamp())
+        .header("Date", Raw::new(hisp_date::rfc5322(c.date)))
         .message_id(c.message_id)
         .text_body(Cow::Borrowed(c.text));
     if let Some(thread) = c.thread {

@@ -221,6 +221,11 @@ pub struct SmtpConfig {
     /// Default 100.
     #[serde(default = "default_relay_session_max_messages")]
     pub relay_session_max_messages: usize,
+    /// Largest message the backbone listener accepts, in octets (RFC 1870
+    /// SIZE). Unset: what a message of `max_message_size` reaches once
+    /// sealed ([`SmtpConfig::backbone_message_limit`]).
+    #[serde(default)]
+    pub backbone_max_message_size: Option<usize>,
 }
 
 fn default_relay_session_idle_secs() -> u64 {
@@ -397,6 +402,7 @@ impl Default for SmtpConfig {
             max_auth_failures_per_account: default_max_auth_failures(),
             relay_session_idle_secs: default_relay_session_idle_secs(),
             relay_session_max_messages: default_relay_session_max_messages(),
+            backbone_max_message_size: None,
         }
     }
 }
@@ -405,6 +411,16 @@ impl SmtpConfig {
     /// `seal_local_mail`, off when unset.
     pub fn seal_local(&self) -> bool {
         self.seal_local_mail.unwrap_or(false)
+    }
+
+    /// The backbone listener's size limit: `backbone_max_message_size`, else
+    /// the most a message of `max_message_size` octets reaches once sealed
+    /// (`hisp_smime::sealed_size_bound`, about 1.375 times as large), so
+    /// that the largest message a portal may submit here, or at another HISP
+    /// with the same limit, passes between HISPs.
+    pub fn backbone_message_limit(&self) -> usize {
+        self.backbone_max_message_size
+            .unwrap_or_else(|| hisp_smime::sealed_size_bound(self.max_message_size))
     }
 }
 
@@ -979,5 +995,22 @@ mod tests {
         );
         let e = Config::parse("[portal]\nmax_attachments = -1\n").unwrap_err();
         assert!(e.to_string().contains("max_attachments"), "{e}");
+    }
+
+    #[test]
+    fn backbone_limit_defaults_to_a_sealed_max_message_size() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.smtp.backbone_max_message_size, None);
+        // 25 MiB sealed: (26214400 + 196608) / 8 * 11.
+        assert_eq!(c.smtp.backbone_message_limit(), 36_315_136);
+        let c = Config::parse("[smtp]\nmax_message_size = 2097152\n").unwrap();
+        assert_eq!(c.smtp.backbone_message_limit(), 3_153_920);
+        let c = Config::parse(
+            "[smtp]\nmax_message_size = 2097152\nbackbone_max_message_size = 5000000\n",
+        )
+        .unwrap();
+        assert_eq!(c.smtp.backbone_message_limit(), 5_000_000);
+        let e = Config::parse("[smtp]\nbackbone_max_message_size = \"big\"\n").unwrap_err();
+        assert!(e.to_string().contains("backbone_max_message_size"), "{e}");
     }
 }
