@@ -417,10 +417,35 @@ impl SmtpConfig {
     /// the most a message of `max_message_size` octets reaches once sealed
     /// (`hisp_smime::sealed_size_bound`, about 1.375 times as large), so
     /// that the largest message a portal may submit here, or at another HISP
-    /// with the same limit, passes between HISPs.
+    /// with the same limit, passes between HISPs. [`Config::backbone_message_limit`]
+    /// also counts what the portal API can compose.
     pub fn backbone_message_limit(&self) -> usize {
         self.backbone_max_message_size
             .unwrap_or_else(|| hisp_smime::sealed_size_bound(self.max_message_size))
+    }
+}
+
+impl Config {
+    /// The backbone listener's size limit: `[smtp] backbone_max_message_size`,
+    /// else what the largest message submitted here reaches once sealed:
+    /// the larger of `[smtp] max_message_size` and, when the portal is
+    /// served (`[portal] listen`), the largest message its API composes
+    /// within `max_attachments` and `max_attachment_bytes` (the attachments
+    /// in base64 and room for the text), so that what the portal sends
+    /// passes between two hisp instances configured alike.
+    pub fn backbone_message_limit(&self) -> usize {
+        if self.smtp.backbone_max_message_size.is_some() || self.portal.listen.is_none() {
+            return self.smtp.backbone_message_limit();
+        }
+        let composed = hisp_gateway::compose::AttachmentLimits {
+            max_files: self.portal.max_attachments,
+            max_total_bytes: self.portal.max_attachment_bytes,
+        }
+        .composed_size_bound();
+        let largest = usize::try_from(composed)
+            .unwrap_or(usize::MAX)
+            .max(self.smtp.max_message_size);
+        hisp_smime::sealed_size_bound(largest)
     }
 }
 
@@ -1010,6 +1035,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.smtp.backbone_message_limit(), 5_000_000);
+        // With the portal served, what its API composes within the
+        // attachment allowance counts too.
+        let c = Config::parse(
+            "[smtp]\nmax_message_size = 2097152\n[portal]\nlisten = \"127.0.0.1:8080\"\nmax_attachment_bytes = 3145728\n",
+        )
+        .unwrap();
+        let composed = hisp_gateway::compose::AttachmentLimits {
+            max_files: 5,
+            max_total_bytes: 3_145_728,
+        }
+        .composed_size_bound();
+        assert!(composed > 4 * 1024 * 1024, "{composed}");
+        assert_eq!(
+            c.backbone_message_limit(),
+            hisp_smime::sealed_size_bound(composed as usize)
+        );
+        assert_eq!(
+            c.smtp.backbone_message_limit(),
+            3_153_920,
+            "without the portal"
+        );
         let e = Config::parse("[smtp]\nbackbone_max_message_size = \"big\"\n").unwrap_err();
         assert!(e.to_string().contains("backbone_max_message_size"), "{e}");
     }
