@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use hisp_store::DirectAddress;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::message_id::MessageId;
+use mail_builder::headers::raw::Raw;
 use mail_builder::MessageBuilder;
 use mail_parser::{HeaderValue, MessageParser};
 use time::OffsetDateTime;
@@ -35,6 +36,28 @@ impl Default for AttachmentLimits {
             max_files: 5,
             max_total_bytes: 25 * 1024 * 1024,
         }
+    }
+}
+
+/// Room in a composed portal message for everything but the attachments'
+/// encoded bytes: the header, the text (the API takes at most 1 MiB of
+/// request beyond the attachments, and an encoded text part can grow by a
+/// third), the MIME structure.
+const TEXT_AND_HEADER_ROOM: u64 = 2 * 1024 * 1024;
+
+impl AttachmentLimits {
+    /// The largest message the portal can compose within these limits: the
+    /// attachments in base64 (4 characters per 3 bytes, in lines of 76 and
+    /// CRLF, RFC 2045 §6.8) and [`TEXT_AND_HEADER_ROOM`]. The backbone
+    /// listener's default limit is taken from it too, so that what a portal
+    /// sends passes between two hisp instances once sealed (issue 13); a
+    /// composed message over it is refused ([`ComposeError::MessageTooLarge`]).
+    pub fn composed_size_bound(&self) -> u64 {
+        let base64 = self.max_total_bytes.div_ceil(3).saturating_mul(4);
+        let lines = base64.div_ceil(76).saturating_mul(2);
+        base64
+            .saturating_add(lines)
+            .saturating_add(TEXT_AND_HEADER_ROOM)
     }
 }
 
@@ -137,6 +160,15 @@ pub enum ComposeError {
         /// The limit.
         max: u64,
     },
+    /// The composed message is larger than the limits allow (a text too
+    /// long for the room beside the attachments).
+    #[error("the composed message holds {size} bytes: at most {max} bytes may be sent")]
+    MessageTooLarge {
+        /// The composed message's bytes.
+        size: u64,
+        /// [`AttachmentLimits::composed_size_bound`].
+        max: u64,
+    },
     /// The declared content type is not one accepted.
     #[error("attachment {name:?}: content type {declared:?} is not accepted (PDF, PNG, JPEG or plain text only)")]
     UnsupportedType {
@@ -179,7 +211,9 @@ impl ComposeError {
     pub fn is_too_large(&self) -> bool {
         matches!(
             self,
-            ComposeError::TooManyFiles { .. } | ComposeError::TooLarge { .. }
+            ComposeError::TooManyFiles { .. }
+                | ComposeError::TooLarge { .. }
+                | ComposeError::MessageTooLarge { .. }
         )
     }
 
@@ -189,7 +223,7 @@ impl ComposeError {
     pub fn code(&self) -> &'static str {
         match self {
             ComposeError::TooManyFiles { .. } => "too-many-files",
-            ComposeError::TooLarge { .. } => "too-large",
+            ComposeError::TooLarge { .. } | ComposeError::MessageTooLarge { .. } => "too-large",
             ComposeError::UnsupportedType { .. } => "unsupported-type",
             ComposeError::TypeMismatch { .. } => "type-mismatch",
             ComposeError::ControlCharacter { .. } => "bad-header-text",
@@ -391,7 +425,7 @@ pub fn compose(c: &Composition<'_>) -> Result<Vec<u8>, ComposeError> {
         .from(from)
         .to(Address::new_list(to))
         .subject(c.subject)
-        .date(c.date.unix_timestamp())
+        .header("Date", Raw::new(hisp_date::rfc5322(c.date)))
         .message_id(c.message_id)
         .text_body(Cow::Borrowed(c.text));
     if let Some(thread) = c.thread {
@@ -744,5 +778,46 @@ body\r\n";
             reply_basis(b"Subject: x\r\n\r\n").unwrap_err(),
             ComposeError::NoOriginalSender
         );
+    }
+
+    #[test]
+    fn a_message_at_the_attachment_limits_composes_within_the_bound_issue_13() {
+        let limits = AttachmentLimits {
+            max_files: 5,
+            max_total_bytes: 5 * 200_000,
+        };
+        // Five PDFs filling the allowance, and a text of 1 MiB of
+        // characters that must be encoded.
+        let files = (0..5)
+            .map(|i| {
+                let mut data = PDF.to_vec();
+                data.resize(200_000, (i * 37) as u8);
+                attachment(&format!("scan-{i}.pdf"), "application/pdf", &data)
+            })
+            .collect();
+        let attachments = check_attachments(files, &limits).unwrap();
+        let text = "Blutdruck \u{e4}\u{f6}\u{fc} \u{2013} 120/80\n".repeat(1024 * 1024 / 32);
+        let from = addr("patient@a.example");
+        let to = [addr("doc@b.example")];
+        let bytes = compose(&Composition {
+            from: &from,
+            display_name: Some("Pat Ient"),
+            to: &to,
+            subject: "Readings",
+            text: &text,
+            attachments: &attachments,
+            thread: None,
+            date: OffsetDateTime::UNIX_EPOCH,
+            message_id: "m1@a.example",
+        })
+        .unwrap();
+        let bound = limits.composed_size_bound();
+        assert!(
+            (bytes.len() as u64) <= bound,
+            "{} bytes composed, bound {bound}",
+            bytes.len()
+        );
+        // The bound is not loose by more than the room kept for the text.
+        assert!(bound - (bytes.len() as u64) < 2 * 1024 * 1024, "{bound}");
     }
 }

@@ -123,10 +123,8 @@ pub(crate) fn dsn(notice: &DsnNotice<'_>) -> Vec<u8> {
             status: dsn_status(f.status),
             diagnostic: Some(f.reason.clone()),
             remote_mta: None,
-            last_attempt: f.at.and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc2822)
-                    .ok()
-            }),
+            // RFC 3464 §2.3.7: an RFC 5322 date-time.
+            last_attempt: f.at.map(hisp_date::rfc5322),
         })
         .collect();
     let names: Vec<String> = notice
@@ -180,6 +178,7 @@ pub(crate) fn reply_status(reply: &Reply) -> Option<DeliveryStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mail_parser::MimeHeaders;
 
     fn addr(s: &str) -> DirectAddress {
         DirectAddress::parse(s).unwrap()
@@ -267,9 +266,50 @@ mod tests {
             now: OffsetDateTime::UNIX_EPOCH,
         });
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        assert!(text.contains("From: postmaster@a.example"), "{text}");
+        assert!(text.contains("From: <postmaster@a.example>\r\n"), "{text}");
         assert!(text.contains("Subject: Not Delivered: Referral"), "{text}");
+        // Read by mail-parser, field by field.
+        let m = MessageParser::default().parse(&bytes).unwrap();
+        let addr = |a: Option<&mail_parser::Address>| {
+            a.and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .map(str::to_string)
+        };
+        assert_eq!(addr(m.from()).as_deref(), Some("postmaster@a.example"));
+        assert_eq!(addr(m.to()).as_deref(), Some("pat@a.example"));
+        assert_eq!(m.subject(), Some("Not Delivered: Referral"));
+        assert_eq!(m.date().map(|d| d.to_timestamp()), Some(0));
+        assert!(m.message_id().is_some_and(|id| id.ends_with("@a.example")));
+        assert_eq!(m.in_reply_to().as_text(), Some("m2@a.example"));
+        let report = m
+            .parts
+            .iter()
+            .find(|p| {
+                p.content_type()
+                    .is_some_and(|c| c.subtype() == Some("delivery-status"))
+            })
+            .unwrap();
+        let report = String::from_utf8_lossy(report.contents()).into_owned();
+        assert!(
+            report.contains("\r\nReporting-MTA: dns; hisp.a.example\r\n")
+                || report.starts_with("Reporting-MTA: dns; hisp.a.example\r\n"),
+            "{report}"
+        );
+        // RFC 3464 §2.2.5, §2.3.7: RFC 5322 date-times, from the one writer.
+        let epoch = hisp_date::rfc5322(OffsetDateTime::UNIX_EPOCH);
+        assert!(
+            report.contains(&format!("Arrival-Date: {epoch}\r\n")),
+            "{report}"
+        );
+        assert!(
+            report.contains(&format!("Last-Attempt-Date: {epoch}\r\n")),
+            "{report}"
+        );
         let parsed = hisp_mdn::parse_dsn(&bytes).unwrap();
+        assert_eq!(
+            parsed.recipients[0].last_attempt.as_deref(),
+            Some("Thu, 1 Jan 1970 00:00:00 +0000")
+        );
         assert_eq!(parsed.recipients.len(), 2);
         assert_eq!(parsed.recipients[0].status, "5.0.0");
         assert_eq!(parsed.recipients[1].status, "5.1.1");

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use hisp_store::{DirectAddress, EmailAddress};
 use mail_builder::headers::address::Address;
+use mail_builder::headers::raw::Raw;
 use mail_builder::MessageBuilder;
 use time::OffsetDateTime;
+
+use crate::policy::new_message_id;
 
 /// Where and how notices go out (`[notify]`, `[portal] public_url`).
 #[derive(Debug, Clone)]
@@ -68,27 +71,12 @@ pub fn compose(
         .from(Address::new_address(None::<&str>, from.to_string()))
         .to(Address::new_address(None::<&str>, to.to_string()))
         .subject(NOTICE_SUBJECT)
-        .date(now.unix_timestamp())
-        .message_id(format!("{}@{}", unique(), from.domain()))
-        .header(
-            "Auto-Submitted",
-            mail_builder::headers::raw::Raw::new("auto-generated"),
-        )
+        .header("Date", Raw::new(hisp_date::rfc5322(now)))
+        .message_id(new_message_id(from.domain().as_str()))
+        .header("Auto-Submitted", Raw::new("auto-generated"))
         .text_body(text)
         .write_to_vec()
         .expect("writing to a Vec cannot fail")
-}
-
-/// A Message-ID left part no other notice has: 16 random bytes in hex.
-fn unique() -> String {
-    let mut bytes = [0u8; 16];
-    // Without randomness the clock's nanoseconds still make it unique
-    // enough for a Message-ID (RFC 5322 §3.6.4 asks for uniqueness, not secrecy).
-    if openssl::rand::rand_bytes(&mut bytes).is_err() {
-        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
-        bytes = nanos.to_be_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -139,7 +127,12 @@ mod tests {
         assert_eq!(addr(parsed.from()).as_deref(), Some("no-reply@b.example"));
         assert_eq!(addr(parsed.to()).as_deref(), Some("pat.home@mail.example"));
         assert_eq!(parsed.subject(), Some(NOTICE_SUBJECT));
-        assert!(parsed.date().is_some());
+        assert_eq!(parsed.date().map(|d| d.to_timestamp()), Some(1_700_000_000));
+        assert_eq!(
+            parsed.header_raw("Date").map(str::trim),
+            Some("Tue, 14 Nov 2023 22:13:20 +0000"),
+            "hisp_date::rfc5322 writes every Date"
+        );
         assert!(parsed
             .message_id()
             .is_some_and(|m| m.ends_with("@b.example")));

@@ -505,6 +505,14 @@ impl PortalSender {
                 date: now,
                 message_id: &message_id,
             })?;
+            let bound = settings.limits.composed_size_bound();
+            if message.len() as u64 > bound {
+                return Err(ComposeError::MessageTooLarge {
+                    size: message.len() as u64,
+                    max: bound,
+                }
+                .into());
+            }
             // The same checks as DATA on the submission listener.
             check_header_bytes(&message).map_err(SubmissionRefusal::from)?;
             let rcpt_to: Vec<String> = to.iter().map(ToString::to_string).collect();

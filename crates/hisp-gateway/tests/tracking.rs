@@ -378,7 +378,7 @@ async fn a_peer_that_never_answers_times_out_and_the_sender_gets_one_dsn() {
     assert_eq!(entries.len(), 1, "{entries:?}");
     let dsn = world.a.store.read_message(entries[0].id).unwrap();
     let text = String::from_utf8_lossy(&dsn.bytes).into_owned();
-    assert!(text.contains("From: postmaster@a.example"), "{text}");
+    assert!(text.contains("From: <postmaster@a.example>\r\n"), "{text}");
     assert!(text.contains("Subject: Not Delivered: referral"), "{text}");
     let parsed = parse_dsn(&dsn.bytes).unwrap();
     assert_eq!(parsed.recipients.len(), 1);

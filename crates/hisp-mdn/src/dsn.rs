@@ -6,7 +6,7 @@ use std::fmt;
 use mail_parser::{Message, MessageParser};
 use time::OffsetDateTime;
 
-use crate::compose::{self, address};
+use crate::compose::{self, address, Fields};
 use crate::error::MdnError;
 use crate::fields::{self, address_value, bare_message_id, clip, squash, strip_comments, Block};
 use crate::report::{self, DSN_TYPES, ORIGINAL_TYPES};
@@ -133,39 +133,16 @@ const KNOWN_MESSAGE: &[&str] = &["Reporting-MTA", "Original-Envelope-Id", "Arriv
 /// Writes a DSN: multipart/report; report-type=delivery-status (RFC 6522, RFC 3464 §2)
 /// with a human-readable part naming each recipient and its diagnostic, the
 /// message/delivery-status part, and the original header block as text/rfc822-headers
-/// when given. CRLF, 7bit (the header part quoted-printable if it is not 7-bit clean),
-/// lines under 998. A Status that is not an RFC 3463 code is replaced by the generic code
+/// when given; composed with mail-builder. CRLF, 7bit (the header part quoted-printable
+/// if it is not 7-bit clean), lines under 998. A Status that is not an RFC 3463 code is replaced by the generic code
 /// of the action's class (`5.0.0`, `4.0.0`, `2.0.0`).
 pub fn build_dsn(spec: &DsnSpec<'_>) -> Vec<u8> {
-    let human = compose::text_body(&explanation(spec));
-    let report = report_fields(spec);
-    let original = spec.original_headers.map(|h| {
-        let block = compose::header_block(h);
-        if compose::is_7bit(&block) {
-            ("7bit", String::from_utf8_lossy(&block).into_owned())
-        } else {
-            ("quoted-printable", compose::quoted_printable(&block))
-        }
-    });
-    let boundary = compose::boundary(
-        &format!(
-            "dsn {} {}",
-            spec.message_id,
-            spec.date.unix_timestamp_nanos()
-        ),
-        &[
-            human.as_bytes(),
-            report.as_bytes(),
-            original.as_ref().map_or(&b""[..], |(_, o)| o.as_bytes()),
-        ],
-    );
-
     let prefix = subject_prefix(&spec.recipients);
     let subject = match spec.original_subject {
         Some(s) if !s.trim().is_empty() => format!("{prefix}: {}", s.trim()),
         _ => prefix.to_string(),
     };
-    let mut out = compose::report_head(&compose::ReportHead {
+    compose::write(compose::ReportMessage {
         from: spec.from,
         to: spec.to,
         date: spec.date,
@@ -173,17 +150,10 @@ pub fn build_dsn(spec: &DsnSpec<'_>) -> Vec<u8> {
         subject: &subject,
         original_message_id: spec.original_message_id,
         report_type: "delivery-status",
-        described_as: "delivery status notification",
-        boundary: &boundary,
-        human: &human,
-        report: &report,
-    });
-
-    if let Some((encoding, body)) = &original {
-        compose::part(&mut out, &boundary, "text/rfc822-headers", encoding, body);
-    }
-    out.push_str(&format!("\r\n--{boundary}--\r\n"));
-    out.into_bytes()
+        human: compose::text_body(&explanation(spec)),
+        report: report_fields(spec),
+        original_headers: spec.original_headers.map(compose::header_block),
+    })
 }
 
 /// Parses a DSN: the message/delivery-status part is looked for in the root, among its
@@ -376,35 +346,34 @@ fn typed(value: &str, default_type: &str) -> String {
 }
 
 /// The message/delivery-status body, fields in RFC 3464 §2.2 / §2.3 order.
-fn report_fields(spec: &DsnSpec<'_>) -> String {
-    let mut out = String::new();
-    compose::field(&mut out, "Reporting-MTA", &typed(spec.reporting_mta, "dns"));
+fn report_fields(spec: &DsnSpec<'_>) -> Fields {
+    let mut out = Fields::default();
+    out.field("Reporting-MTA", &typed(spec.reporting_mta, "dns"));
     if let Some(at) = spec.arrival_date {
-        compose::field(&mut out, "Arrival-Date", &compose::date(at));
+        out.field("Arrival-Date", &hisp_date::rfc5322(at));
     }
     for r in &spec.recipients {
         // RFC 3464 §2.1: a blank line ends the per-message block and each recipient block.
-        out.push_str("\r\n");
+        out.end_block();
         if let Some(orig) = r.original_recipient.as_deref().map(address) {
             if !orig.is_empty() {
-                compose::field(&mut out, "Original-Recipient", &format!("rfc822;{orig}"));
+                out.field("Original-Recipient", &format!("rfc822;{orig}"));
             }
         }
-        compose::field(
-            &mut out,
+        out.field(
             "Final-Recipient",
             &format!("rfc822;{}", address(&r.final_recipient)),
         );
-        compose::field(&mut out, "Action", r.action.as_str());
-        compose::field(&mut out, "Status", &status_or_generic(r));
+        out.field("Action", r.action.as_str());
+        out.field("Status", &status_or_generic(r));
         if let Some(mta) = &r.remote_mta {
-            compose::field(&mut out, "Remote-MTA", &typed(mta, "dns"));
+            out.field("Remote-MTA", &typed(mta, "dns"));
         }
         if let Some(d) = &r.diagnostic {
-            compose::field(&mut out, "Diagnostic-Code", &typed(d, "X-hisp"));
+            out.field("Diagnostic-Code", &typed(d, "X-hisp"));
         }
         if let Some(at) = &r.last_attempt {
-            compose::field(&mut out, "Last-Attempt-Date", at);
+            out.field("Last-Attempt-Date", at);
         }
     }
     out

@@ -5,7 +5,7 @@
 use mail_parser::Message;
 use time::OffsetDateTime;
 
-use crate::compose::{self, address};
+use crate::compose::{self, address, Fields};
 use crate::disposition::{Disposition, DispositionType};
 use crate::error::MdnError;
 use crate::fields::{self, address_value, bare_message_id, squash, Block};
@@ -87,26 +87,16 @@ const KNOWN: &[&str] = &[
 ];
 
 /// Writes an MDN: a multipart/report (RFC 6522) with a human-readable text/plain part and
-/// a message/disposition-notification part (RFC 8098 §3). CRLF line ends, 7bit, every
-/// line under 998 characters; caller-supplied values cannot add header lines.
+/// a message/disposition-notification part (RFC 8098 §3), composed with mail-builder.
+/// CRLF line ends, 7bit, every line under 998 characters; caller-supplied values cannot
+/// add header lines.
 pub fn build_mdn(spec: &MdnSpec<'_>) -> Vec<u8> {
-    let human = compose::text_body(&explanation(spec));
-    let report = report_fields(spec);
-    let boundary = compose::boundary(
-        &format!(
-            "mdn {} {}",
-            spec.message_id,
-            spec.date.unix_timestamp_nanos()
-        ),
-        &[human.as_bytes(), report.as_bytes()],
-    );
-
     let prefix = subject_prefix(&spec.disposition.kind);
     let subject = match spec.original_subject {
         Some(s) if !s.trim().is_empty() => format!("{prefix}: {}", s.trim()),
         _ => prefix.to_string(),
     };
-    let mut out = compose::report_head(&compose::ReportHead {
+    compose::write(compose::ReportMessage {
         from: spec.from,
         to: spec.to,
         date: spec.date,
@@ -114,13 +104,10 @@ pub fn build_mdn(spec: &MdnSpec<'_>) -> Vec<u8> {
         subject: &subject,
         original_message_id: spec.original_message_id,
         report_type: "disposition-notification",
-        described_as: "disposition notification",
-        boundary: &boundary,
-        human: &human,
-        report: &report,
-    });
-    out.push_str(&format!("\r\n--{boundary}--\r\n"));
-    out.into_bytes()
+        human: compose::text_body(&explanation(spec)),
+        report: report_fields(spec),
+        original_headers: None,
+    })
 }
 
 /// Parses an MDN: the message/disposition-notification part is looked for in the root,
@@ -251,41 +238,35 @@ fn explanation(spec: &MdnSpec<'_>) -> String {
 }
 
 /// The message/disposition-notification fields, in RFC 8098 §3.1 order.
-fn report_fields(spec: &MdnSpec<'_>) -> String {
-    let mut out = String::new();
-    compose::field(&mut out, "Reporting-UA", spec.reporting_ua);
+fn report_fields(spec: &MdnSpec<'_>) -> Fields {
+    let mut out = Fields::default();
+    out.field("Reporting-UA", spec.reporting_ua);
     if let Some(orig) = spec.original_recipient.map(address) {
         if !orig.is_empty() {
-            compose::field(&mut out, "Original-Recipient", &format!("rfc822;{orig}"));
+            out.field("Original-Recipient", &format!("rfc822;{orig}"));
         }
     }
-    compose::field(
-        &mut out,
+    out.field(
         "Final-Recipient",
         &format!("rfc822;{}", address(spec.final_recipient)),
     );
     if let Some(id) = spec.original_message_id.map(compose::msg_id) {
         if !id.is_empty() {
-            compose::field(&mut out, "Original-Message-ID", &format!("<{id}>"));
+            out.field("Original-Message-ID", &format!("<{id}>"));
         }
     }
-    compose::field(&mut out, "Disposition", &spec.disposition.to_string());
+    out.field("Disposition", &spec.disposition.to_string());
     if let Some(failure) = spec.failure {
         let is_error = spec
             .disposition
             .modifiers
             .iter()
             .any(|m| m.eq_ignore_ascii_case("error"));
-        compose::field(
-            &mut out,
-            if is_error { "Error" } else { "Failure" },
-            failure,
-        );
+        out.field(if is_error { "Error" } else { "Failure" }, failure);
     }
     if spec.final_delivery_extension {
         // Direct IG: the extension field carries no value.
-        out.push_str(FINAL_DELIVERY_PARAMETER);
-        out.push_str(":\r\n");
+        out.flag(FINAL_DELIVERY_PARAMETER);
     }
     out
 }

@@ -22,6 +22,7 @@ mod mime;
 mod open;
 mod seal;
 mod sign;
+mod size;
 mod verify;
 mod wrap;
 
@@ -36,3 +37,4 @@ pub use error::{SmimeError, Step};
 pub use keys::{KeyPair, Signer, MIN_RSA_BITS};
 pub use open::{open, open_report, OpenOptions, OpenReport, Opened, SignerReport};
 pub use seal::{seal, SealOptions};
+pub use size::{sealed_size_bound, SEAL_OVERHEAD};

@@ -279,3 +279,48 @@ fn message_of_headers_only_without_final_crlf_seals_and_opens() {
         b"From: alice@a.example\r\nTo: bob@b.example\r\n\r\n"
     );
 }
+
+#[test]
+fn sealed_message_stays_within_sealed_size_bound() {
+    let p = pki();
+    let cc: Vec<String> = (0..20).map(|i| format!("r{i}@b.example")).collect();
+    // Ten recipient certificates (ten RecipientInfos) and a long Cc line copied into
+    // the wrapper, around bodies of several sizes in 76-column base64 lines.
+    let recipients: Vec<_> = std::iter::repeat_n(p.bob.cert.clone(), 10).collect();
+    for body_len in [0usize, 1, 57 * 1000, 2 * 1024 * 1024] {
+        let mut message = format!(
+            "From: alice@a.example\r\nTo: bob@b.example\r\nCc: {}\r\nSubject: size\r\n\
+             Date: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <s@a.example>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: application/pdf\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n",
+            cc.join(", ")
+        )
+        .into_bytes();
+        let line = [b'Q'; 76];
+        while message.len() < body_len {
+            message.extend_from_slice(&line);
+            message.extend_from_slice(b"\r\n");
+        }
+        let sealed = seal(
+            &message,
+            &Signer::new(p.alice.clone()),
+            &recipients,
+            &SealOptions::default(),
+        )
+        .unwrap();
+        let bound = crate::sealed_size_bound(message.len());
+        assert!(
+            sealed.len() <= bound,
+            "{} octets sealed to {}, over the bound {bound}",
+            message.len(),
+            sealed.len()
+        );
+        // The bound is near what sealing really does: not more than the overhead
+        // and 1 % above it.
+        assert!(
+            bound - sealed.len() <= crate::SEAL_OVERHEAD / 8 * 11 + message.len() / 100,
+            "bound {bound} far above {}",
+            sealed.len()
+        );
+    }
+}

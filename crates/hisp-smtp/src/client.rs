@@ -1,5 +1,12 @@
-//! The delivering client: one message to one host, with STARTTLS when offered (or
+//! The delivering client: messages to one host, with STARTTLS when offered (or
 //! required), and every recipient's result classified for the retry logic.
+//!
+//! [`deliver`] and [`deliver_to`] send one message over a session of its own.
+//! [`OutboundSession`] is one open session that can carry several transactions
+//! (RSET between them, RFC 5321 §4.1.1.5), with MAIL FROM and the RCPT TOs in one
+//! write when the server offers PIPELINING (RFC 2920); [`SessionCache`] keeps such
+//! sessions for a few seconds per destination so that the next message to the same
+//! server needs no new connect, EHLO and STARTTLS.
 //!
 //! Every network step has a deadline (RFC 5321 §4.5.3.2): connecting, each command
 //! written and its reply read, the TLS handshake, each block of the message text
@@ -12,15 +19,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::net::ToSocketAddrs;
 use tokio_rustls::rustls::ClientConfig as TlsClientConfig;
-use tokio_rustls::TlsConnector;
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, info_span, Instrument};
 
 use crate::lines::{read_line, Line};
 use crate::reply::{Reply, Severity};
+
+mod cache;
+mod session;
+
+pub use cache::{CacheStats, ReuseSettings, SessionCache};
+pub use session::OutboundSession;
 
 /// Longest reply line the client reads.
 const MAX_REPLY_LINE: usize = 4096;
@@ -159,6 +170,9 @@ pub enum Stage {
     Connect,
     /// EHLO/HELO.
     Ehlo,
+    /// RSET before another transaction on a session that served one (RFC 5321
+    /// §4.1.1.5).
+    Reset,
     /// STARTTLS and the TLS handshake.
     StartTls,
     /// MAIL FROM.
@@ -260,11 +274,24 @@ impl ClientError {
     }
 }
 
-/// A connection's reader and writer for the client side.
+/// What the client's connection is: plain TCP or TLS after STARTTLS, behind one type
+/// so that an [`OutboundSession`] can be kept whichever it is.
+trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientStream for T {}
+
+/// A connection's reader and writer for the client side, and what the connection
+/// has shown of its health.
 struct Wire<S> {
     reader: BufReader<S>,
     host: String,
     timeout: Duration,
+    /// The peer closed or reset the connection, or said 421 (RFC 5321 §3.8: it is
+    /// closing the transmission channel).
+    closed_by_peer: bool,
+    /// A deadline passed or the peer sent something that is not SMTP: the dialogue
+    /// cannot go on.
+    failed: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
@@ -273,7 +300,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             reader: BufReader::new(stream),
             host: host.to_string(),
             timeout,
+            closed_by_peer: false,
+            failed: false,
         }
+    }
+
+    /// Whether another command may be sent.
+    fn is_open(&self) -> bool {
+        !self.closed_by_peer && !self.failed
+    }
+
+    /// Notes what `result` says of the connection's health, and passes it on.
+    fn note<T>(&mut self, result: Result<T, ClientError>) -> Result<T, ClientError> {
+        match &result {
+            Err(ClientError::Io { .. }) => self.closed_by_peer = true,
+            Err(ClientError::Rejected { reply, .. }) if reply.code == 421 => {
+                self.closed_by_peer = true
+            }
+            Err(ClientError::Rejected { .. }) => {}
+            Err(_) => self.failed = true,
+            Ok(_) => {}
+        }
+        result
     }
 
     fn io_err(&self, stage: Stage, source: io::Error) -> ClientError {
@@ -287,6 +335,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// Writes `bytes` in blocks of at most `block`, each (with the final flush) within
     /// `timeout`: a peer that stops reading is a [`ClientError::WriteTimeout`].
     async fn send(
+        &mut self,
+        stage: Stage,
+        bytes: &[u8],
+        block: usize,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let result = self.send_unnoted(stage, bytes, block, timeout).await;
+        self.note(result)
+    }
+
+    async fn send_unnoted(
         &mut self,
         stage: Stage,
         bytes: &[u8],
@@ -327,8 +386,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         self.reply(stage, self.timeout).await
     }
 
-    /// Reads one (possibly multi-line) reply (RFC 5321 §4.2.1).
+    /// Reads one (possibly multi-line) reply (RFC 5321 §4.2.1); a 421 marks the
+    /// connection closed by the peer.
     async fn reply(&mut self, stage: Stage, timeout: Duration) -> Result<Reply, ClientError> {
+        let result = self.reply_unnoted(stage, timeout).await;
+        if let Ok(reply) = &result {
+            if reply.code == 421 {
+                self.closed_by_peer = true;
+            }
+        }
+        self.note(result)
+    }
+
+    async fn reply_unnoted(
+        &mut self,
+        stage: Stage,
+        timeout: Duration,
+    ) -> Result<Reply, ClientError> {
         let read = async {
             let mut lines = Vec::new();
             let mut buf = Vec::new();
@@ -439,8 +513,8 @@ pub async fn deliver_to(
         .await
 }
 
-/// Connects to `addr`, verifies TLS against `tls_name`, and names the peer `host` in
-/// errors.
+/// Opens a session to `addr` (TLS checked against `tls_name`, the peer named `host` in
+/// errors), sends the one message and ends the session with QUIT when it is still open.
 async fn deliver_inner(
     config: &ClientConfig,
     addr: impl ToSocketAddrs,
@@ -449,129 +523,10 @@ async fn deliver_inner(
     envelope: &OutboundEnvelope,
     message: &[u8],
 ) -> Result<DeliveryReport, ClientError> {
-    let io_err = |source| ClientError::Io {
-        stage: Stage::Connect,
-        host: host.to_string(),
-        source,
-    };
-    let tcp = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
-        .await
-        .map_err(|_| ClientError::Timeout {
-            stage: Stage::Connect,
-            host: host.to_string(),
-        })?
-        .map_err(io_err)?;
-    let mut wire = Wire::new(tcp, host, config.command_timeout);
-    let greeting = wire.reply(Stage::Connect, config.command_timeout).await?;
-    if greeting.code != 220 {
-        let _ = wire.command(Stage::Connect, "QUIT").await;
-        return Err(wire.refused(Stage::Connect, greeting));
-    }
-    let extensions = wire.ehlo(&config.helo_name).await?;
-    let offers_tls = extensions.iter().any(|e| e == "STARTTLS");
-    let tls = match (&config.tls, offers_tls) {
-        (Some(tls), true) => tls.clone(),
-        _ => {
-            if config.require_tls {
-                // Nothing is sent in clear when TLS is required.
-                let _ = wire.command(Stage::StartTls, "QUIT").await;
-                return Err(ClientError::TlsRequired {
-                    host: host.to_string(),
-                });
-            }
-            return transact(&mut wire, config, envelope, message, false).await;
-        }
-    };
-    let reply = wire.command(Stage::StartTls, "STARTTLS").await?;
-    if reply.code != 220 {
-        if config.require_tls {
-            let _ = wire.command(Stage::StartTls, "QUIT").await;
-            return Err(wire.refused(Stage::StartTls, reply));
-        }
-        return transact(&mut wire, config, envelope, message, false).await;
-    }
-    let name = ServerName::try_from(tls_name.to_string())
-        .map_err(|_| ClientError::ServerName(tls_name.to_string()))?;
-    let handshake = TlsConnector::from(tls).connect(name, wire.reader.into_inner());
-    let stream = tokio::time::timeout(config.command_timeout, handshake)
-        .await
-        .map_err(|_| ClientError::TlsTimeout {
-            host: host.to_string(),
-        })?
-        .map_err(|source| ClientError::Tls {
-            host: host.to_string(),
-            source,
-        })?;
-    let mut wire = Wire::new(stream, host, config.command_timeout);
-    // RFC 3207 §4.2: the client discards what it knew and sends EHLO again.
-    wire.ehlo(&config.helo_name).await?;
-    transact(&mut wire, config, envelope, message, true).await
-}
-
-/// MAIL, RCPT for each recipient, DATA, the message, QUIT.
-async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
-    wire: &mut Wire<S>,
-    config: &ClientConfig,
-    envelope: &OutboundEnvelope,
-    message: &[u8],
-    tls: bool,
-) -> Result<DeliveryReport, ClientError> {
-    let reply = wire
-        .command(
-            Stage::MailFrom,
-            &format!("MAIL FROM:<{}>", envelope.mail_from),
-        )
-        .await?;
-    if reply.code != 250 {
-        let _ = wire.command(Stage::MailFrom, "QUIT").await;
-        return Err(wire.refused(Stage::MailFrom, reply));
-    }
-    let mut recipients = Vec::new();
-    let mut accepted = Vec::new();
-    for rcpt in &envelope.rcpt_to {
-        let reply = wire
-            .command(Stage::MailFrom, &format!("RCPT TO:<{rcpt}>"))
-            .await?;
-        if reply.code == 250 || reply.code == 251 {
-            accepted.push(recipients.len());
-            recipients.push((rcpt.clone(), RecipientOutcome::Delivered(reply)));
-        } else {
-            info!(rcpt = %rcpt, reply = %reply, "recipient refused");
-            recipients.push((rcpt.clone(), RecipientOutcome::from_failure(reply)));
-        }
-    }
-    if accepted.is_empty() {
-        let _ = wire.command(Stage::Data, "QUIT").await;
-        return Ok(DeliveryReport { recipients, tls });
-    }
-    let reply = wire.command(Stage::Data, "DATA").await?;
-    if reply.code != 354 {
-        let _ = wire.command(Stage::Data, "QUIT").await;
-        for &i in &accepted {
-            recipients[i].1 = RecipientOutcome::from_failure(reply.clone());
-        }
-        return Ok(DeliveryReport { recipients, tls });
-    }
-    wire.send(
-        Stage::Message,
-        &dot_stuff(message),
-        DATA_BLOCK,
-        config.data_block_timeout,
-    )
-    .await?;
-    let reply = wire.reply(Stage::Message, config.data_timeout).await?;
-    info!(reply = %reply, tls, "message sent");
-    if reply.code != 250 {
-        for &i in &accepted {
-            recipients[i].1 = RecipientOutcome::from_failure(reply.clone());
-        }
-    } else {
-        for &i in &accepted {
-            recipients[i].1 = RecipientOutcome::Delivered(reply.clone());
-        }
-    }
-    let _ = wire.command(Stage::Message, "QUIT").await;
-    Ok(DeliveryReport { recipients, tls })
+    let mut session = OutboundSession::open_at(config, addr, tls_name, host).await?;
+    let report = session.send(config, envelope, message).await;
+    session.quit().await;
+    report
 }
 
 /// The message text in wire form: CRLF line endings, a dot doubled at the start of a

@@ -6,7 +6,6 @@ use std::io;
 use std::sync::Arc;
 
 use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
-use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -428,9 +427,7 @@ impl Dialogue {
         if self.session.account.is_some() {
             with.push('A');
         }
-        let date = OffsetDateTime::now_utc()
-            .format(&Rfc2822)
-            .unwrap_or_else(|_| String::from("Thu, 01 Jan 1970 00:00:00 +0000"));
+        let date = hisp_date::rfc5322(OffsetDateTime::now_utc());
         let helo: String = self
             .helo_name()
             .chars()

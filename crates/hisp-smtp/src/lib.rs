@@ -3,7 +3,8 @@
 //! The server side handles the protocol — sequence, syntax, limits, STARTTLS (RFC 3207),
 //! AUTH PLAIN/LOGIN (RFC 4954), SIZE (RFC 1870), 8BITMIME, PIPELINING (RFC 2920),
 //! ENHANCEDSTATUSCODES (RFC 2034/3463) — and asks a [`Policy`] for every decision about
-//! accounts, addresses and messages. The client delivers one message to one host and
+//! accounts, addresses and messages. The client delivers messages to one host (several
+//! over one session when they follow each other, kept in a [`SessionCache`]) and
 //! classifies every reply as delivered, temporary or permanent for the retry logic.
 
 pub mod client;
@@ -24,8 +25,8 @@ pub mod session;
 pub mod tls;
 
 pub use client::{
-    deliver, deliver_to, ClientConfig, ClientError, DeliveryReport, OutboundEnvelope, Peer,
-    RecipientOutcome, Stage,
+    deliver, deliver_to, CacheStats, ClientConfig, ClientError, DeliveryReport, OutboundEnvelope,
+    OutboundSession, Peer, RecipientOutcome, ReuseSettings, SessionCache, Stage,
 };
 pub use config::{Role, ServerConfig};
 pub use error::SmtpError;

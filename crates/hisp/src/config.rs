@@ -212,6 +212,28 @@ pub struct SmtpConfig {
     /// in to it in the last 24 hours). Default 10.
     #[serde(default = "default_max_auth_failures")]
     pub max_auth_failures_per_account: u32,
+    /// Seconds a session with another HISP's server is kept open after a
+    /// delivery for the next message to the same server (then ended with
+    /// QUIT); 0 keeps none. Default 5.
+    #[serde(default = "default_relay_session_idle_secs")]
+    pub relay_session_idle_secs: u64,
+    /// Most messages one relay session carries before it is ended.
+    /// Default 100.
+    #[serde(default = "default_relay_session_max_messages")]
+    pub relay_session_max_messages: usize,
+    /// Largest message the backbone listener accepts, in octets (RFC 1870
+    /// SIZE). Unset: what a message of `max_message_size` reaches once
+    /// sealed ([`SmtpConfig::backbone_message_limit`]).
+    #[serde(default)]
+    pub backbone_max_message_size: Option<usize>,
+}
+
+fn default_relay_session_idle_secs() -> u64 {
+    5
+}
+
+fn default_relay_session_max_messages() -> usize {
+    100
 }
 
 fn default_relay_connect_timeout_secs() -> u64 {
@@ -378,6 +400,9 @@ impl Default for SmtpConfig {
             auth_failure_window_secs: default_auth_failure_window_secs(),
             max_auth_failures_per_address: default_max_auth_failures(),
             max_auth_failures_per_account: default_max_auth_failures(),
+            relay_session_idle_secs: default_relay_session_idle_secs(),
+            relay_session_max_messages: default_relay_session_max_messages(),
+            backbone_max_message_size: None,
         }
     }
 }
@@ -386,6 +411,41 @@ impl SmtpConfig {
     /// `seal_local_mail`, off when unset.
     pub fn seal_local(&self) -> bool {
         self.seal_local_mail.unwrap_or(false)
+    }
+
+    /// The backbone listener's size limit: `backbone_max_message_size`, else
+    /// the most a message of `max_message_size` octets reaches once sealed
+    /// (`hisp_smime::sealed_size_bound`, about 1.375 times as large), so
+    /// that the largest message a portal may submit here, or at another HISP
+    /// with the same limit, passes between HISPs. [`Config::backbone_message_limit`]
+    /// also counts what the portal API can compose.
+    pub fn backbone_message_limit(&self) -> usize {
+        self.backbone_max_message_size
+            .unwrap_or_else(|| hisp_smime::sealed_size_bound(self.max_message_size))
+    }
+}
+
+impl Config {
+    /// The backbone listener's size limit: `[smtp] backbone_max_message_size`,
+    /// else what the largest message submitted here reaches once sealed:
+    /// the larger of `[smtp] max_message_size` and, when the portal is
+    /// served (`[portal] listen`), the largest message its API composes
+    /// within `max_attachments` and `max_attachment_bytes` (the attachments
+    /// in base64 and room for the text), so that what the portal sends
+    /// passes between two hisp instances configured alike.
+    pub fn backbone_message_limit(&self) -> usize {
+        if self.smtp.backbone_max_message_size.is_some() || self.portal.listen.is_none() {
+            return self.smtp.backbone_message_limit();
+        }
+        let composed = hisp_gateway::compose::AttachmentLimits {
+            max_files: self.portal.max_attachments,
+            max_total_bytes: self.portal.max_attachment_bytes,
+        }
+        .composed_size_bound();
+        let largest = usize::try_from(composed)
+            .unwrap_or(usize::MAX)
+            .max(self.smtp.max_message_size);
+        hisp_smime::sealed_size_bound(largest)
     }
 }
 
@@ -960,5 +1020,43 @@ mod tests {
         );
         let e = Config::parse("[portal]\nmax_attachments = -1\n").unwrap_err();
         assert!(e.to_string().contains("max_attachments"), "{e}");
+    }
+
+    #[test]
+    fn backbone_limit_defaults_to_a_sealed_max_message_size() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.smtp.backbone_max_message_size, None);
+        // 25 MiB sealed: (26214400 + 196608) / 8 * 11.
+        assert_eq!(c.smtp.backbone_message_limit(), 36_315_136);
+        let c = Config::parse("[smtp]\nmax_message_size = 2097152\n").unwrap();
+        assert_eq!(c.smtp.backbone_message_limit(), 3_153_920);
+        let c = Config::parse(
+            "[smtp]\nmax_message_size = 2097152\nbackbone_max_message_size = 5000000\n",
+        )
+        .unwrap();
+        assert_eq!(c.smtp.backbone_message_limit(), 5_000_000);
+        // With the portal served, what its API composes within the
+        // attachment allowance counts too.
+        let c = Config::parse(
+            "[smtp]\nmax_message_size = 2097152\n[portal]\nlisten = \"127.0.0.1:8080\"\nmax_attachment_bytes = 3145728\n",
+        )
+        .unwrap();
+        let composed = hisp_gateway::compose::AttachmentLimits {
+            max_files: 5,
+            max_total_bytes: 3_145_728,
+        }
+        .composed_size_bound();
+        assert!(composed > 4 * 1024 * 1024, "{composed}");
+        assert_eq!(
+            c.backbone_message_limit(),
+            hisp_smime::sealed_size_bound(composed as usize)
+        );
+        assert_eq!(
+            c.smtp.backbone_message_limit(),
+            3_153_920,
+            "without the portal"
+        );
+        let e = Config::parse("[smtp]\nbackbone_max_message_size = \"big\"\n").unwrap_err();
+        assert!(e.to_string().contains("backbone_max_message_size"), "{e}");
     }
 }

@@ -42,7 +42,7 @@ unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, 
   |
 2 | port = 25
   | ^^^^
-unknown field `port`, expected one of `submission_listen`, `backbone_listen`, `hostname`, `max_message_size`, `tls_cert`, `tls_key`, `relay_tls`, `relay_ca_file`, `seal_local_mail`, `mx_routing`, `relay_port`, `relay_connect_timeout_secs`, `relay_command_timeout_secs`, `relay_data_block_timeout_secs`, `relay_data_timeout_secs`, `relay_attempt_timeout_secs`, `relay_concurrency`, `max_connections`, `max_connections_per_address`, `max_commands_without_progress`, `max_session_secs`, `tls_handshake_timeout_secs`, `max_concurrent_auth`, `auth_failure_window_secs`, `max_auth_failures_per_address`, `max_auth_failures_per_account`",
+unknown field `port`, expected one of `submission_listen`, `backbone_listen`, `hostname`, `max_message_size`, `tls_cert`, `tls_key`, `relay_tls`, `relay_ca_file`, `seal_local_mail`, `mx_routing`, `relay_port`, `relay_connect_timeout_secs`, `relay_command_timeout_secs`, `relay_data_block_timeout_secs`, `relay_data_timeout_secs`, `relay_attempt_timeout_secs`, `relay_concurrency`, `max_connections`, `max_connections_per_address`, `max_commands_without_progress`, `max_session_secs`, `tls_handshake_timeout_secs`, `max_concurrent_auth`, `auth_failure_window_secs`, `max_auth_failures_per_address`, `max_auth_failures_per_account`, `relay_session_idle_secs`, `relay_session_max_messages`, `backbone_max_message_size`",
     ),
     (
         "route without a port",
@@ -344,6 +344,7 @@ fn serve_refuses_a_zero_relay_deadline_or_concurrency() {
         ("relay_command_timeout_secs", "give at least 1 second"),
         ("relay_data_block_timeout_secs", "give at least 1 second"),
         ("relay_concurrency", "give at least 1,"),
+        ("relay_session_max_messages", "give at least 1 (1 sends"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let text = format!("data_dir = \"data\"\n[smtp]\n{key} = 0\n");

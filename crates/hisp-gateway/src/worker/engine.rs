@@ -25,7 +25,8 @@
 //! process's entries come back within one lease. On stop, the engine claims
 //! nothing more, lets the attempts under way finish for up to
 //! [`drain`](super::WorkerSettings::drain), and gives the rest back
-//! (`Store::release`): they are due again at once for the next start.
+//! (`Store::release`): they are due again at once for the next start, and
+//! ends the relay sessions kept for reuse with QUIT.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -110,6 +111,7 @@ pub(super) async fn run(worker: &Worker, shutdown: &Shutdown) {
     }
     watcher.abort();
     engine.stop().await;
+    worker.close_sessions().await;
     info!("queue worker stopped");
 }
 

@@ -24,7 +24,7 @@ pub use schedule::RetrySchedule;
 use std::time::Duration;
 
 use hisp_smime::SealOptions;
-use hisp_smtp::{ClientConfig, Shutdown};
+use hisp_smtp::{ClientConfig, ReuseSettings, SessionCache, Shutdown};
 use hisp_store::{
     DeliveryStatus, Expectation, MessageDirection, QueueItem, RecipientId, TrackingState,
 };
@@ -73,6 +73,12 @@ pub struct WorkerSettings {
     pub seal: SealOptions,
     /// The delivering SMTP client (EHLO name, STARTTLS, timeouts).
     pub client: ClientConfig,
+    /// How long a session with another HISP's server is kept open after a
+    /// delivery for the next message to the same server (then ended with
+    /// QUIT); zero keeps none: every message has a session of its own.
+    pub relay_session_idle: Duration,
+    /// Most messages one kept session carries before it is ended.
+    pub relay_session_max_messages: usize,
     /// Mail to a recipient of a local domain travels the Direct way too:
     /// discovered, sealed with the sender's key and delivered by the
     /// domain's route (usually this HISP's own backbone listener), where it
@@ -101,6 +107,7 @@ impl WorkerSettings {
     /// changes every 250 ms, 10 s to finish at a stop, the default
     /// [`RetrySchedule`] (1 minute doubling up to 1 hour), a 24-hour
     /// lifetime, opportunistic STARTTLS is off (no client TLS configured),
+    /// sessions kept 5 s idle for up to 100 messages each,
     /// mail between local domains is delivered locally (`seal_local` off), a
     /// 1-hour MDN timeout, and `helo_name` as the reporting host.
     pub fn new(helo_name: &str) -> Self {
@@ -117,6 +124,8 @@ impl WorkerSettings {
             lifetime: Duration::from_secs(24 * 3600),
             seal: SealOptions::default(),
             client: ClientConfig::new(helo_name, None),
+            relay_session_idle: ReuseSettings::DEFAULT_IDLE,
+            relay_session_max_messages: ReuseSettings::DEFAULT_MAX_MESSAGES,
             seal_local: false,
             mdn_timeout: Duration::from_secs(3600),
             reporting_host: helo_name.to_string(),
@@ -128,6 +137,18 @@ impl WorkerSettings {
     /// needs to cover the attempt: it is renewed while the attempt runs.)
     pub fn set_attempt_timeout(&mut self, timeout: Duration) {
         self.attempt_timeout = timeout;
+    }
+
+    /// How [`Worker`]s keep relay sessions: [`relay_session_idle`](Self::relay_session_idle),
+    /// [`relay_session_max_messages`](Self::relay_session_max_messages), and
+    /// no more sessions open to one server than
+    /// [`per_destination`](Self::per_destination).
+    pub fn session_reuse(&self) -> ReuseSettings {
+        ReuseSettings {
+            idle: self.relay_session_idle,
+            max_messages: self.relay_session_max_messages,
+            per_destination: self.per_destination,
+        }
     }
 
     /// The delay before the attempt after attempt number `attempts` (1 for
@@ -179,16 +200,27 @@ pub struct Worker {
     ctx: GatewayContext,
     routes: Routes,
     settings: WorkerSettings,
+    /// Sessions with other HISPs' servers kept between deliveries; clones of
+    /// the worker share them.
+    sessions: SessionCache,
 }
 
 impl Worker {
-    /// A worker relaying through `routes`.
+    /// A worker relaying through `routes`, keeping relay sessions as
+    /// [`WorkerSettings::session_reuse`] says.
     pub fn new(ctx: GatewayContext, routes: Routes, settings: WorkerSettings) -> Self {
         Worker {
+            sessions: SessionCache::new(settings.session_reuse()),
             ctx,
             routes,
             settings,
         }
+    }
+
+    /// Ends the relay sessions kept for reuse with QUIT ([`run`](Self::run)
+    /// does so when it stops).
+    pub async fn close_sessions(&self) {
+        self.sessions.close_all().await;
     }
 
     /// Claims the messages due at `now` and processes each once, then fails

@@ -8,9 +8,7 @@
 use std::collections::HashMap;
 
 use hisp_smime::Signer;
-use hisp_smtp::{
-    deliver_to, ClientError, DeliveryReport, OutboundEnvelope, Peer, RecipientOutcome,
-};
+use hisp_smtp::{ClientError, DeliveryReport, OutboundEnvelope, Peer, RecipientOutcome};
 use hisp_store::{
     AuditKind, DeliveryStatus, DirectAddress, Expectation, Filing, Folder, Owner, QueueItem,
     RecipientId, RecipientRecord, TrackingState,
@@ -216,6 +214,12 @@ async fn relay_to(
 /// recipient is accepted makes way for the next (RFC 5321 §5.1: try the
 /// exchangers in order). The last server's outcome counts. Each server's
 /// TLS certificate is checked against its name (the MX host name).
+///
+/// A session kept from an earlier delivery to the same server is used when
+/// one is idle (`SessionCache::deliver`, RSET first); one that the server
+/// closed meanwhile costs a new connection within this attempt, not a
+/// failed attempt. Every deadline of the client holds on a kept session as
+/// on a new one, and the attempt's own deadline around it all.
 async fn deliver_to_first(
     worker: &Worker,
     servers: &[Peer],
@@ -224,7 +228,10 @@ async fn deliver_to_first(
 ) -> Result<DeliveryReport, ClientError> {
     let mut outcome = None;
     for (i, server) in servers.iter().enumerate() {
-        let report = deliver_to(&worker.settings.client, server, envelope, sealed).await;
+        let report = worker
+            .sessions
+            .deliver(&worker.settings.client, server, envelope, sealed)
+            .await;
         match report {
             Err(e) if e.is_temporary() && i + 1 < servers.len() => {
                 info!(server = %server.label(), port = server.addr.port(), error = %e, "trying the next mail exchanger");

@@ -278,6 +278,10 @@ async fn bind(
 ) -> anyhow::Result<Server> {
     let mut settings = ServerConfig::new(role, hostname);
     settings.max_message_size = config.smtp.max_message_size;
+    if role == Role::Backbone {
+        // Sealed mail is about 1.375 times the message it carries.
+        settings.max_message_size = config.backbone_message_limit();
+    }
     crate::cmd::serve_limits::apply(&config.smtp, &mut settings);
     let starttls = if tls.is_some() {
         "STARTTLS"
