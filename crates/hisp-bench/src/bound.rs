@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use hisp_mdn::DispositionType;
 use hisp_smime::{open, seal, KeyPair, OpenOptions, SealOptions, Signer};
-use hisp_trust::{validate_path, Intermediates, Remote};
+use hisp_trust::{validate_path, Anchors, Intermediates, Remote};
 use openssl::x509::X509;
 use serde::{Deserialize, Serialize};
 
@@ -113,11 +113,12 @@ pub fn worker(spec_file: &Path) -> anyhow::Result<()> {
     let receiver = KeyPair::from_bytes(&read(&spec.receiver_cert)?, &read(&spec.receiver_key)?)?;
     let sender_ca = X509::from_pem(&read(&spec.sender_ca)?)?;
     let receiver_ca = X509::from_pem(&read(&spec.receiver_ca)?)?;
+    // Each instance keeps its anchors' store built between messages.
     let work = Work {
         sender,
         receiver,
-        sender_ca,
-        receiver_ca,
+        sender_ca: Anchors::new(vec![sender_ca])?,
+        receiver_ca: Anchors::new(vec![receiver_ca])?,
     };
     let id = message::message_id("bound", 0);
     let msg = message::message(&id, spec.size);
@@ -145,8 +146,8 @@ pub fn worker(spec_file: &Path) -> anyhow::Result<()> {
 struct Work {
     sender: KeyPair,
     receiver: KeyPair,
-    sender_ca: X509,
-    receiver_ca: X509,
+    sender_ca: Anchors,
+    receiver_ca: Anchors,
 }
 
 impl Work {
@@ -169,7 +170,7 @@ fn remote() -> &'static Remote {
 
 /// `from` seals `msg` for `to`, which opens it and checks the signer's
 /// path to `anchor`.
-fn pass(msg: &[u8], from: &KeyPair, to: &KeyPair, anchor: &X509) -> anyhow::Result<()> {
+fn pass(msg: &[u8], from: &KeyPair, to: &KeyPair, anchors: &Anchors) -> anyhow::Result<()> {
     let sealed = seal(
         msg,
         &Signer::new(from.clone()),
@@ -190,14 +191,8 @@ fn pass(msg: &[u8], from: &KeyPair, to: &KeyPair, anchor: &X509) -> anyhow::Resu
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for signer in opened.signers.iter().filter(|s| s.verified) {
-        validate_path(
-            &signer.cert,
-            std::slice::from_ref(anchor),
-            &intermediates,
-            now,
-            remote(),
-        )
-        .map_err(|e| anyhow::anyhow!("signer's path: {e:?}"))?;
+        validate_path(&signer.cert, anchors, &intermediates, now, remote())
+            .map_err(|e| anyhow::anyhow!("signer's path: {e:?}"))?;
     }
     if opened.message.len() < msg.len() / 2 {
         bail!("opened {} bytes of {}", opened.message.len(), msg.len());

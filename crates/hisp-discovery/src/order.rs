@@ -6,7 +6,9 @@
 //! next source; within its set, every usable certificate is used and the
 //! others are dropped.
 
-use hisp_trust::{judge, Binding, Intermediates, Purpose, Question, Remote, RevocationMode};
+use hisp_trust::{
+    judge, Anchors, Binding, Intermediates, Purpose, Question, Remote, RevocationMode,
+};
 use openssl::x509::X509;
 
 use crate::dns::{owner_name, DnsDiscovery};
@@ -22,8 +24,8 @@ pub struct Discoverer {
 /// What a judgement of the found certificates needs.
 pub struct TrustContext<'a> {
     /// Anchors a recipient certificate must chain to (the local domain's
-    /// outgoing anchors), read afresh for every discovery.
-    pub anchors: &'a [X509],
+    /// outgoing anchors) as they are now.
+    pub anchors: &'a Anchors,
     /// Intermediates kept locally.
     pub intermediates: &'a [X509],
     /// Validation time, Unix seconds.

@@ -1,17 +1,19 @@
 //! What the listeners and the workers share: the store, certificate
-//! discovery, and what trust judgements need. Anchors and keys are read from
-//! the store on every use, so a change made with the CLI is seen at once.
+//! discovery, and what trust judgements need. Keys and anchors are kept
+//! parsed ([`Material`]) until the store says they changed, so a change
+//! made with the CLI is in force for the next message.
 
 use std::sync::Arc;
 
 use hisp_discovery::{Discoverer, Discovery, TrustContext};
 use hisp_smime::KeyPair;
 use hisp_store::{CertUsage, DirectAddress, Domain, Flow, Owner, Store, StoreError};
-use hisp_trust::{parse_bundle, Remote, RevocationMode};
+use hisp_trust::{parse_bundle, Anchors, Remote, RevocationMode};
 use openssl::x509::X509;
 use tracing::warn;
 
 use crate::error::GatewayError;
+use crate::material::{KeyUse, Material};
 use crate::store_calls::StoreHandle;
 
 /// How certificates are judged beyond the anchors.
@@ -51,6 +53,8 @@ pub struct GatewayContext {
     pub discoverer: Arc<Discoverer>,
     /// Trust settings for every judgement.
     pub trust: TrustSettings,
+    /// Private keys and anchor stores kept parsed between messages.
+    pub material: Arc<Material>,
 }
 
 impl GatewayContext {
@@ -60,6 +64,7 @@ impl GatewayContext {
             store: StoreHandle::new(store),
             discoverer,
             trust,
+            material: Arc::new(Material::new()),
         }
     }
 }
@@ -103,6 +108,7 @@ pub fn anchors(store: &dyn Store, domain: &Domain, flow: Flow) -> Result<Vec<X50
 /// The key pairs (certificates with their private keys) of `owners`, in
 /// order, keeping those whose usage `fits`. A certificate whose key does not
 /// load is logged and left out; an owner that no longer exists has none.
+/// Parses every key again: [`Material::key_pairs`] keeps them parsed.
 pub fn key_pairs(
     store: &dyn Store,
     owners: &[Owner],
@@ -110,25 +116,36 @@ pub fn key_pairs(
 ) -> Result<Vec<KeyPair>, StoreError> {
     let mut out = Vec::new();
     for owner in owners {
-        // An owner removed since (an address deleted after its mail was
-        // accepted) has no keys any more; the others may still do.
-        let records = match store.certificates(Some(owner)) {
-            Ok(records) => records,
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(e),
+        out.extend(owner_key_pairs(store, owner, fits)?);
+    }
+    Ok(out)
+}
+
+/// The key pairs of one owner whose usage `fits`, as [`key_pairs`] reads them.
+pub(crate) fn owner_key_pairs(
+    store: &dyn Store,
+    owner: &Owner,
+    fits: impl Fn(CertUsage) -> bool,
+) -> Result<Vec<KeyPair>, StoreError> {
+    // An owner removed since (an address deleted after its mail was
+    // accepted) has no keys any more; the others may still do.
+    let records = match store.certificates(Some(owner)) {
+        Ok(records) => records,
+        Err(e) if e.is_not_found() => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for record in records {
+        let Some(key) = &record.private_key else {
+            continue;
         };
-        for record in records {
-            let Some(key) = &record.private_key else {
-                continue;
-            };
-            if !fits(record.usage) {
-                continue;
-            }
-            match KeyPair::from_bytes(&record.der, key.as_bytes()) {
-                Ok(pair) => out.push(pair),
-                Err(e) => {
-                    warn!(%owner, subject = %record.info.subject, error = %e, "certificate and key do not load; left out")
-                }
+        if !fits(record.usage) {
+            continue;
+        }
+        match KeyPair::from_bytes(&record.der, key.as_bytes()) {
+            Ok(pair) => out.push(pair),
+            Err(e) => {
+                warn!(%owner, subject = %record.info.subject, error = %e, "certificate and key do not load; left out")
             }
         }
     }
@@ -170,19 +187,42 @@ impl GatewayContext {
             .await
     }
 
+    /// The key pairs of `owners` for `usage`, kept parsed (read on the
+    /// blocking pool when the store's keys changed).
+    pub async fn key_pairs(
+        &self,
+        owners: Vec<Owner>,
+        usage: KeyUse,
+    ) -> Result<Vec<KeyPair>, GatewayError> {
+        let material = self.material.clone();
+        self.store
+            .call(move |s| material.key_pairs(s, &owners, usage))
+            .await
+    }
+
+    /// The anchors `domain` trusts for `flow` with their certificate store,
+    /// kept built (rebuilt on the blocking pool when anchors or bundles
+    /// changed).
+    pub async fn anchors_for(
+        &self,
+        domain: &Domain,
+        flow: Flow,
+    ) -> Result<Arc<Anchors>, GatewayError> {
+        let (material, domain) = (self.material.clone(), domain.clone());
+        self.store
+            .run(move |s| material.anchors(s, &domain, flow))
+            .await
+    }
+
     /// Discovers the certificates of a remote `address` and judges them
-    /// against the outgoing anchors of the sender's domain, read now.
+    /// against the outgoing anchors of the sender's domain as they are now.
     pub async fn discover(
         &self,
         sender_domain: &Domain,
         address: &DirectAddress,
         at: i64,
     ) -> Result<Discovery, GatewayError> {
-        let domain = sender_domain.clone();
-        let anchors = self
-            .store
-            .call(move |s| anchors(s, &domain, Flow::Outgoing))
-            .await?;
+        let anchors = self.anchors_for(sender_domain, Flow::Outgoing).await?;
         let trust = TrustContext {
             anchors: &anchors,
             intermediates: &self.trust.intermediates,

@@ -21,6 +21,15 @@ pub enum GatewayError {
         #[source]
         source: SmimeError,
     },
+    /// The certificate store of a domain's anchors could not be built.
+    #[error("anchors of {domain}: {source}")]
+    Anchors {
+        /// The local domain.
+        domain: String,
+        /// What OpenSSL said.
+        #[source]
+        source: hisp_trust::TrustError,
+    },
     /// No certificate with a private key that can sign for the sender.
     #[error("no signing certificate with a private key for {0} (address or domain)")]
     NoSigningKey(String),

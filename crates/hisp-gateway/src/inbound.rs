@@ -9,7 +9,8 @@
 
 use hisp_smime::{open_report, KeyPair, OpenOptions};
 use hisp_trust::{
-    judge, name_line, Intermediates, Purpose, Question, Remote, RevocationMode, TrustFailure,
+    judge, name_line, Anchors, Intermediates, Purpose, Question, Remote, RevocationMode,
+    TrustFailure,
 };
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
 use openssl::x509::X509;
@@ -21,7 +22,7 @@ pub struct InboundContext<'a> {
     /// The key pairs of the envelope recipients (their addresses' and domains').
     pub keys: &'a [KeyPair],
     /// The recipient domain's incoming anchors (and bundle certificates).
-    pub anchors: &'a [X509],
+    pub anchors: &'a Anchors,
     /// Intermediates kept locally.
     pub intermediates: &'a [X509],
     /// Validation time, Unix seconds.
@@ -135,7 +136,7 @@ pub fn judge_inbound(sealed: &[u8], ctx: &InboundContext<'_>) -> InboundVerdict 
                 &signer.cert,
                 &verdict.failures,
                 &verdict.reason,
-                ctx.anchors,
+                ctx.anchors.certs(),
             ));
             failures.extend(verdict.failures);
         }
@@ -267,7 +268,7 @@ mod tests {
             sealed,
             &InboundContext {
                 keys: std::slice::from_ref(&w.bob),
-                anchors,
+                anchors: &Anchors::new(anchors.to_vec()).unwrap(),
                 intermediates: &[],
                 at: time_now(),
                 revocation: RevocationMode::HardFail,
@@ -410,7 +411,7 @@ mod tests {
             &SealOptions::default(),
         )
         .unwrap();
-        let anchors = [w.ca.cert().to_owned()];
+        let anchors = Anchors::new(vec![w.ca.cert().to_owned()]).unwrap();
         let judged = |intermediates: &[X509]| {
             judge_inbound(
                 &sealed,

@@ -6,7 +6,9 @@
 //! missing Message-ID is added.
 
 use hisp_store::{Account, DirectAddress, PortalUser};
-use mail_parser::{Addr, HeaderName, HeaderValue, MessageParser};
+use mail_parser::{Addr, HeaderName, HeaderValue};
+
+use crate::header_view::HeaderView;
 
 /// Why a submitted message is refused. The gateway maps each to an SMTP reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,12 +112,25 @@ pub fn check_submission(
     id_domain: &str,
     account: &dyn SendingAccount,
 ) -> Result<Submission, PolicyError> {
-    let parsed = MessageParser::new()
-        .with_address_headers()
-        .with_date_headers()
-        .with_message_ids()
-        .parse_headers(message)
-        .ok_or(PolicyError::NoHeaders)?;
+    check_header(
+        &HeaderView::parse(message),
+        mail_from,
+        recipients,
+        id_domain,
+        account,
+    )
+}
+
+/// [`check_submission`] of a message whose header is parsed already.
+pub fn check_header(
+    view: &HeaderView<'_>,
+    mail_from: &str,
+    recipients: &[String],
+    id_domain: &str,
+    account: &dyn SendingAccount,
+) -> Result<Submission, PolicyError> {
+    let message = view.bytes();
+    let parsed = view.parsed().ok_or(PolicyError::NoHeaders)?;
     let headers = parsed.headers();
     let count = |name: &HeaderName| headers.iter().filter(|h| &h.name == name).count();
 

@@ -484,36 +484,49 @@ impl PortalSender {
         }
         let recipients = distinct(accepted);
         let message_id = new_message_id(sender.domain().as_str());
-        let message = compose(&Composition {
-            from: sender,
-            display_name,
-            to: &recipients,
-            subject: &subject,
-            text: &text,
-            attachments: &attachments,
-            thread: thread.as_ref(),
-            date: now,
-            message_id: &message_id,
-        })?;
-        let bound = self.settings.limits.composed_size_bound();
-        if message.len() as u64 > bound {
-            return Err(ComposeError::MessageTooLarge {
-                size: message.len() as u64,
-                max: bound,
+        // Composing (base64 of the attachments) and reading the message
+        // back grow with its size: off the async threads.
+        let (user, display_name, settings) = (
+            user.clone(),
+            display_name.map(str::to_string),
+            self.settings.clone(),
+        );
+        let to = recipients.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            let sender = &user.address;
+            let message = compose(&Composition {
+                from: sender,
+                display_name: display_name.as_deref(),
+                to: &to,
+                subject: &subject,
+                text: &text,
+                attachments: &attachments,
+                thread: thread.as_ref(),
+                date: now,
+                message_id: &message_id,
+            })?;
+            let bound = settings.limits.composed_size_bound();
+            if message.len() as u64 > bound {
+                return Err(ComposeError::MessageTooLarge {
+                    size: message.len() as u64,
+                    max: bound,
+                }
+                .into());
             }
-            .into());
-        }
-        // The same checks as DATA on the submission listener.
-        check_header_bytes(&message).map_err(SubmissionRefusal::from)?;
-        let rcpt_to: Vec<String> = recipients.iter().map(ToString::to_string).collect();
-        let prepared = prepare_submission(
-            &message,
-            &sender.to_string(),
-            sender,
-            &rcpt_to,
-            user,
-            self.settings.request_final_delivery,
-        )?;
+            // The same checks as DATA on the submission listener.
+            check_header_bytes(&message).map_err(SubmissionRefusal::from)?;
+            let rcpt_to: Vec<String> = to.iter().map(ToString::to_string).collect();
+            Ok::<_, PortalSendError>(prepare_submission(
+                &message,
+                &sender.to_string(),
+                sender,
+                &rcpt_to,
+                &user,
+                settings.request_final_delivery,
+            )?)
+        })
+        .await
+        .map_err(GatewayError::from)??;
         Ok(Ready {
             sender: sender.clone(),
             recipients,

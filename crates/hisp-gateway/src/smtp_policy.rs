@@ -211,19 +211,31 @@ impl GatewayPolicy {
             }
             Err(e) => return local_error(&e),
         };
-        let prepared = match prepare_submission(
-            &message,
-            &envelope.mail_from,
-            &sender,
-            &envelope.rcpt_to,
-            &account,
-            account.request_final_delivery,
-        ) {
-            Ok(p) => p,
-            Err(e) => {
+        // Reading the message (up to its whole body for a multipart one)
+        // and copying it grow with its size: off the async threads.
+        let (mail_from, rcpt_to, for_sender) = (
+            envelope.mail_from.clone(),
+            envelope.rcpt_to.clone(),
+            sender.clone(),
+        );
+        let checked = tokio::task::spawn_blocking(move || {
+            prepare_submission(
+                &message,
+                &mail_from,
+                &for_sender,
+                &rcpt_to,
+                &account,
+                account.request_final_delivery,
+            )
+        })
+        .await;
+        let prepared = match checked {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
                 info!(reason = %e, "message refused by the submission policy");
                 return e.reply();
             }
+            Err(e) => return local_error(&GatewayError::from(e)),
         };
         let span = info_span!("queue", msg_id = %prepared.message_id);
         let (message, expect) = (prepared.message, prepared.expect);

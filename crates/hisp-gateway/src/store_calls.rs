@@ -33,6 +33,17 @@ impl StoreHandle {
         let store = self.store.clone();
         Ok(tokio::task::spawn_blocking(move || f(&*store)).await??)
     }
+
+    /// Runs `f`, which uses the store among other blocking work, on the
+    /// blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, GatewayError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, GatewayError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&*store)).await?
+    }
 }
 
 impl std::fmt::Debug for StoreHandle {

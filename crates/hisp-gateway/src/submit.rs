@@ -11,19 +11,19 @@
 //! - [`enqueue`]: the message and its distinct recipients committed to the
 //!   queue in one transaction.
 
-use hisp_mdn::{final_delivery_option_field, report_kind, requested, FinalDelivery};
+use hisp_mdn::{final_delivery_option_field, FinalDelivery, NotificationRequest};
 use hisp_smtp::{Refusal, Reply};
 use hisp_store::{
     AddressError, DirectAddress, Expectation, MessageDirection, MessageRecordId, TrackingState,
 };
-use mail_parser::MessageParser;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use crate::context::GatewayContext;
 use crate::error::GatewayError;
 use crate::header_bytes::HeaderByteError;
-use crate::policy::{after_trace_fields, check_submission, PolicyError, SendingAccount};
+use crate::header_view::HeaderView;
+use crate::policy::{after_trace_fields, check_header, PolicyError, SendingAccount};
 
 /// Disposition-Notification-To (RFC 8098 §2.1).
 pub(crate) const DNT: &str = "Disposition-Notification-To";
@@ -273,8 +273,11 @@ pub fn prepare_submission(
     account: &dyn SendingAccount,
     request_final_delivery: bool,
 ) -> Result<Prepared, SubmissionRefusal> {
-    let submission = check_submission(
-        message,
+    // One parse of the header for every check below. A Message-ID the
+    // policy adds changes none of the fields the later checks read.
+    let view = HeaderView::parse(message);
+    let submission = check_header(
+        &view,
         mail_from,
         recipients,
         sender.domain().as_str(),
@@ -283,7 +286,7 @@ pub fn prepare_submission(
     // MDNs go back to the sender, where tracking waits for them: a request
     // naming anyone else would send them astray (and let a user have other
     // HISPs mail a third party).
-    let request = requested(&submission.message);
+    let request = view.requested();
     if let Some(other) = request
         .disposition_notification_to
         .iter()
@@ -296,32 +299,25 @@ pub fn prepare_submission(
         });
     }
     let message_id = submission.message_id;
-    if report_kind(&submission.message).is_some() {
+    if view.report_kind().is_some() {
         return Ok(Prepared {
             message: submission.message,
             message_id,
             expect: Expectation::Notification,
         });
     }
-    let (message, final_delivery) =
-        ask_for_notification(request_final_delivery, sender, submission.message);
+    let (message, final_delivery) = ask_for_notification(
+        &view,
+        request,
+        request_final_delivery,
+        sender,
+        submission.message,
+    );
     Ok(Prepared {
         message,
         message_id,
         expect: Expectation::Mail { final_delivery },
     })
-}
-
-/// Whether the header has a field called `name` (a request the portal
-/// wrote, readable or not, is the portal's own choice).
-pub(crate) fn has_field(message: &[u8], name: &str) -> bool {
-    MessageParser::new()
-        .parse_headers(message)
-        .is_some_and(|m| {
-            m.headers()
-                .iter()
-                .any(|h| h.name.as_str().eq_ignore_ascii_case(name))
-        })
 }
 
 /// Adds the requests for delivery notification (Implementation Guide
@@ -337,19 +333,20 @@ pub(crate) fn has_field(message: &[u8], name: &str) -> bool {
 ///
 /// The fields go below the trace fields.
 fn ask_for_notification(
+    view: &HeaderView<'_>,
+    request: NotificationRequest,
     request_final_delivery: bool,
     sender: &DirectAddress,
     message: Vec<u8>,
 ) -> (Vec<u8>, bool) {
-    let request = requested(&message);
     let mut fields = String::new();
-    if request.disposition_notification_to.is_empty() && !has_field(&message, DNT) {
+    if request.disposition_notification_to.is_empty() && !view.has_field(DNT) {
         fields.push_str(&format!("{DNT}: <{sender}>\r\n"));
     }
     let final_delivery = match request.final_delivery {
         FinalDelivery::Requested { .. } => true,
         FinalDelivery::Malformed(_) => false,
-        FinalDelivery::NotRequested if has_field(&message, DNO) => false,
+        FinalDelivery::NotRequested if view.has_field(DNO) => false,
         FinalDelivery::NotRequested => {
             if request_final_delivery {
                 fields.push_str(final_delivery_option_field());
@@ -449,14 +446,14 @@ mod tests {
 
     #[test]
     fn an_options_field_is_found_in_any_letter_case() {
-        assert!(has_field(
-            b"disposition-notification-options: x=optional,false\r\nFrom: a@b\r\n\r\n",
-            DNO
-        ));
-        assert!(!has_field(
-            b"From: a@b\r\n\r\nDisposition-Notification-Options: in the body\r\n",
-            DNO
-        ));
+        assert!(HeaderView::parse(
+            b"disposition-notification-options: x=optional,false\r\nFrom: a@b\r\n\r\n"
+        )
+        .has_field(DNO));
+        assert!(!HeaderView::parse(
+            b"From: a@b\r\n\r\nDisposition-Notification-Options: in the body\r\n"
+        )
+        .has_field(DNO));
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub use disposition::{Disposition, DispositionType};
 pub use dsn::{build_dsn, parse_dsn, Dsn, DsnAction, DsnRecipient, DsnSpec};
 pub use error::MdnError;
 pub use mdn::{build_mdn, parse_mdn, Mdn, MdnSpec};
-pub use report::{parse_report, report_kind, Report, ReportKind};
+pub use report::{parse_report, report_kind, report_kind_with_head, Report, ReportKind};
 pub use request::{
-    final_delivery_option_field, requested, FinalDelivery, NotificationRequest,
+    final_delivery_option_field, requested, requested_in, FinalDelivery, NotificationRequest,
     FINAL_DELIVERY_PARAMETER,
 };

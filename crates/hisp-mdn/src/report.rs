@@ -52,6 +52,13 @@ pub enum Report {
 /// else. A message whose header says it is not multipart is judged by its header alone.
 pub fn report_kind(message: &[u8]) -> Option<ReportKind> {
     let head = MessageParser::default().parse_headers(message)?;
+    report_kind_with_head(&head, message)
+}
+
+/// [`report_kind`] of `message` whose header the caller parsed already (with
+/// `MessageParser::default()`, `head`), so several checks share one parse;
+/// the body is read only for a multipart message.
+pub fn report_kind_with_head(head: &Message<'_>, message: &[u8]) -> Option<ReportKind> {
     match part_kind(head.root_part()) {
         Some(ReportKind::Other(t)) if t.is_empty() => {}
         Some(kind) => return Some(kind),

@@ -2,7 +2,7 @@
 //! and the Direct final-delivery option in Disposition-Notification-Options (RFC 8098
 //! §2.2; Implementation Guide for Delivery Notification in Direct 1.0 §3).
 
-use mail_parser::{HeaderName, MessageParser};
+use mail_parser::{HeaderName, Message, MessageParser};
 
 /// The Disposition-Notification-Options parameter by which a Direct sender asks for
 /// final-destination delivery notification (the `dispatched` MDN).
@@ -42,12 +42,21 @@ pub enum FinalDelivery {
 /// than `true`/`false`, no `=`) gives [`FinalDelivery::Malformed`]. Other parameters are
 /// ignored. Works on a whole message or only its header block; never fails.
 pub fn requested(message: &[u8]) -> NotificationRequest {
+    match MessageParser::default().parse_headers(message) {
+        Some(parsed) => requested_in(&parsed),
+        None => NotificationRequest {
+            disposition_notification_to: Vec::new(),
+            final_delivery: FinalDelivery::NotRequested,
+        },
+    }
+}
+
+/// [`requested`] of a message whose header the caller parsed already (with
+/// `MessageParser::default()`), so several checks share one parse.
+pub fn requested_in(parsed: &Message<'_>) -> NotificationRequest {
     let mut request = NotificationRequest {
         disposition_notification_to: Vec::new(),
         final_delivery: FinalDelivery::NotRequested,
-    };
-    let Some(parsed) = MessageParser::default().parse_headers(message) else {
-        return request;
     };
     let raw = parsed.raw_message();
     let mut found = false;

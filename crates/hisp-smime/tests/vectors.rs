@@ -10,7 +10,7 @@ mod common;
 
 use common::{assert_bytes_eq, key_pair, vector_file, vectors_dir, Json, AT};
 use hisp_smime::{open, OpenOptions, Opened};
-use hisp_trust::{validate_path, Intermediates, Remote};
+use hisp_trust::{validate_path, Anchors, Intermediates, Remote};
 use openssl::x509::X509;
 
 /// The code of the vectors for a message that opened: `None` when a
@@ -19,12 +19,13 @@ use openssl::x509::X509;
 /// and `untrusted-signer` for any other path failure (the first signer's).
 fn trust_refusal(opened: &Opened, anchors: &[X509], remote: &Remote) -> Option<&'static str> {
     let mut refusal = None;
+    let anchors = Anchors::new(anchors.to_vec()).unwrap();
     for signer in opened.signers.iter().filter(|s| s.verified) {
         let intermediates = Intermediates {
             message: &opened.certificates,
             local: &[],
         };
-        match validate_path(&signer.cert, anchors, &intermediates, AT, remote) {
+        match validate_path(&signer.cert, &anchors, &intermediates, AT, remote) {
             Ok(_) => return None,
             Err(failure) => {
                 refusal.get_or_insert(if failure.failure().is_validity() {

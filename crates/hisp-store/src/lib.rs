@@ -10,7 +10,9 @@
 //! [`NewAnchor`], which read subject, serial and fingerprint once.
 //!
 //! Nothing is cached: every call reads the database, so an anchor removed by
-//! the CLI is gone for a running daemon on its next read.
+//! the CLI is gone for a running daemon on its next read. Callers that keep
+//! what they built from keys, anchors and bundles check
+//! [`Store::directory_version`] before each use.
 //!
 //! Calls are synchronous. [`SqliteStore`] is `Send + Sync` (one connection
 //! behind a mutex), so it can be shared as `Arc<dyn Store>`; async code calls
@@ -36,6 +38,7 @@ mod sqlite;
 mod store;
 mod tracking;
 mod user;
+mod version;
 
 pub use anchor::{AnchorId, AnchorRecord, AnchorSelector, Direction, Flow, NewAnchor};
 pub use audit::{AuditCheck, AuditEvent, AuditFilter, AuditHash, AuditKind};
@@ -61,3 +64,4 @@ pub use tracking::{
     DeliveryStatus, RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState,
 };
 pub use user::{Account, Grant, UserId, UserName};
+pub use version::DirectoryVersion;

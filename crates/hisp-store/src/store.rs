@@ -25,6 +25,7 @@ use crate::tracking::{
     DeliveryStatus, RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState,
 };
 use crate::user::{Account, Grant, UserName};
+use crate::version::DirectoryVersion;
 use hisp_address::DirectAddress;
 use hisp_address::Domain;
 
@@ -305,6 +306,13 @@ pub trait Store: Send + Sync {
     /// changes made through this store leave it as it is. Cheap enough to
     /// ask several times a second (SQLite's `PRAGMA data_version`).
     fn outside_changes(&self) -> Result<i64, StoreError>;
+
+    /// The version of the directory and trust material: domains, addresses,
+    /// certificates and private keys, anchors and bundles. It moves when
+    /// any of them may have changed, through this store or another process
+    /// (the CLI), so a running server's caches of parsed keys and anchor
+    /// stores can tell they are stale. Cheap enough to ask for every message.
+    fn directory_version(&self) -> Result<DirectoryVersion, StoreError>;
 
     /// Finishes a claimed entry. [`StoreError::LeaseLost`] if the caller no
     /// longer holds it.

@@ -7,15 +7,17 @@
 //! used, whether a refusal is temporary, which checks failed (as
 //! [`TrustFailure`] values), and why, naming the certificate, the anchors
 //! and the check. Anchors are the certificates the caller (the
-//! store, per domain and direction) passes in, and bundles ([`BundleState`])
-//! are plain values; nothing caches verdicts, so a changed anchor is in
-//! force for the next call.
+//! store, per domain and direction) passes in as [`Anchors`] (their
+//! certificate store built once, so a caller may keep it until they
+//! change), and bundles ([`BundleState`]) are plain values; nothing caches
+//! verdicts, so a changed anchor set is in force for the next call.
 //! Network access (caIssuers, CRLs) goes through a [`Fetcher`] held in a
 //! [`Remote`] with its download caches.
 
 #![warn(missing_docs)]
 
 mod aia;
+mod anchors;
 mod binding;
 mod bundle;
 mod crl;
@@ -30,6 +32,7 @@ mod usage;
 mod verdict;
 
 pub use aia::{ca_issuer_urls, parse_issuer_certs, AiaCache};
+pub use anchors::Anchors;
 pub use binding::{binding, Binding};
 pub use bundle::{parse_bundle, Bundle, BundleSource, BundleState};
 pub use crl::{crl_urls, fetchable_crl_urls, parse_crl, CrlCache, NO_NEXT_UPDATE_REUSE_SECS};

@@ -13,11 +13,12 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use foreign_types::ForeignTypeRef;
 use openssl::stack::Stack;
-use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
 use openssl::x509::{X509Ref, X509StoreContext, X509VerifyResult, X509};
 use openssl_sys as ffi;
+
+use crate::anchors::Anchors;
 
 use crate::aia::ca_issuer_urls;
 use crate::describe::{asn1_rfc3339, cert_id, name_line, rfc3339};
@@ -187,7 +188,7 @@ pub fn anchor_list(anchors: &[X509]) -> String {
 /// checked here (see `usage`, `revocation` and `binding`).
 pub fn validate_path(
     leaf: &X509Ref,
-    anchors: &[X509],
+    anchors: &Anchors,
     intermediates: &Intermediates<'_>,
     at: i64,
     remote: &Remote,
@@ -276,34 +277,22 @@ fn is_issuer_missing(raw: i32) -> bool {
         || raw == ffi::X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
 }
 
+// OpenSSL 3.0 exports it; openssl-sys does not declare it.
+extern "C" {
+    fn X509_STORE_CTX_set_time(
+        ctx: *mut ffi::X509_STORE_CTX,
+        flags: std::ffi::c_ulong,
+        t: libc::time_t,
+    );
+}
+
 /// One run of OpenSSL's path building and validation.
 fn attempt(
     leaf: &X509Ref,
-    anchors: &[X509],
+    anchors: &Anchors,
     pool: &[X509],
     at: i64,
 ) -> Result<Attempt, TrustError> {
-    let mut store = X509StoreBuilder::new().map_err(TrustError::crypto("making a store"))?;
-    for anchor in anchors {
-        store
-            .add_cert(anchor.clone())
-            .map_err(TrustError::crypto("adding an anchor"))?;
-    }
-    let mut param = X509VerifyParam::new().map_err(TrustError::crypto("making parameters"))?;
-    // Direct anchors are often intermediate CAs: a path may end at any anchor.
-    param
-        .set_flags(X509VerifyFlags::PARTIAL_CHAIN)
-        .map_err(TrustError::crypto("setting verify flags"))?;
-    // RFC 5280 §6.1.1 (b): validity is judged at the validation time, not now.
-    param.set_time(at as _);
-    // Security level 2 for every certificate of the path: keys of at least
-    // 112 bits of strength (RSA and DSA 2048, EC 224) and no MD5 or SHA-1
-    // certificate signatures (Applicability Statement 1.3 §5).
-    param.set_auth_level(2);
-    store
-        .set_param(&param)
-        .map_err(TrustError::crypto("setting verify parameters"))?;
-    let store = store.build();
     let mut untrusted = Stack::new().map_err(TrustError::crypto("making a stack"))?;
     for c in pool {
         untrusted
@@ -311,7 +300,12 @@ fn attempt(
             .map_err(TrustError::crypto("stacking intermediates"))?;
     }
     let mut ctx = X509StoreContext::new().map_err(TrustError::crypto("making a context"))?;
-    ctx.init(&store, leaf, &untrusted, |c| {
+    ctx.init(anchors.store(), leaf, &untrusted, |c| {
+        // RFC 5280 §6.1.1 (b): validity is judged at the validation time,
+        // not now. The context took the store's parameters at init; the
+        // time is this validation's own.
+        // SAFETY: `c` is an initialised context, alive for this call.
+        unsafe { X509_STORE_CTX_set_time(c.as_ptr(), 0, at as libc::time_t) };
         if c.verify_cert()? {
             let chain = c
                 .chain()
@@ -331,7 +325,7 @@ fn attempt(
 
 fn describe_failure(
     leaf: &X509Ref,
-    anchors: &[X509],
+    anchors: &Anchors,
     at: i64,
     failed: Failed,
     aia_failures: Vec<String>,
@@ -341,7 +335,7 @@ fn describe_failure(
     let cert_ref: &X509Ref = failed.cert.as_deref().unwrap_or(leaf);
     let cert = cert_id(cert_ref);
     let at_text = rfc3339(at);
-    let anchors_text = anchor_list(anchors);
+    let anchors_text = anchor_list(anchors.certs());
     if raw == ffi::X509_V_ERR_CERT_HAS_EXPIRED {
         return PathFailure::Expired {
             cert,

@@ -4,6 +4,7 @@
 
 use openssl::x509::X509;
 
+use crate::anchors::Anchors;
 use crate::binding::{binding, Binding};
 use crate::describe::{cert_id, name_line};
 use crate::failure::TrustFailure;
@@ -23,9 +24,9 @@ pub struct Question<'a> {
     /// admits only domain-bound certificates).
     pub expected: &'a str,
     /// The anchors in force for this use (the local domain's incoming
-    /// anchors for a signer, outgoing anchors for a recipient), read afresh
-    /// for every judgement.
-    pub anchors: &'a [X509],
+    /// anchors for a signer, outgoing anchors for a recipient), as they are
+    /// now: a caller that keeps them rebuilds them when they change.
+    pub anchors: &'a Anchors,
     /// Intermediates from the message and local storage.
     pub intermediates: Intermediates<'a>,
     /// The validation time, Unix seconds.

@@ -7,7 +7,7 @@ mod common;
 use common::now;
 use common::pki::{build, root, Spec};
 use hisp_trust::{
-    binding, judge, Binding, Intermediates, Purpose, Question, Remote, RevocationMode,
+    binding, judge, Anchors, Binding, Intermediates, Purpose, Question, Remote, RevocationMode,
 };
 use openssl::x509::X509;
 
@@ -81,7 +81,7 @@ fn unbound_certificate_is_refused_with_the_address_as_4_1() {
             cert: &c,
             purpose: Purpose::Sign,
             expected: "alice@direct.example.org",
-            anchors: &[ca.cert().clone()],
+            anchors: &Anchors::new(vec![ca.cert().clone()]).unwrap(),
             intermediates: Intermediates::default(),
             at: now(),
             revocation: RevocationMode::HardFail,
@@ -107,7 +107,7 @@ fn domain_bound_certificate_is_usable_for_any_address_of_the_domain() {
             cert: &c,
             purpose: Purpose::Encrypt,
             expected: "carol@DIRECT.example.org",
-            anchors: &[ca.cert().clone()],
+            anchors: &Anchors::new(vec![ca.cert().clone()]).unwrap(),
             intermediates: Intermediates::default(),
             at: now(),
             revocation: RevocationMode::HardFail,

@@ -9,8 +9,8 @@ use common::http::Server;
 use common::pki::{p7b, root};
 use common::{now, DAY};
 use hisp_trust::{
-    judge, parse_bundle, BundleSource, BundleState, Fetcher, HttpFetcher, Intermediates, Purpose,
-    Question, Remote, RevocationMode, TrustError,
+    judge, parse_bundle, Anchors, BundleSource, BundleState, Fetcher, HttpFetcher, Intermediates,
+    Purpose, Question, Remote, RevocationMode, TrustError,
 };
 
 #[test]
@@ -158,7 +158,7 @@ fn bundle_certificates_serve_as_anchors() {
             cert: &leaf,
             purpose: Purpose::Sign,
             expected: "alice@partner.example",
-            anchors: state.certs(),
+            anchors: &Anchors::new(state.certs().to_vec()).unwrap(),
             intermediates: Intermediates::default(),
             at: now(),
             revocation: RevocationMode::HardFail,

@@ -9,7 +9,8 @@ use common::pki::{build, build_ca, p7b, plain_intermediate, root, Ku, Spec};
 use common::{now, DAY};
 use hisp_ca::{issue, Binding as CaBinding, IssueOptions, Usage, Validity};
 use hisp_trust::{
-    judge, Binding, Intermediates, Purpose, Question, Remote, RevocationMode, TrustFailure, Verdict,
+    judge, Anchors, Binding, Intermediates, Purpose, Question, Remote, RevocationMode,
+    TrustFailure, Verdict,
 };
 use openssl::x509::X509;
 use time::{Duration, OffsetDateTime};
@@ -30,7 +31,7 @@ fn ask(
             cert,
             purpose,
             expected: ADDRESS,
-            anchors,
+            anchors: &Anchors::new(anchors.to_vec()).unwrap(),
             intermediates: Intermediates { message, local },
             at,
             revocation: RevocationMode::HardFail,
@@ -547,4 +548,47 @@ fn rsa_1024_leaf_fails_the_path_at_security_level_2_applicability_statement_1_3(
         "{}",
         v.reason
     );
+}
+
+/// One `Anchors` (its certificate store built once) serves validations at
+/// different times from several threads: the validation time belongs to each
+/// validation, never to the store (RFC 5280 §6.1.1 (b)).
+#[test]
+fn one_anchor_store_serves_each_validation_at_its_own_time_rfc5280_6_1_1_b() {
+    let root = root("Test Root");
+    let cert = leaf(&root, Validity::Days(30), Usage::Combined);
+    let anchors = Anchors::new(vec![root.cert().clone()]).unwrap();
+    let remote = Remote::http();
+    let ask_at = |at: i64| {
+        judge(
+            &Question {
+                cert: &cert,
+                purpose: Purpose::Sign,
+                expected: ADDRESS,
+                anchors: &anchors,
+                intermediates: Intermediates::default(),
+                at,
+                revocation: RevocationMode::HardFail,
+            },
+            &remote,
+        )
+    };
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4)
+            .map(|i| {
+                let at = if i % 2 == 0 { now() } else { now() + 60 * DAY };
+                let ask_at = &ask_at;
+                s.spawn(move || (i, ask_at(at)))
+            })
+            .collect();
+        for run in runs {
+            let (i, v) = run.join().unwrap();
+            if i % 2 == 0 {
+                assert!(v.usable, "{}", v.reason);
+            } else {
+                assert_eq!(v.failures, [TrustFailure::Expired], "{}", v.reason);
+            }
+        }
+    });
+    assert!(ask_at(now()).usable);
 }

@@ -8,7 +8,7 @@ use common::pki::{build, build_ca, crl, plain_intermediate, root, Spec};
 use common::{now, DAY};
 use hisp_ca::CertificateAuthority;
 use hisp_trust::{
-    judge, Intermediates, Purpose, Question, Remote, RevocationMode, TrustFailure, Verdict,
+    judge, Anchors, Intermediates, Purpose, Question, Remote, RevocationMode, TrustFailure, Verdict,
 };
 use openssl::x509::X509;
 
@@ -45,7 +45,7 @@ fn ask(remote: &Remote, p: &Pki, mode: RevocationMode, at: i64) -> Verdict {
             cert: &p.leaf,
             purpose: Purpose::Sign,
             expected: ADDRESS,
-            anchors: &[p.root.cert().clone()],
+            anchors: &Anchors::new(vec![p.root.cert().clone()]).unwrap(),
             intermediates: Intermediates {
                 message: &[p.int.cert().clone()],
                 local: &[],
@@ -267,7 +267,7 @@ fn cert_without_crl_distribution_point_is_accepted_and_noted() {
             cert: &leaf,
             purpose: Purpose::Encrypt,
             expected: ADDRESS,
-            anchors: &[root.cert().clone()],
+            anchors: &Anchors::new(vec![root.cert().clone()]).unwrap(),
             intermediates: Intermediates {
                 message: &[int.cert().clone()],
                 local: &[],

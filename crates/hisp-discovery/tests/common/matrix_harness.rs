@@ -106,7 +106,7 @@ pub fn remote() -> Remote {
 
 /// Discovers `address` through `discoverer`, trusting the matrix root only.
 pub async fn run(discoverer: &Discoverer, address: &str, remote: &Remote) -> Discovery {
-    let anchors = pki().anchors();
+    let anchors = hisp_trust::Anchors::new(pki().anchors()).unwrap();
     discoverer
         .discover(
             address,

@@ -14,9 +14,9 @@ use tracing::{info, warn};
 
 use super::notify_mail::file_noting;
 use super::{report, Attempt, Worker};
-use crate::context::{anchors, can_decrypt, key_pairs};
 use crate::error::GatewayError;
 use crate::inbound::{judge_inbound, InboundContext, InboundVerdict};
+use crate::material::KeyUse;
 use crate::notice::{mdn, MdnNotice, Original};
 
 /// Judges and delivers for every recipient still queued.
@@ -62,14 +62,14 @@ async fn receive_for(
         .map(|r| Owner::Address(r.address.clone()))
         .collect();
     owners.push(Owner::Domain(domain.clone()));
-    let d = domain.clone();
+    let (d, material) = (domain.clone(), worker.ctx.material.clone());
     let (keys, trusted) = worker
         .ctx
         .store
-        .call(move |s| {
+        .run(move |s| {
             Ok((
-                key_pairs(s, &owners, can_decrypt)?,
-                anchors(s, &d, Flow::Incoming)?,
+                material.key_pairs(s, &owners, KeyUse::Decrypt)?,
+                material.anchors(s, &d, Flow::Incoming)?,
             ))
         })
         .await?;

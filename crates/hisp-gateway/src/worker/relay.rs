@@ -19,8 +19,8 @@ use tracing::{info, warn};
 
 use super::notify_mail::file_noting;
 use super::{Attempt, Worker};
-use crate::context::{can_sign, key_pairs};
 use crate::error::GatewayError;
+use crate::material::KeyUse;
 use crate::notice::reply_status;
 use crate::outbound::{destinations, seal_for, Destination};
 use crate::routes::RouteError;
@@ -82,11 +82,7 @@ pub(super) async fn attempt(
             Owner::Address(sender.clone()),
             Owner::Domain(sender.domain().clone()),
         ];
-        let mut signers = worker
-            .ctx
-            .store
-            .call(move |s| key_pairs(s, &owners, can_sign))
-            .await?;
+        let mut signers = worker.ctx.key_pairs(owners.to_vec(), KeyUse::Sign).await?;
         if signers.is_empty() {
             // The administrator can add the key; until the lifetime ends the
             // message waits for it.

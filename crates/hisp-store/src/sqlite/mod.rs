@@ -27,7 +27,7 @@ mod users;
 mod tests;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -57,6 +57,7 @@ use crate::tracking::{
     DeliveryStatus, RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState,
 };
 use crate::user::{Account, Grant, UserName};
+use crate::version::DirectoryVersion;
 use hisp_address::DirectAddress;
 use hisp_address::Domain;
 use portal_user::LoginFailure;
@@ -79,7 +80,16 @@ pub struct SqliteStore {
     queued: Arc<AtomicBool>,
     /// Rung after a transaction that queued something commits.
     bells: Mutex<Vec<QueueBell>>,
+    /// Counts the rows of the directory and trust tables changed through
+    /// this connection (the update hook); read under the connection's lock
+    /// by `directory_version`, so never in the middle of a transaction.
+    directory_changes: Arc<AtomicU64>,
 }
+
+/// The tables whose changes move [`Store::directory_version`]: what parsed
+/// keys and anchor stores are built from. (A row deleted by a foreign key's
+/// ON DELETE CASCADE goes through the hook too.)
+const DIRECTORY_TABLES: [&str; 5] = ["domains", "addresses", "certificates", "anchors", "bundles"];
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,9 +120,14 @@ impl SqliteStore {
         files::narrow_sidecars(path)?;
         let queued = Arc::new(AtomicBool::new(false));
         let flag = queued.clone();
+        let directory_changes = Arc::new(AtomicU64::new(0));
+        let changes = directory_changes.clone();
         conn.update_hook(Some(move |action: Action, _: &str, table: &str, _: i64| {
             if action == Action::SQLITE_INSERT && table == "queue" {
                 flag.store(true, Ordering::Relaxed);
+            }
+            if DIRECTORY_TABLES.contains(&table) {
+                changes.fetch_add(1, Ordering::Relaxed);
             }
         }))
         .map_err(StoreError::sqlite("watching the queue"))?;
@@ -121,6 +136,7 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             queued,
             bells: Mutex::new(Vec::new()),
+            directory_changes,
         })
     }
 
@@ -454,6 +470,19 @@ impl Store for SqliteStore {
         self.conn()
             .pragma_query_value(None, "data_version", |r| r.get(0))
             .map_err(StoreError::sqlite("reading data_version"))
+    }
+
+    fn directory_version(&self) -> Result<DirectoryVersion, StoreError> {
+        // Both halves under the connection's lock: a transaction of this
+        // store is either wholly counted or not at all.
+        let conn = self.conn();
+        let outside = conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(StoreError::sqlite("reading data_version"))?;
+        Ok(DirectoryVersion {
+            local: self.directory_changes.load(Ordering::Relaxed),
+            outside,
+        })
     }
 
     fn complete(&self, item: &QueueItem) -> Result<(), StoreError> {

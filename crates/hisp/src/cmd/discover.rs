@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hisp_discovery::{Discoverer, Discovery, DnsDiscovery, Judged, LdapDiscovery, TrustContext};
-use hisp_trust::{HttpFetcher, Remote};
+use hisp_trust::{Anchors, HttpFetcher, Remote};
 use openssl::asn1::Asn1TimeRef;
 use openssl::x509::X509;
 use serde_json::{json, Value};
@@ -26,7 +26,7 @@ const EXIT_TEMPORARY: u8 = 3;
 
 /// Runs a discovery and prints it.
 pub fn discover(args: &DiscoverArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let anchors = anchors(args, config)?;
+    let anchors = Anchors::new(anchors(args, config)?).context("cannot use the anchors")?;
     let at = match args.at {
         Some(t) => t.unix_timestamp(),
         None => time::OffsetDateTime::now_utc().unix_timestamp(),

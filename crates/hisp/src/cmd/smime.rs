@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use hisp_smime::{open_report, seal as seal_message, OpenOptions, OpenReport, SealOptions, Signer};
-use hisp_trust::{validate_path, HttpFetcher, Intermediates, PathFailure, Remote};
+use hisp_trust::{validate_path, Anchors, HttpFetcher, Intermediates, PathFailure, Remote};
 use openssl::x509::X509;
 use serde_json::{json, Value};
 
@@ -55,7 +55,7 @@ struct Untrusted {
 /// address and revocation are for `hisp serve` and `hisp discover`.
 fn judge_signers(
     report: &OpenReport,
-    anchors: &[X509],
+    anchors: &Anchors,
     at: i64,
 ) -> (Vec<Option<Result<(), String>>>, Option<Untrusted>) {
     let remote = Remote::new(Arc::new(HttpFetcher::new(
@@ -135,6 +135,7 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<ExitCode> {
     for path in &args.anchors {
         anchors.extend(read_certs(path, "anchor")?);
     }
+    let anchors = Anchors::new(anchors).context("cannot use the anchors")?;
     let sealed = read_stdin("sealed message")?;
     let report = open_report(&sealed, &OpenOptions { keys: &keys });
     let at = args

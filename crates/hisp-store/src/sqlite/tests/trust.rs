@@ -230,3 +230,63 @@ fn a_failed_fetch_keeps_the_last_good_bundle() {
         }
     ));
 }
+
+/// A server's caches of parsed keys and anchor stores are current only
+/// while `directory_version` stays: it moves for its own changes of keys
+/// and anchors, for a removal that cascades to certificates, and for
+/// another process's commits; reading and queueing leave it.
+#[test]
+fn directory_version_moves_with_keys_and_anchors_of_any_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = open(tmp.path());
+    let d = domain("a.example");
+    let alice = addr("alice@a.example");
+    server.add_domain(&d, &[]).unwrap();
+    server.add_address(&alice, &[]).unwrap();
+
+    let mut seen = server.directory_version().unwrap();
+    let moved = |seen: &mut DirectoryVersion, what: &str| {
+        let now = server.directory_version().unwrap();
+        assert_ne!(now, *seen, "{what} must move the version");
+        *seen = now;
+    };
+    server
+        .add_certificate(
+            &Owner::Address(alice.clone()),
+            &issued(Binding::Address(alice.to_string()), true),
+        )
+        .unwrap();
+    moved(&mut seen, "a certificate added");
+    server
+        .add_anchors(&d, Direction::Both, &[ca_anchor()])
+        .unwrap();
+    moved(&mut seen, "an anchor added");
+
+    server.anchors_for(&d, Flow::Incoming).unwrap();
+    server.certificates(None).unwrap();
+    server
+        .enqueue(
+            MessageDirection::Outbound,
+            Some(&alice),
+            &[addr("x@b.example")],
+            b"From: alice@a.example\r\n\r\nx\r\n",
+            OffsetDateTime::UNIX_EPOCH,
+        )
+        .unwrap();
+    assert_eq!(
+        server.directory_version().unwrap(),
+        seen,
+        "reads and the queue leave it"
+    );
+
+    let cli = open(tmp.path());
+    cli.remove_anchor(
+        &d,
+        &AnchorSelector::Fingerprint(ca_anchor().info().fingerprint),
+    )
+    .unwrap();
+    moved(&mut seen, "another process's removal of an anchor");
+    server.remove_address(&alice).unwrap();
+    assert!(server.certificates(None).unwrap().is_empty());
+    moved(&mut seen, "an address removed with its certificates");
+}
