@@ -11,7 +11,7 @@ mod common;
 mod serve;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,19 +22,11 @@ use base64::Engine;
 use common::s;
 use serde_json::Value;
 use serve::{
-    eventually, free_ports, loopback, peers, two_sites, wait_for_inbox, Serve, Settings, Sink,
-    Site, Swaks, PASSWORD,
+    append_config, eventually, free_ports, loopback, peers, reply, two_sites, wait_for_inbox,
+    Serve, Settings, Sink, Site, Swaks, PASSWORD,
 };
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-/// Appends `text` (whole lines: a `[queue]` table, a `[[route]]`) to
-/// `site`'s configuration.
-fn append_config(site: &Site, text: &str) {
-    let mut config = std::fs::read_to_string(site.config()).unwrap();
-    config.push_str(text);
-    std::fs::write(site.config(), config).unwrap();
-}
 
 /// B also hosts `domain` with the address doc@`domain` (a certificate from
 /// B's CA, which A trusts), so that B's DNS responder publishes it.
@@ -44,19 +36,6 @@ fn host_at_b(b: &Site, domain: &str) {
     let address = format!("doc@{domain}");
     b.run(&["address", "add", &address, "--cert-from", &ca], b"")
         .ok();
-}
-
-/// One SMTP reply, all its lines.
-fn reply(input: &mut impl BufRead) -> String {
-    let mut all = String::new();
-    loop {
-        let mut line = String::new();
-        input.read_line(&mut line).expect("a reply line");
-        all.push_str(&line);
-        if line.len() < 4 || line.as_bytes()[3] != b'-' {
-            return all;
-        }
-    }
 }
 
 /// A submission session of pat@a.example's account (portal-a) at A, for

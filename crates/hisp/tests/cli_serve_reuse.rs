@@ -19,28 +19,10 @@ use std::time::Duration;
 use base64::Engine;
 use common::s;
 use serde_json::Value;
-use serve::{eventually, peers, two_sites, wait_for_inbox, Serve, Settings, Site, PASSWORD};
-
-/// Appends `text` (whole lines: a `[queue]` table, a `[[route]]`) to `site`'s
-/// configuration.
-fn append_config(site: &Site, text: &str) {
-    let mut config = std::fs::read_to_string(site.config()).unwrap();
-    config.push_str(text);
-    std::fs::write(site.config(), config).unwrap();
-}
-
-/// One SMTP reply, all its lines.
-fn reply(input: &mut impl BufRead) -> String {
-    let mut all = String::new();
-    loop {
-        let mut line = String::new();
-        input.read_line(&mut line).expect("a reply line");
-        all.push_str(&line);
-        if line.len() < 4 || line.as_bytes()[3] != b'-' {
-            return all;
-        }
-    }
-}
+use serve::{
+    append_config, eventually, peers, reply, two_sites, wait_for_inbox, Serve, Settings, Site,
+    PASSWORD,
+};
 
 /// Submits one message from pat@a.example to `to` for each of `ids` (Message-IDs
 /// without angle brackets) over one AUTH session at `server`; asserts each 250.

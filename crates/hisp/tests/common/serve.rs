@@ -617,3 +617,24 @@ fn sink_session(stream: TcpStream, tx: &mpsc::Sender<Vec<u8>>) -> std::io::Resul
         out.write_all(reply)?;
     }
 }
+
+/// Appends `text` (whole lines: a `[queue]` table, a `[[route]]`) to
+/// `site`'s configuration.
+pub fn append_config(site: &Site, text: &str) {
+    let mut config = std::fs::read_to_string(site.config()).unwrap();
+    config.push_str(text);
+    std::fs::write(site.config(), config).unwrap();
+}
+
+/// One SMTP reply, all its lines.
+pub fn reply(input: &mut impl BufRead) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        input.read_line(&mut line).expect("a reply line");
+        all.push_str(&line);
+        if line.len() < 4 || line.as_bytes()[3] != b'-' {
+            return all;
+        }
+    }
+}
