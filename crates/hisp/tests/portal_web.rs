@@ -174,14 +174,14 @@ fn a_patient_reads_replies_tracks_disregards_and_is_refused_a_non_direct_address
         click(&c, "nav.folders a[href='/folders/inbox']").await;
         row_link(&c, subject).await.click().await.unwrap();
         click(&c, "form[action$='/disregard'] button").await;
-        assert_eq!(path(&c).await, "/folders/disregarded?done=disregarded");
+        assert_eq!(path_becomes(&c, "/folders/disregarded?done=disregarded").await, "/folders/disregarded?done=disregarded");
         assert_eq!(
             text(&c, "nav.folders a[aria-current='page']").await,
             "Disregarded"
         );
         row_link(&c, subject).await.click().await.unwrap();
         click(&c, "form[action$='/restore'] button").await;
-        assert_eq!(path(&c).await, "/folders/inbox?done=restored");
+        assert_eq!(path_becomes(&c, "/folders/inbox?done=restored").await, "/folders/inbox?done=restored");
         row_link(&c, subject).await;
 
         // Compose to an address that is not Direct, by changing the
@@ -234,10 +234,10 @@ fn a_patient_reads_replies_tracks_disregards_and_is_refused_a_non_direct_address
 
         // Log out: the login page.
         click(&c, "form.logout button").await;
-        assert_eq!(path(&c).await, "/login?logged_out=1");
+        assert_eq!(path_becomes(&c, "/login?logged_out=1").await, "/login?logged_out=1");
         assert_eq!(text(&c, "main h1").await, "Log in");
         c.goto(&format!("{base_a}/folders/inbox")).await.unwrap();
-        assert_eq!(path(&c).await, "/login");
+        assert_eq!(path_becomes(&c, "/login").await, "/login");
 
         // The provider at B: the patient's reply is in the Inbox.
         log_in(&c, &base_b, "doc@b.example").await;

@@ -174,9 +174,28 @@ pub async fn log_in_with(c: &Client, base: &str, address: &str, password: &str) 
     css(c, "#address").await.send_keys(address).await.unwrap();
     css(c, "#password").await.send_keys(password).await.unwrap();
     click(c, "form.login button[type=submit]").await;
-    assert_eq!(path(c).await, "/folders/inbox", "{}", page_text(c).await);
+    assert_eq!(
+        path_becomes(c, "/folders/inbox").await,
+        "/folders/inbox",
+        "{}",
+        page_text(c).await
+    );
 }
 
 pub async fn inbox_link(c: &Client) -> String {
     text(c, "nav.folders a[href='/folders/inbox']").await
+}
+
+/// The page's path once it is `expected`, or whatever it is after 10 s: a
+/// click on a form's button returns before the browser has followed the
+/// POST's redirect.
+pub async fn path_becomes(c: &Client, expected: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = path(c).await;
+        if now == expected || Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
