@@ -21,7 +21,7 @@ pub(crate) fn mid(text: &str) -> MessageId {
 
 /// The message as it arrived (encrypted in life): its Message-ID is the one
 /// on the queued record, which the MdnSent events name.
-pub(crate) const QUEUED: &[u8] = b"From: alice@a.example\r\n\
+const QUEUED: &[u8] = b"From: alice@a.example\r\n\
 To: bob@b.example\r\n\
 Subject: lab results\r\n\
 Message-ID: <outer-1@a.example>\r\n\
@@ -124,7 +124,7 @@ pub(crate) fn kinds(store: &dyn Store, id: &str) -> Vec<AuditKind> {
         .collect()
 }
 
-pub(crate) fn details(store: &dyn Store, id: &str, kind: AuditKind) -> Vec<String> {
+fn details(store: &dyn Store, id: &str, kind: AuditKind) -> Vec<String> {
     store
         .audit_events(&mid(id))
         .unwrap()

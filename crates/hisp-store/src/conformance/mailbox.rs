@@ -21,7 +21,7 @@ fn t(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
 }
 
-pub(crate) fn with_bob<B: Backend>(db: &B) -> B::Handle {
+fn with_bob<B: Backend>(db: &B) -> B::Handle {
     let store = db.open();
     store.add_domain(&domain("b.example"), &[]).unwrap();
     store.add_address(&addr("Bob@b.example"), &[]).unwrap();

@@ -29,7 +29,7 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"x\"\r\n\
 --x--\r\n";
 
 /// bob and carol at b.example.
-pub(crate) fn with_bob_and_carol<B: Backend>(db: &B) -> B::Handle {
+fn with_bob_and_carol<B: Backend>(db: &B) -> B::Handle {
     let store = db.open();
     store.add_domain(&domain("b.example"), &[]).unwrap();
     store.add_address(&addr("bob@b.example"), &[]).unwrap();

@@ -3,9 +3,10 @@
 //!
 //! A backend joins with a harness and one line. The harness implements
 //! [`Backend`]: a fresh, empty database per test, stores opened on it (each
-//! one another connection, as another process would have), and the few
-//! looks beneath the trait the suite needs to see that a refused call wrote
-//! nothing ([`Backend::count`], [`Backend::message_bytes`],
+//! one another connection, as another process would have), the database
+//! named for a child process ([`Backend::location`], [`Backend::at`]), and
+//! the few looks beneath the trait the suite needs to see what no trait
+//! call shows ([`Backend::count`], [`Backend::message_bytes`],
 //! [`Backend::password_hashes`]). The line is
 //! `crate::conformance::suite!(TheHarness);` inside a test module of its
 //! own, which becomes one module per part of the suite with one `#[test]`

@@ -30,7 +30,7 @@ hello\r\n";
 
 /// A store where bob@b.example is local (with a portal account set as
 /// `settings`, if any), with a message to him queued inbound.
-pub(crate) fn queued_for_bob<B: Backend>(
+fn queued_for_bob<B: Backend>(
     db: &B,
     settings: Option<NotifySettings>,
 ) -> (B::Handle, RecipientId) {

@@ -11,7 +11,7 @@ use crate::{AuditKind, Store, StoreError};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-pub(crate) fn with_bob<B: Backend>(db: &B) -> B::Handle {
+fn with_bob<B: Backend>(db: &B) -> B::Handle {
     let store = db.open();
     store.add_domain(&domain("b.example"), &[]).unwrap();
     store.add_address(&addr("Bob@b.example"), &[]).unwrap();

@@ -49,7 +49,7 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\
 --b--\r\n";
 
 /// A store where alice@a.example is local (so she has an Inbox).
-pub(crate) fn with_alice<B: Backend>(db: &B) -> B::Handle {
+fn with_alice<B: Backend>(db: &B) -> B::Handle {
     let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     store.add_address(&addr("alice@a.example"), &[]).unwrap();
