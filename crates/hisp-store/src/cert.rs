@@ -395,6 +395,8 @@ fn asn1_time(t: &Asn1TimeRef) -> Result<OffsetDateTime, String> {
 
 #[cfg(test)]
 mod tests {
+    use hisp_ca::{issue, Binding, IssueOptions};
+
     use super::*;
 
     #[test]
@@ -429,5 +431,28 @@ mod tests {
     fn private_key_debug_is_redacted() {
         let k = PrivateKeyPem(b"-----BEGIN PRIVATE KEY-----secret".to_vec());
         assert_eq!(format!("{k:?}"), "PrivateKeyPem(<redacted>)");
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_the_certificate_is_refused() {
+        let one = issue(
+            crate::conformance::ca(),
+            &Binding::Domain("a.example".into()),
+            &IssueOptions::default(),
+        )
+        .unwrap();
+        let other = issue(
+            crate::conformance::ca(),
+            &Binding::Domain("a.example".into()),
+            &IssueOptions::default(),
+        )
+        .unwrap();
+        let err = NewCertificate::new(&one.cert.to_der().unwrap(), Some(&other.key_pem().unwrap()))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("': the private key does not belong to it"),
+            "{err}"
+        );
     }
 }

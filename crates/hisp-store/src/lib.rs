@@ -23,6 +23,8 @@ mod anchor;
 mod audit;
 mod bundle;
 mod cert;
+#[cfg(test)]
+mod conformance;
 mod directory;
 mod error;
 mod expect;

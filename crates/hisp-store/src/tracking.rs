@@ -366,4 +366,19 @@ mod tests {
             assert_eq!(TrackingState::from_name(s.as_str()), Some(s));
         }
     }
+
+    #[test]
+    fn delivery_status_reads_and_writes_rfc3463_codes() {
+        for text in ["5.1.1", "4.4.3", "2.0.0", "5.7.999"] {
+            let status: DeliveryStatus = text.parse().unwrap();
+            assert_eq!(status.to_string(), text);
+        }
+        for bad in [
+            "", "5", "5.1", "5.1.1.1", "3.1.1", "55.1.1", "5.1000.1", "5.x.1", "5..1",
+        ] {
+            assert!(bad.parse::<DeliveryStatus>().is_err(), "{bad}");
+        }
+        assert!(DeliveryStatus::new(5, 7, 1).unwrap().is_permanent());
+        assert!(!DeliveryStatus::new(4, 4, 3).unwrap().is_permanent());
+    }
 }

@@ -1,4 +1,6 @@
-//! The database file, its modes, pragmas and migrations.
+//! The database file, its modes, pragmas and migrations. (Reopening it
+//! and several connections at once are in the conformance suite,
+//! `conformance::connections`.)
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -58,15 +60,6 @@ fn migrations_are_applied_once_however_often_the_store_is_opened() {
 }
 
 #[test]
-fn data_survives_reopening() {
-    let tmp = tempfile::tempdir().unwrap();
-    open(tmp.path())
-        .add_domain(&domain("a.example"), &[])
-        .unwrap();
-    assert_eq!(open(tmp.path()).domains().unwrap().len(), 1);
-}
-
-#[test]
 fn a_database_from_a_newer_hisp_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());
@@ -84,42 +77,4 @@ fn a_database_from_a_newer_hisp_is_refused() {
         }
         other => panic!("{other:?}"),
     }
-}
-
-#[test]
-fn the_store_is_shareable_between_threads_as_a_trait_object() {
-    fn shareable<T: Send + Sync + ?Sized>(_: &T) {}
-    let tmp = tempfile::tempdir().unwrap();
-    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(open(tmp.path()));
-    shareable(&*store);
-    let s2 = store.clone();
-    std::thread::spawn(move || s2.add_domain(&domain("a.example"), &[]).unwrap())
-        .join()
-        .unwrap();
-    assert_eq!(store.domains().unwrap().len(), 1);
-}
-
-#[test]
-fn two_processes_writing_at_once_both_succeed() {
-    let tmp = tempfile::tempdir().unwrap();
-    drop(open(tmp.path()));
-    let writers: Vec<_> = ["a", "b"]
-        .into_iter()
-        .map(|prefix| {
-            let dir = tmp.path().to_path_buf();
-            std::thread::spawn(move || {
-                // Separate connections, as separate processes would have.
-                let store = SqliteStore::open_in(&dir).unwrap();
-                for i in 0..25 {
-                    store
-                        .add_domain(&domain(&format!("{prefix}{i}.example")), &[])
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join().unwrap();
-    }
-    assert_eq!(open(tmp.path()).domains().unwrap().len(), 50);
 }

@@ -1,83 +1,110 @@
 //! The SQLite store against a real file in a temporary directory: the
-//! file and schema, domains and addresses, anchors and bundles, users, the
-//! queue and tracking, mailboxes and quarantine.
+//! conformance suite of the `Store` trait (`conformance::...`), and what is
+//! SQLite's own (the file and its modes, pragmas, migrations from older
+//! schemas, query plans, and states made or checked with raw SQL).
 
 mod audit_chain;
-mod directory;
-mod engine;
 mod file;
 mod filing;
-mod mailbox;
-mod mailbox_view;
 mod migration;
-mod once;
 mod portal_notice;
-mod portal_user;
 mod queue;
 mod tracking;
-mod trust;
-mod users;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
 
-use hisp_ca::{issue, Binding, CaOptions, CertificateAuthority, IssueOptions};
-use openssl::asn1::Asn1Time;
-use openssl::bn::BigNum;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::rsa::Rsa;
-use openssl::x509::{X509NameBuilder, X509};
+use rusqlite::Connection;
+
+pub(super) use crate::conformance::{addr, ca_anchor, domain};
+use crate::conformance::{Accounts, Backend, Rows};
 
 use super::*;
 
-pub(super) fn ca() -> &'static CertificateAuthority {
-    static CA: OnceLock<CertificateAuthority> = OnceLock::new();
-    CA.get_or_init(|| {
-        CertificateAuthority::create("store test root", &CaOptions::default()).unwrap()
-    })
+/// The conformance suite against SQLite: `sqlite::tests::conformance::<part>::<case>`.
+mod conformance {
+    crate::conformance::suite!(super::SqliteDb);
 }
 
-pub(super) fn domain(name: &str) -> Domain {
-    Domain::parse(name).unwrap()
+/// SQLite as a backend of the conformance suite: `hisp.db` in a temporary
+/// directory of its own, removed with it (or, in a child process, the
+/// parent's directory, left in place).
+pub(super) struct SqliteDb {
+    dir: PathBuf,
+    _owned: Option<tempfile::TempDir>,
 }
 
-pub(super) fn addr(text: &str) -> DirectAddress {
-    DirectAddress::parse(text).unwrap()
+impl SqliteDb {
+    /// A connection of the test's own on the file, for looking beneath the
+    /// trait (reads only).
+    fn peek(&self) -> Connection {
+        Connection::open(self.dir.join(DB_FILE)).unwrap()
+    }
 }
 
-/// An issued certificate with its key, as the store takes it.
-pub(super) fn issued(binding: Binding, with_key: bool) -> NewCertificate {
-    let issued = issue(ca(), &binding, &IssueOptions::default()).unwrap();
-    let der = issued.cert.to_der().unwrap();
-    let key = issued.key_pem().unwrap();
-    NewCertificate::new(&der, with_key.then_some(key.as_slice())).unwrap()
-}
+impl Backend for SqliteDb {
+    type Handle = SqliteStore;
 
-/// A self-signed CA certificate with a chosen serial, for anchors.
-pub(super) fn anchor_cert(cn: &str, serial: u32) -> NewAnchor {
-    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", cn).unwrap();
-    let name = name.build();
-    let mut b = X509::builder().unwrap();
-    b.set_version(2).unwrap();
-    b.set_serial_number(&BigNum::from_u32(serial).unwrap().to_asn1_integer().unwrap())
-        .unwrap();
-    b.set_subject_name(&name).unwrap();
-    b.set_issuer_name(&name).unwrap();
-    b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
-        .unwrap();
-    b.sign(&key, MessageDigest::sha256()).unwrap();
-    NewAnchor::from_der(&b.build().to_der().unwrap()).unwrap()
-}
+    fn fresh() -> SqliteDb {
+        let owned = tempfile::tempdir().unwrap();
+        SqliteDb {
+            dir: owned.path().to_path_buf(),
+            _owned: Some(owned),
+        }
+    }
 
-pub(super) fn ca_anchor() -> NewAnchor {
-    NewAnchor::from_der(&ca().cert().to_der().unwrap()).unwrap()
+    fn open(&self) -> SqliteStore {
+        SqliteStore::open_in(&self.dir).unwrap()
+    }
+
+    fn location(&self) -> String {
+        self.dir.to_str().unwrap().to_string()
+    }
+
+    fn at(location: &str) -> SqliteDb {
+        SqliteDb {
+            dir: PathBuf::from(location),
+            _owned: None,
+        }
+    }
+
+    fn count(&self, rows: Rows) -> u64 {
+        let sql = match rows {
+            Rows::Messages => "SELECT count(*) FROM messages",
+            Rows::Queue => "SELECT count(*) FROM queue",
+            Rows::Recipients => "SELECT count(*) FROM recipients",
+            Rows::Mailbox => "SELECT count(*) FROM mailbox",
+            Rows::AuditEvents => "SELECT count(*) FROM audit_events",
+            Rows::QuarantineCopies => "SELECT count(*) FROM quarantine WHERE body IS NOT NULL",
+        };
+        let n: i64 = self.peek().query_row(sql, [], |r| r.get(0)).unwrap();
+        u64::try_from(n).unwrap()
+    }
+
+    fn message_bytes(&self, message: MessageRecordId) -> Vec<u8> {
+        self.peek()
+            .query_row(
+                "SELECT body FROM messages WHERE id = ?1",
+                [message.0],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    fn password_hashes(&self, accounts: Accounts) -> Vec<String> {
+        let sql = match accounts {
+            Accounts::Submission => "SELECT password_hash FROM users ORDER BY id",
+            Accounts::Portal => "SELECT password_hash FROM portal_users ORDER BY id",
+        };
+        let conn = self.peek();
+        let mut stmt = conn.prepare(sql).unwrap();
+        let hashes = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<Vec<String>, _>>()
+            .unwrap();
+        hashes
+    }
 }
 
 pub(super) fn open(dir: &Path) -> SqliteStore {

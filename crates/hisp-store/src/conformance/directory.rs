@@ -1,13 +1,13 @@
 //! Domains, addresses and their certificates.
 
-use super::*;
-use crate::cert::CertUsage;
-use crate::sqlite::*;
+use hisp_ca::Binding;
 
-#[test]
-fn domains_are_added_listed_and_removed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+use super::{addr, ca_anchor, domain, issued, Backend};
+use crate::cert::CertUsage;
+use crate::{BundleSource, Direction, NewBundle, Owner, Store};
+
+pub(crate) fn domains_are_added_listed_and_removed<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_domain(&domain("b.example"), &[]).unwrap();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     let names: Vec<String> = store
@@ -23,19 +23,15 @@ fn domains_are_added_listed_and_removed() {
     assert_eq!(err.to_string(), "domain a.example not found");
 }
 
-#[test]
-fn a_domain_differing_only_in_case_is_a_duplicate() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_domain_differing_only_in_case_is_a_duplicate<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     let err = store.add_domain(&domain("A.Example."), &[]).unwrap_err();
     assert_eq!(err.to_string(), "domain a.example already exists");
 }
 
-#[test]
-fn an_address_differing_only_in_local_part_case_is_a_duplicate() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn an_address_differing_only_in_local_part_case_is_a_duplicate<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     store.add_address(&addr("Alice@a.example"), &[]).unwrap();
     let err = store
@@ -46,20 +42,16 @@ fn an_address_differing_only_in_local_part_case_is_a_duplicate() {
     assert_eq!(found.address.to_string(), "Alice@a.example");
 }
 
-#[test]
-fn an_address_needs_a_local_domain() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn an_address_needs_a_local_domain<B: Backend>(db: &B) {
+    let store = db.open();
     let err = store
         .add_address(&addr("alice@a.example"), &[])
         .unwrap_err();
     assert_eq!(err.to_string(), "domain a.example not found");
 }
 
-#[test]
-fn a_domain_with_addresses_cannot_be_removed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_domain_with_addresses_cannot_be_removed<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     store.add_address(&addr("alice@a.example"), &[]).unwrap();
     let err = store.remove_domain(&domain("a.example")).unwrap_err();
@@ -71,10 +63,10 @@ fn a_domain_with_addresses_cannot_be_removed() {
     store.remove_domain(&domain("a.example")).unwrap();
 }
 
-#[test]
-fn removing_a_domain_removes_its_anchors_bundles_and_domain_certificates() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn removing_a_domain_removes_its_anchors_bundles_and_domain_certificates<B: Backend>(
+    db: &B,
+) {
+    let store = db.open();
     let d = domain("a.example");
     let cert = issued(Binding::Domain("a.example".into()), true);
     store.add_domain(&d, &[cert]).unwrap();
@@ -95,10 +87,10 @@ fn removing_a_domain_removes_its_anchors_bundles_and_domain_certificates() {
     assert!(store.certificates(None).unwrap().is_empty());
 }
 
-#[test]
-fn address_certificates_keep_their_key_and_are_removed_with_the_address() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn address_certificates_keep_their_key_and_are_removed_with_the_address<B: Backend>(
+    db: &B,
+) {
+    let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     let a = addr("alice@a.example");
     let cert = issued(Binding::Address("alice@a.example".into()), true);
@@ -118,10 +110,12 @@ fn address_certificates_keep_their_key_and_are_removed_with_the_address() {
     assert!(store.certificates(None).unwrap().is_empty());
 }
 
-#[test]
-fn a_certificate_bound_to_another_address_is_refused_applicability_statement_4_1() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_certificate_bound_to_another_address_is_refused_applicability_statement_4_1<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     let cert = issued(Binding::Address("bob@a.example".into()), false);
     let err = store
@@ -140,10 +134,8 @@ fn a_certificate_bound_to_another_address_is_refused_applicability_statement_4_1
         .is_not_found());
 }
 
-#[test]
-fn the_binding_compares_the_local_part_without_case() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn the_binding_compares_the_local_part_without_case<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     let cert = issued(Binding::Address("Alice@a.example".into()), false);
     store
@@ -151,33 +143,8 @@ fn the_binding_compares_the_local_part_without_case() {
         .unwrap();
 }
 
-#[test]
-fn a_key_that_does_not_match_the_certificate_is_refused() {
-    let one = issue(
-        ca(),
-        &Binding::Domain("a.example".into()),
-        &IssueOptions::default(),
-    )
-    .unwrap();
-    let other = issue(
-        ca(),
-        &Binding::Domain("a.example".into()),
-        &IssueOptions::default(),
-    )
-    .unwrap();
-    let err = NewCertificate::new(&one.cert.to_der().unwrap(), Some(&other.key_pem().unwrap()))
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .ends_with("': the private key does not belong to it"),
-        "{err}"
-    );
-}
-
-#[test]
-fn a_failed_certificate_leaves_no_address_behind() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_failed_certificate_leaves_no_address_behind<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     let cert = issued(Binding::Address("alice@a.example".into()), false);
     let err = store

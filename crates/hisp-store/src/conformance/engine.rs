@@ -11,8 +11,13 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::*;
+use super::{addr, domain, Backend};
 use crate::error::Entity;
+use crate::{
+    Answer, AuditKind, ClaimLimits, DirectAddress, Envelope, Filing, Folder, MessageDirection,
+    MessageId, MessageRecordId, QuarantineReason, QueueItem, QueueItemId, RecipientId,
+    RecipientRecord, RetrySelection, Store, StoreError, TrackingState,
+};
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -26,7 +31,7 @@ fn message(n: u32) -> Vec<u8> {
 }
 
 /// Queues message `n` from alice to `to`, due at `at`.
-fn send(store: &SqliteStore, n: u32, to: &[&str], at: OffsetDateTime) -> MessageRecordId {
+fn send(store: &dyn Store, n: u32, to: &[&str], at: OffsetDateTime) -> MessageRecordId {
     let to: Vec<DirectAddress> = to.iter().map(|a| addr(a)).collect();
     store
         .enqueue(
@@ -57,10 +62,12 @@ fn subjects(items: &[QueueItem]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_claim_takes_no_more_than_the_cap_of_one_destination_and_goes_on_to_others() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_claim_takes_no_more_than_the_cap_of_one_destination_and_goes_on_to_others<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = db.open();
     for n in 1..=4 {
         send(&store, n, &["x@slow.example"], t(0));
     }
@@ -88,10 +95,12 @@ fn a_claim_takes_no_more_than_the_cap_of_one_destination_and_goes_on_to_others()
     assert_eq!(subjects(&items), ["3@a.example"]);
 }
 
-#[test]
-fn an_entry_counts_against_every_destination_of_its_recipients_still_queued() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn an_entry_counts_against_every_destination_of_its_recipients_still_queued<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = db.open();
     send(&store, 1, &["x@b.example", "y@c.example"], t(0));
     let full_c = limits(4, 1, &[("c.example", 1)]);
     assert!(store
@@ -114,10 +123,8 @@ fn an_entry_counts_against_every_destination_of_its_recipients_still_queued() {
     assert_eq!(items[0].destinations(), vec![domain("b.example")]);
 }
 
-#[test]
-fn inbound_entries_have_no_destination_and_no_cap() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn inbound_entries_have_no_destination_and_no_cap<B: Backend>(db: &B) {
+    let store = db.open();
     for n in 1..=3 {
         store
             .enqueue(
@@ -136,10 +143,12 @@ fn inbound_entries_have_no_destination_and_no_cap() {
     assert!(items.iter().all(|i| i.destinations().is_empty()));
 }
 
-#[test]
-fn a_renewed_lease_keeps_the_entry_from_other_claims_and_a_lost_one_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_renewed_lease_keeps_the_entry_from_other_claims_and_a_lost_one_is_refused<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = db.open();
     send(&store, 1, &["x@b.example"], t(0));
     let item = store.claim_due(t(0), LEASE, 1).unwrap().remove(0);
     let until = store.renew_lease(&item, t(50), LEASE).unwrap();
@@ -151,10 +160,8 @@ fn a_renewed_lease_keeps_the_entry_from_other_claims_and_a_lost_one_is_refused()
     assert!(matches!(e, StoreError::LeaseLost { .. }), "{e}");
 }
 
-#[test]
-fn a_released_entry_is_due_again_at_once_and_audited() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_released_entry_is_due_again_at_once_and_audited<B: Backend>(db: &B) {
+    let store = db.open();
     send(&store, 1, &["x@b.example"], t(0));
     let item = store.claim_due(t(0), LEASE, 1).unwrap().remove(0);
     store.release(&item).unwrap();
@@ -169,10 +176,12 @@ fn a_released_entry_is_due_again_at_once_and_audited() {
     assert!(events.iter().any(|e| e.kind == AuditKind::Released));
 }
 
-#[test]
-fn retry_now_makes_pending_entries_due_and_refuses_finished_or_unknown_ones() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn retry_now_makes_pending_entries_due_and_refuses_finished_or_unknown_ones<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = db.open();
     send(&store, 1, &["x@b.example"], t(0));
     send(&store, 2, &["x@b.example"], t(0));
     for item in store.claim_due(t(0), LEASE, 2).unwrap() {
@@ -221,10 +230,8 @@ fn retry_now_makes_pending_entries_due_and_refuses_finished_or_unknown_ones() {
     assert!(events.iter().any(|e| e.kind == AuditKind::RetryRequested));
 }
 
-#[test]
-fn the_bell_rings_after_a_commit_that_queued_and_not_otherwise() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn the_bell_rings_after_a_commit_that_queued_and_not_otherwise<B: Backend>(db: &B) {
+    let store = db.open();
     let rung = Arc::new(AtomicUsize::new(0));
     let count = rung.clone();
     store.on_enqueue(Arc::new(move || {
@@ -249,24 +256,24 @@ fn the_bell_rings_after_a_commit_that_queued_and_not_otherwise() {
     assert_eq!(rung.load(Ordering::SeqCst), 1);
 }
 
-#[test]
-fn changes_by_another_connection_are_seen_and_own_changes_are_not() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = open(tmp.path());
+pub(crate) fn changes_by_another_connection_are_seen_and_own_changes_are_not<B: Backend>(db: &B) {
+    let server = db.open();
     let before = server.outside_changes().unwrap();
     send(&server, 1, &["x@b.example"], t(0));
     assert_eq!(server.outside_changes().unwrap(), before);
-    let cli = open(tmp.path());
+    let cli = db.open();
     cli.retry_now(RetrySelection::All, t(0)).unwrap();
     assert_eq!(server.outside_changes().unwrap(), before, "nothing changed");
     send(&cli, 2, &["x@b.example"], t(0));
     assert_ne!(server.outside_changes().unwrap(), before);
 }
 
-#[test]
-fn the_queue_keeps_when_an_entry_was_queued_and_claimed_to_the_millisecond() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn the_queue_keeps_when_an_entry_was_queued_and_claimed_to_the_millisecond<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = db.open();
     let queued = t(0) + Duration::from_millis(120);
     send(&store, 1, &["x@b.example"], queued);
     let e = &store.queue(None).unwrap()[0];
@@ -283,7 +290,7 @@ fn the_queue_keeps_when_an_entry_was_queued_and_claimed_to_the_millisecond() {
 }
 
 /// bob@b.example is local; `bytes` queued inbound to him; his recipient row.
-fn inbound_for_bob(store: &SqliteStore, n: u32) -> RecipientRecord {
+fn inbound_for_bob(store: &dyn Store, n: u32) -> RecipientRecord {
     if store.domain(&domain("b.example")).is_err() {
         store.add_domain(&domain("b.example"), &[]).unwrap();
         store.add_address(&addr("bob@b.example"), &[]).unwrap();
@@ -303,10 +310,12 @@ fn inbound_for_bob(store: &SqliteStore, n: u32) -> RecipientRecord {
     r
 }
 
-#[test]
-fn a_message_sent_again_is_not_filed_twice_but_answered_again_rfc_5322_3_6_4() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_message_sent_again_is_not_filed_twice_but_answered_again_rfc_5322_3_6_4<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = db.open();
     let bob = addr("bob@b.example");
     let answer = |n: u32| Answer {
         from: bob.clone(),
@@ -346,10 +355,10 @@ fn a_message_sent_again_is_not_filed_twice_but_answered_again_rfc_5322_3_6_4() {
     assert!(matches!(other, Filing::Filed(_)), "{other:?}");
 }
 
-#[test]
-fn quarantine_and_the_tracking_of_its_recipients_move_in_one_transaction() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn quarantine_and_the_tracking_of_its_recipients_move_in_one_transaction<B: Backend>(
+    db: &B,
+) {
+    let store = db.open();
     let r = inbound_for_bob(&store, 1);
     let envelope = Envelope {
         from: Some(addr("alice@a.example")),

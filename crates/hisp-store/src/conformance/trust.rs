@@ -1,15 +1,18 @@
 //! Anchors and bundles.
 
-use super::*;
-use crate::cert::Fingerprint;
-use crate::error::Entity;
-use crate::sqlite::*;
+use hisp_ca::Binding;
 use time::OffsetDateTime;
 
-#[test]
-fn anchors_are_unique_per_domain_by_fingerprint() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+use super::{addr, anchor_cert, ca, ca_anchor, domain, issued, Backend};
+use crate::cert::Fingerprint;
+use crate::error::Entity;
+use crate::{
+    AnchorSelector, BundleFetch, BundleId, BundleSource, Direction, DirectoryVersion, Domain, Flow,
+    MessageDirection, NewBundle, Owner, Store, StoreError,
+};
+
+pub(crate) fn anchors_are_unique_per_domain_by_fingerprint<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     store.add_domain(&domain("b.example"), &[]).unwrap();
     store
@@ -33,10 +36,8 @@ fn anchors_are_unique_per_domain_by_fingerprint() {
     assert_eq!(store.anchors(Some(&domain("b.example"))).unwrap().len(), 1);
 }
 
-#[test]
-fn anchors_for_a_flow_are_those_marked_for_it_or_both() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn anchors_for_a_flow_are_those_marked_for_it_or_both<B: Backend>(db: &B) {
+    let store = db.open();
     let d = domain("a.example");
     store.add_domain(&d, &[]).unwrap();
     let (i, o, b) = (
@@ -59,10 +60,8 @@ fn anchors_for_a_flow_are_those_marked_for_it_or_both() {
     assert_eq!(subjects(Flow::Outgoing), ["CN=out", "CN=both"]);
 }
 
-#[test]
-fn anchors_are_removed_by_fingerprint_or_serial() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn anchors_are_removed_by_fingerprint_or_serial<B: Backend>(db: &B) {
+    let store = db.open();
     let d = domain("a.example");
     store.add_domain(&d, &[]).unwrap();
     let one = anchor_cert("one", 0x0a1b);
@@ -86,10 +85,8 @@ fn anchors_are_removed_by_fingerprint_or_serial() {
     );
 }
 
-#[test]
-fn a_serial_shared_by_two_anchors_is_ambiguous() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_serial_shared_by_two_anchors_is_ambiguous<B: Backend>(db: &B) {
+    let store = db.open();
     let d = domain("a.example");
     store.add_domain(&d, &[]).unwrap();
     store
@@ -106,11 +103,11 @@ fn a_serial_shared_by_two_anchors_is_ambiguous() {
     assert_eq!(store.anchors(None).unwrap().len(), 2);
 }
 
-#[test]
-fn an_anchor_removed_through_one_connection_is_gone_for_another_at_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let daemon = open(tmp.path());
-    let cli = open(tmp.path());
+pub(crate) fn an_anchor_removed_through_one_connection_is_gone_for_another_at_once<B: Backend>(
+    db: &B,
+) {
+    let daemon = db.open();
+    let cli = db.open();
     let d = domain("a.example");
     cli.add_domain(&d, &[]).unwrap();
     let fp = ca_anchor().info().fingerprint;
@@ -122,10 +119,8 @@ fn an_anchor_removed_through_one_connection_is_gone_for_another_at_once() {
     assert!(daemon.anchors_for(&d, Flow::Incoming).unwrap().is_empty());
 }
 
-#[test]
-fn anchor_info_round_trips() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn anchor_info_round_trips<B: Backend>(db: &B) {
+    let store = db.open();
     let d = domain("a.example");
     store.add_domain(&d, &[]).unwrap();
     let anchor = ca_anchor();
@@ -151,10 +146,8 @@ fn bundle(d: &Domain, source: &str) -> NewBundle {
     }
 }
 
-#[test]
-fn bundles_are_unique_per_domain_and_source() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn bundles_are_unique_per_domain_and_source<B: Backend>(db: &B) {
+    let store = db.open();
     let d = domain("a.example");
     store.add_domain(&d, &[]).unwrap();
     store
@@ -178,10 +171,8 @@ fn bundles_are_unique_per_domain_and_source() {
     assert_eq!(store.bundles(None).unwrap().len(), 1);
 }
 
-#[test]
-fn a_failed_fetch_keeps_the_last_good_bundle() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_failed_fetch_keeps_the_last_good_bundle<B: Backend>(db: &B) {
+    let store = db.open();
     let d = domain("a.example");
     store.add_domain(&d, &[]).unwrap();
     let b = store
@@ -235,10 +226,8 @@ fn a_failed_fetch_keeps_the_last_good_bundle() {
 /// while `directory_version` stays: it moves for its own changes of keys
 /// and anchors, for a removal that cascades to certificates, and for
 /// another process's commits; reading and queueing leave it.
-#[test]
-fn directory_version_moves_with_keys_and_anchors_of_any_process() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = open(tmp.path());
+pub(crate) fn directory_version_moves_with_keys_and_anchors_of_any_process<B: Backend>(db: &B) {
+    let server = db.open();
     let d = domain("a.example");
     let alice = addr("alice@a.example");
     server.add_domain(&d, &[]).unwrap();
@@ -279,7 +268,7 @@ fn directory_version_moves_with_keys_and_anchors_of_any_process() {
         "reads and the queue leave it"
     );
 
-    let cli = open(tmp.path());
+    let cli = db.open();
     cli.remove_anchor(
         &d,
         &AnchorSelector::Fingerprint(ca_anchor().info().fingerprint),

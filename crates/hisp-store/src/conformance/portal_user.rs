@@ -1,15 +1,18 @@
 //! Portal accounts: one per local address, argon2 like submission accounts,
 //! every change and login attempt audited.
 
-use super::*;
+use time::OffsetDateTime;
+
+use super::{addr, domain, Accounts, Backend};
 use crate::audit::AuditFilter;
 use crate::error::Entity;
 use crate::portal_user::{EmailAddress, NotifySettings};
+use crate::{AuditKind, Store, StoreError};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn with_bob(dir: &Path) -> SqliteStore {
-    let store = open(dir);
+fn with_bob<B: Backend>(db: &B) -> B::Handle {
+    let store = db.open();
     store.add_domain(&domain("b.example"), &[]).unwrap();
     store.add_address(&addr("Bob@b.example"), &[]).unwrap();
     store
@@ -20,7 +23,7 @@ fn email(text: &str) -> Option<EmailAddress> {
 }
 
 /// The kinds and details of the audit events naming `address`.
-fn audit_of(store: &SqliteStore, address: &str) -> Vec<(AuditKind, String)> {
+fn audit_of(store: &dyn Store, address: &str) -> Vec<(AuditKind, String)> {
     store
         .audit_export(&AuditFilter {
             address: Some(addr(address)),
@@ -32,10 +35,8 @@ fn audit_of(store: &SqliteStore, address: &str) -> Vec<(AuditKind, String)> {
         .collect()
 }
 
-#[test]
-fn a_portal_account_belongs_to_an_existing_local_address() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn a_portal_account_belongs_to_an_existing_local_address<B: Backend>(db: &B) {
+    let store = with_bob(db);
     let err = store
         .add_portal_user(
             &addr("carol@b.example"),
@@ -83,17 +84,14 @@ fn a_portal_account_belongs_to_an_existing_local_address() {
     );
 }
 
-#[test]
-fn portal_passwords_are_stored_as_argon2id_hashes_only() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn portal_passwords_are_stored_as_argon2id_hashes_only<B: Backend>(db: &B) {
+    let store = with_bob(db);
     store
         .add_portal_user(&addr("bob@b.example"), PASSWORD, &NotifySettings::default())
         .unwrap();
-    let hash: String = store
-        .conn()
-        .query_row("SELECT password_hash FROM portal_users", [], |r| r.get(0))
-        .unwrap();
+    let hashes = db.password_hashes(Accounts::Portal);
+    assert_eq!(hashes.len(), 1);
+    let hash = &hashes[0];
     assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
     assert!(!hash.contains(PASSWORD));
     assert!(store
@@ -101,10 +99,12 @@ fn portal_passwords_are_stored_as_argon2id_hashes_only() {
         .is_err());
 }
 
-#[test]
-fn a_portal_login_needs_the_right_password_of_an_enabled_account_and_is_audited() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn a_portal_login_needs_the_right_password_of_an_enabled_account_and_is_audited<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = with_bob(db);
     let bob = addr("bob@b.example");
     let before = OffsetDateTime::now_utc() - time::Duration::seconds(1);
     store
@@ -191,10 +191,8 @@ fn a_portal_login_needs_the_right_password_of_an_enabled_account_and_is_audited(
     );
 }
 
-#[test]
-fn a_new_portal_password_replaces_the_old_one() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn a_new_portal_password_replaces_the_old_one<B: Backend>(db: &B) {
+    let store = with_bob(db);
     let bob = addr("bob@b.example");
     store
         .add_portal_user(&bob, PASSWORD, &NotifySettings::default())
@@ -215,10 +213,8 @@ fn a_new_portal_password_replaces_the_old_one() {
         .is_not_found());
 }
 
-#[test]
-fn notify_settings_read_back_and_each_change_is_audited_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn notify_settings_read_back_and_each_change_is_audited_once<B: Backend>(db: &B) {
+    let store = with_bob(db);
     let bob = addr("bob@b.example");
     let user = store
         .add_portal_user(
@@ -252,10 +248,8 @@ fn notify_settings_read_back_and_each_change_is_audited_once() {
     );
 }
 
-#[test]
-fn removing_an_address_removes_its_portal_account() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn removing_an_address_removes_its_portal_account<B: Backend>(db: &B) {
+    let store = with_bob(db);
     let bob = addr("bob@b.example");
     store
         .add_portal_user(&bob, PASSWORD, &NotifySettings::default())

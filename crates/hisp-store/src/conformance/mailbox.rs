@@ -2,8 +2,12 @@
 
 use time::OffsetDateTime;
 
-use super::*;
+use super::{addr, domain, Backend, Rows};
 use crate::error::Entity;
+use crate::{
+    AuditKind, Envelope, Folder, MessageDirection, MessageId, MessageRecordId, QuarantineId,
+    QuarantineReason, Store, StoreError,
+};
 
 const MESSAGE: &[u8] = b"From: Alice <alice@a.example>\r\n\
 To: bob@b.example\r\n\
@@ -17,24 +21,15 @@ fn t(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
 }
 
-fn with_bob(dir: &Path) -> SqliteStore {
-    let store = open(dir);
+fn with_bob<B: Backend>(db: &B) -> B::Handle {
+    let store = db.open();
     store.add_domain(&domain("b.example"), &[]).unwrap();
     store.add_address(&addr("Bob@b.example"), &[]).unwrap();
     store
 }
 
-fn rows(store: &SqliteStore) -> i64 {
-    store
-        .conn()
-        .query_row("SELECT count(*) FROM mailbox", [], |r| r.get(0))
-        .unwrap()
-}
-
-#[test]
-fn a_delivered_message_is_listed_unread_with_its_header_summary() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn a_delivered_message_is_listed_unread_with_its_header_summary<B: Backend>(db: &B) {
+    let store = with_bob(db);
     let id = store
         .deliver_to_mailbox(&addr("bob@b.example"), MESSAGE, Folder::Inbox, t(0))
         .unwrap();
@@ -58,10 +53,8 @@ fn a_delivered_message_is_listed_unread_with_its_header_summary() {
         .is_empty());
 }
 
-#[test]
-fn mark_read_clears_unread_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn mark_read_clears_unread_once<B: Backend>(db: &B) {
+    let store = with_bob(db);
     let id = store
         .deliver_to_mailbox(&addr("bob@b.example"), MESSAGE, Folder::Inbox, t(0))
         .unwrap();
@@ -81,10 +74,8 @@ fn mark_read_clears_unread_once() {
     assert_eq!(kinds, [AuditKind::Delivered, AuditKind::Read]);
 }
 
-#[test]
-fn disregard_moves_and_deletes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn disregard_moves_and_deletes_nothing<B: Backend>(db: &B) {
+    let store = with_bob(db);
     let bob = addr("bob@b.example");
     let inbox = store
         .deliver_to_mailbox(&bob, MESSAGE, Folder::Inbox, t(0))
@@ -96,7 +87,7 @@ fn disregard_moves_and_deletes_nothing() {
     store.move_to(sent, Folder::Disregarded).unwrap();
     assert!(store.mailbox(&bob, Folder::Inbox).unwrap().is_empty());
     assert_eq!(store.mailbox(&bob, Folder::Disregarded).unwrap().len(), 2);
-    assert_eq!(rows(&store), 2);
+    assert_eq!(db.count(Rows::Mailbox), 2);
     // Back only to where each came from.
     let err = store.move_to(sent, Folder::Inbox).unwrap_err();
     assert_eq!(
@@ -113,13 +104,13 @@ fn disregard_moves_and_deletes_nothing() {
         Folder::Inbox
     );
     assert!(store.move_to(inbox, Folder::Sent).is_err());
-    assert_eq!(rows(&store), 2);
+    assert_eq!(db.count(Rows::Mailbox), 2);
 }
 
-#[test]
-fn mail_goes_only_to_local_addresses_and_not_straight_to_disregarded() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn mail_goes_only_to_local_addresses_and_not_straight_to_disregarded<B: Backend>(
+    db: &B,
+) {
+    let store = with_bob(db);
     match store.deliver_to_mailbox(&addr("carol@b.example"), MESSAGE, Folder::Inbox, t(0)) {
         Err(StoreError::NotFound {
             entity: Entity::Address,
@@ -130,13 +121,11 @@ fn mail_goes_only_to_local_addresses_and_not_straight_to_disregarded() {
     assert!(store
         .deliver_to_mailbox(&addr("bob@b.example"), MESSAGE, Folder::Disregarded, t(0))
         .is_err());
-    assert_eq!(rows(&store), 0);
+    assert_eq!(db.count(Rows::Mailbox), 0);
 }
 
-#[test]
-fn mail_outlives_the_removal_of_its_address() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob(tmp.path());
+pub(crate) fn mail_outlives_the_removal_of_its_address<B: Backend>(db: &B) {
+    let store = with_bob(db);
     store
         .deliver_to_mailbox(&addr("bob@b.example"), MESSAGE, Folder::Inbox, t(0))
         .unwrap();
@@ -150,10 +139,8 @@ fn mail_outlives_the_removal_of_its_address() {
     );
 }
 
-#[test]
-fn quarantine_keeps_the_message_the_reason_and_the_envelope() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn quarantine_keeps_the_message_the_reason_and_the_envelope<B: Backend>(db: &B) {
+    let store = db.open();
     let envelope = Envelope {
         from: Some(addr("alice@a.example")),
         recipients: vec![addr("bob@b.example"), addr("carol@b.example")],
@@ -190,10 +177,8 @@ fn quarantine_keeps_the_message_the_reason_and_the_envelope() {
         .is_not_found());
 }
 
-#[test]
-fn quarantining_a_queued_message_refers_to_it_without_a_copy() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn quarantining_a_queued_message_refers_to_it_without_a_copy<B: Backend>(db: &B) {
+    let store = db.open();
     let envelope = Envelope {
         from: Some(addr("alice@a.example")),
         recipients: vec![addr("bob@b.example")],
@@ -219,15 +204,11 @@ fn quarantining_a_queued_message_refers_to_it_without_a_copy() {
         full.record.message_id,
         Some(MessageId::parse("1@a.example").unwrap())
     );
-    let copies: i64 = store
-        .conn()
-        .query_row(
-            "SELECT count(*) FROM quarantine WHERE body IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(copies, 0, "no second copy of the bytes");
+    assert_eq!(
+        db.count(Rows::QuarantineCopies),
+        0,
+        "no second copy of the bytes"
+    );
     assert!(store
         .quarantine_queued(
             MessageRecordId(99),

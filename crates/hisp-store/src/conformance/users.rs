@@ -1,7 +1,8 @@
 //! Submission accounts: passwords and sender grants.
 
-use super::*;
+use super::{addr, domain, Accounts, Backend};
 use crate::error::Entity;
+use crate::{Grant, Store, StoreError, UserName};
 
 fn user(name: &str) -> UserName {
     UserName::parse(name).unwrap()
@@ -9,10 +10,8 @@ fn user(name: &str) -> UserName {
 
 const PASSWORD: &str = "correct horse battery staple";
 
-#[test]
-fn a_new_account_verifies_its_password_and_requests_final_delivery() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_new_account_verifies_its_password_and_requests_final_delivery<B: Backend>(db: &B) {
+    let store = db.open();
     let added = store.add_user(&user("portal"), PASSWORD).unwrap();
     assert!(added.request_final_delivery);
     assert!(added.grants.is_empty());
@@ -20,23 +19,18 @@ fn a_new_account_verifies_its_password_and_requests_final_delivery() {
     assert_eq!(account, added);
 }
 
-#[test]
-fn the_stored_hash_is_argon2id_and_never_the_password() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn the_stored_hash_is_argon2id_and_never_the_password<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_user(&user("portal"), PASSWORD).unwrap();
-    let hash: String = store
-        .conn()
-        .query_row("SELECT password_hash FROM users", [], |r| r.get(0))
-        .unwrap();
+    let hashes = db.password_hashes(Accounts::Submission);
+    assert_eq!(hashes.len(), 1);
+    let hash = &hashes[0];
     assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
     assert!(!hash.contains(PASSWORD));
 }
 
-#[test]
-fn a_wrong_password_and_an_unknown_user_fail_alike() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_wrong_password_and_an_unknown_user_fail_alike<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_user(&user("portal"), PASSWORD).unwrap();
     let wrong = store
         .verify_password(&user("portal"), "correct horse battery stapler")
@@ -52,10 +46,8 @@ fn a_wrong_password_and_an_unknown_user_fail_alike() {
     );
 }
 
-#[test]
-fn a_user_name_is_added_once_and_short_passwords_are_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_user_name_is_added_once_and_short_passwords_are_refused<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_user(&user("portal"), PASSWORD).unwrap();
     let err = store.add_user(&user("portal"), PASSWORD).unwrap_err();
     assert_eq!(err.to_string(), "user portal already exists");
@@ -67,10 +59,8 @@ fn a_user_name_is_added_once_and_short_passwords_are_refused() {
     assert_eq!(store.users().unwrap().len(), 1);
 }
 
-#[test]
-fn grants_name_local_addresses_or_whole_local_domains() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn grants_name_local_addresses_or_whole_local_domains<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     store.add_domain(&domain("b.example"), &[]).unwrap();
     store.add_address(&addr("Alice@a.example"), &[]).unwrap();
@@ -107,10 +97,8 @@ fn grants_name_local_addresses_or_whole_local_domains() {
     }
 }
 
-#[test]
-fn removing_an_address_takes_its_grants_with_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn removing_an_address_takes_its_grants_with_it<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_domain(&domain("a.example"), &[]).unwrap();
     store.add_address(&addr("alice@a.example"), &[]).unwrap();
     store.add_user(&user("portal"), PASSWORD).unwrap();
@@ -121,10 +109,8 @@ fn removing_an_address_takes_its_grants_with_it() {
     assert!(store.user(&user("portal")).unwrap().grants.is_empty());
 }
 
-#[test]
-fn final_delivery_can_be_turned_off_per_account() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn final_delivery_can_be_turned_off_per_account<B: Backend>(db: &B) {
+    let store = db.open();
     store.add_user(&user("ehr"), PASSWORD).unwrap();
     store.add_user(&user("portal"), PASSWORD).unwrap();
     store

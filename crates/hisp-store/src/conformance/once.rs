@@ -2,7 +2,8 @@
 
 use time::OffsetDateTime;
 
-use super::*;
+use super::{addr, Backend};
+use crate::{Expectation, MessageDirection, MessageRecordId, Store, StoreError};
 
 const WELCOME: &[u8] = b"From: doc@b.example\r\n\
 To: pat@a.example\r\n\
@@ -16,7 +17,7 @@ fn at(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
 }
 
-fn once(store: &SqliteStore, mark: &str, secs: i64) -> Option<MessageRecordId> {
+fn once(store: &dyn Store, mark: &str, secs: i64) -> Option<MessageRecordId> {
     store
         .enqueue_once(
             mark,
@@ -32,10 +33,8 @@ fn once(store: &SqliteStore, mark: &str, secs: i64) -> Option<MessageRecordId> {
         .unwrap()
 }
 
-#[test]
-fn a_message_is_queued_once_under_its_mark_and_again_under_another() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_message_is_queued_once_under_its_mark_and_again_under_another<B: Backend>(db: &B) {
+    let store = db.open();
     assert_eq!(store.queued_once("welcome").unwrap(), None);
     let first = once(&store, "welcome", 0).expect("queued the first time");
     assert_eq!(store.queued_once("welcome").unwrap(), Some(first));
@@ -46,11 +45,9 @@ fn a_message_is_queued_once_under_its_mark_and_again_under_another() {
     assert_eq!(store.queue(None).unwrap().len(), 2);
 }
 
-#[test]
-fn the_mark_outlives_the_store_being_opened_again() {
-    let tmp = tempfile::tempdir().unwrap();
-    let first = once(&open(tmp.path()), "welcome", 0).unwrap();
-    let store = open(tmp.path());
+pub(crate) fn the_mark_outlives_the_store_being_opened_again<B: Backend>(db: &B) {
+    let first = once(&db.open(), "welcome", 0).unwrap();
+    let store = db.open();
     assert_eq!(store.queued_once("welcome").unwrap(), Some(first));
     assert_eq!(once(&store, "welcome", 1), None);
     assert_eq!(store.queue(None).unwrap().len(), 1);
@@ -58,10 +55,8 @@ fn the_mark_outlives_the_store_being_opened_again() {
 
 /// The mark and the message are one transaction: a refused enqueue (no
 /// recipients) leaves no mark, so the next try queues it.
-#[test]
-fn a_refused_enqueue_leaves_no_mark() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn a_refused_enqueue_leaves_no_mark<B: Backend>(db: &B) {
+    let store = db.open();
     let e = store
         .enqueue_once(
             "welcome",
@@ -78,10 +73,8 @@ fn a_refused_enqueue_leaves_no_mark() {
     assert!(once(&store, "welcome", 1).is_some());
 }
 
-#[test]
-fn an_empty_mark_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+pub(crate) fn an_empty_mark_is_refused<B: Backend>(db: &B) {
+    let store = db.open();
     let e = store.queued_once(" ").unwrap_err();
     assert!(matches!(e, StoreError::Invalid { .. }), "{e}");
 }

@@ -4,8 +4,9 @@
 
 use time::{Duration, OffsetDateTime};
 
-use super::*;
+use super::{addr, domain, Backend};
 use crate::mailbox_view::MailboxView;
+use crate::{AuditCheck, AuditFilter, AuditKind, Folder, MailboxEntryId, MessageId, Store};
 
 fn t(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
@@ -28,8 +29,8 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"x\"\r\n\
 --x--\r\n";
 
 /// bob and carol at b.example.
-fn with_bob_and_carol(dir: &Path) -> SqliteStore {
-    let store = open(dir);
+fn with_bob_and_carol<B: Backend>(db: &B) -> B::Handle {
+    let store = db.open();
     store.add_domain(&domain("b.example"), &[]).unwrap();
     store.add_address(&addr("bob@b.example"), &[]).unwrap();
     store.add_address(&addr("carol@b.example"), &[]).unwrap();
@@ -40,7 +41,7 @@ fn view(secs: i64) -> MailboxView {
     MailboxView::new(t(secs), 30)
 }
 
-fn counts(store: &SqliteStore, owner: &str, v: &MailboxView) -> Vec<(Folder, u64, u64)> {
+fn counts(store: &dyn Store, owner: &str, v: &MailboxView) -> Vec<(Folder, u64, u64)> {
     store
         .folder_counts(&addr(owner), v)
         .unwrap()
@@ -49,10 +50,10 @@ fn counts(store: &SqliteStore, owner: &str, v: &MailboxView) -> Vec<(Folder, u64
         .collect()
 }
 
-#[test]
-fn new_mail_is_unread_sent_copies_are_read_and_counts_follow_reading() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob_and_carol(tmp.path());
+pub(crate) fn new_mail_is_unread_sent_copies_are_read_and_counts_follow_reading<B: Backend>(
+    db: &B,
+) {
+    let store = with_bob_and_carol(db);
     let bob = addr("bob@b.example");
     let first = store
         .deliver_to_mailbox(
@@ -113,10 +114,8 @@ fn new_mail_is_unread_sent_copies_are_read_and_counts_follow_reading() {
     assert_eq!(kinds, [AuditKind::Delivered, AuditKind::Read], "read once");
 }
 
-#[test]
-fn another_mailboxs_entry_is_not_found_by_every_call() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob_and_carol(tmp.path());
+pub(crate) fn another_mailboxs_entry_is_not_found_by_every_call<B: Backend>(db: &B) {
+    let store = with_bob_and_carol(db);
     let bobs = store
         .deliver_to_mailbox(
             &addr("bob@b.example"),
@@ -152,10 +151,8 @@ fn another_mailboxs_entry_is_not_found_by_every_call() {
         .all(|(_, total, _)| *total == 0));
 }
 
-#[test]
-fn disregard_and_restore_move_an_entry_out_and_back_audited() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob_and_carol(tmp.path());
+pub(crate) fn disregard_and_restore_move_an_entry_out_and_back_audited<B: Backend>(db: &B) {
+    let store = with_bob_and_carol(db);
     let bob = addr("bob@b.example");
     let id = store
         .deliver_to_mailbox(
@@ -200,10 +197,12 @@ fn disregard_and_restore_move_an_entry_out_and_back_audited() {
     );
 }
 
-#[test]
-fn entries_leave_every_view_retention_days_after_arrival_and_stay_in_the_store() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob_and_carol(tmp.path());
+pub(crate) fn entries_leave_every_view_retention_days_after_arrival_and_stay_in_the_store<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = with_bob_and_carol(db);
     let bob = addr("bob@b.example");
     let old = store
         .deliver_to_mailbox(
@@ -276,10 +275,10 @@ fn entries_leave_every_view_retention_days_after_arrival_and_stay_in_the_store()
     assert_eq!(store.mailbox(&bob, Folder::Inbox).unwrap().len(), 2);
 }
 
-#[test]
-fn correspondents_are_who_wrote_to_the_owner_newest_first_with_names() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob_and_carol(tmp.path());
+pub(crate) fn correspondents_are_who_wrote_to_the_owner_newest_first_with_names<B: Backend>(
+    db: &B,
+) {
+    let store = with_bob_and_carol(db);
     let bob = addr("bob@b.example");
     let deliver = |from: &str, id: &str, folder: Folder, at: i64| {
         store
@@ -326,10 +325,12 @@ fn correspondents_are_who_wrote_to_the_owner_newest_first_with_names() {
         .is_empty());
 }
 
-#[test]
-fn a_refused_delete_is_audited_for_the_owner_and_leaves_the_entry_as_it_was() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = with_bob_and_carol(tmp.path());
+pub(crate) fn a_refused_delete_is_audited_for_the_owner_and_leaves_the_entry_as_it_was<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = with_bob_and_carol(db);
     let bob = addr("bob@b.example");
     let id = store
         .deliver_to_mailbox(
