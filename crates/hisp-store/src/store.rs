@@ -460,6 +460,21 @@ pub trait Store: Send + Sync {
         received_at: OffsetDateTime,
     ) -> Result<MailboxEntryId, StoreError>;
 
+    /// [`deliver_to_mailbox`](Store::deliver_to_mailbox) unless a message
+    /// with the same Message-ID was delivered to that folder of that address
+    /// before (wherever the owner has moved it since): `Some` with the new
+    /// entry, `None` when it is there already. Looked up and stored in one
+    /// transaction, through the index on Message-ID, so a copy filed again
+    /// after a crash or a retry appears once. A message without a Message-ID
+    /// is always stored.
+    fn deliver_to_mailbox_once(
+        &self,
+        address: &DirectAddress,
+        bytes: &[u8],
+        folder: Folder,
+        received_at: OffsetDateTime,
+    ) -> Result<Option<MailboxEntryId>, StoreError>;
+
     /// Files an accepted inbound message for one recipient of its queued
     /// copy, with the MDNs that answer it, in one transaction: all of it is
     /// written or none of it (a crash or error midway leaves the recipient

@@ -281,24 +281,10 @@ async fn deliver_locally(
 /// its Message-ID).
 async fn sent_copy(worker: &Worker, sender: &DirectAddress, item: &QueueItem, now: OffsetDateTime) {
     let (address, bytes) = (sender.clone(), item.bytes.clone());
-    let message_id = item.message_id.clone();
     let stored = worker
         .ctx
         .store
-        .call(move |s| {
-            if let Some(id) = &message_id {
-                let filed = match s.mailbox(&address, Folder::Sent) {
-                    Ok(entries) => entries,
-                    Err(e) if e.is_not_found() => Vec::new(),
-                    Err(e) => return Err(e),
-                };
-                if filed.iter().any(|e| e.message_id.as_ref() == Some(id)) {
-                    return Ok(());
-                }
-            }
-            s.deliver_to_mailbox(&address, &bytes, Folder::Sent, now)
-                .map(|_| ())
-        })
+        .call(move |s| s.deliver_to_mailbox_once(&address, &bytes, Folder::Sent, now))
         .await;
     if let Err(e) = stored {
         warn!(sender = %sender, error = %e, "no copy in the Sent folder");

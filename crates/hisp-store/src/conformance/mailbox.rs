@@ -219,3 +219,47 @@ pub(crate) fn quarantining_a_queued_message_refers_to_it_without_a_copy<B: Backe
         .unwrap_err()
         .is_not_found());
 }
+
+pub(crate) fn a_copy_is_filed_once_per_folder_by_its_message_id_even_once_moved<B: Backend>(
+    db: &B,
+) {
+    let store = with_bob(db);
+    let bob = addr("bob@b.example");
+    let first = store
+        .deliver_to_mailbox_once(&addr("BOB@b.example"), MESSAGE, Folder::Sent, t(0))
+        .unwrap()
+        .expect("the first copy is filed");
+    assert_eq!(
+        store
+            .deliver_to_mailbox_once(&bob, MESSAGE, Folder::Sent, t(1))
+            .unwrap(),
+        None
+    );
+    store.move_to(first, Folder::Disregarded).unwrap();
+    assert_eq!(
+        store
+            .deliver_to_mailbox_once(&bob, MESSAGE, Folder::Sent, t(2))
+            .unwrap(),
+        None,
+        "a copy the owner moved away still counts"
+    );
+    // Another folder, or another Message-ID, is another copy.
+    assert!(store
+        .deliver_to_mailbox_once(&bob, MESSAGE, Folder::Inbox, t(3))
+        .unwrap()
+        .is_some());
+    let other = String::from_utf8_lossy(MESSAGE).replace("<1@a.example>", "<2@a.example>");
+    assert!(store
+        .deliver_to_mailbox_once(&bob, other.as_bytes(), Folder::Sent, t(4))
+        .unwrap()
+        .is_some());
+    // Without a Message-ID there is nothing to know it by: always filed.
+    let bare = String::from_utf8_lossy(MESSAGE).replace("Message-ID: <1@a.example>\r\n", "");
+    for at in 5..7 {
+        assert!(store
+            .deliver_to_mailbox_once(&bob, bare.as_bytes(), Folder::Sent, t(at))
+            .unwrap()
+            .is_some());
+    }
+    assert_eq!(db.count(Rows::Mailbox), 5);
+}

@@ -265,6 +265,7 @@ macro_rules! suite {
                 mail_outlives_the_removal_of_its_address,
                 quarantine_keeps_the_message_the_reason_and_the_envelope,
                 quarantining_a_queued_message_refers_to_it_without_a_copy,
+                a_copy_is_filed_once_per_folder_by_its_message_id_even_once_moved,
             ],
             mailbox_view: [
                 new_mail_is_unread_sent_copies_are_read_and_counts_follow_reading,

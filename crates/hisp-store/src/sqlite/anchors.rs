@@ -1,5 +1,6 @@
 //! Trust anchors in SQLite.
 
+use super::cached::Cached;
 use rusqlite::{Row, Transaction};
 
 use super::directory::duplicate_or;
@@ -23,7 +24,7 @@ pub(crate) fn add(
     for anchor in anchors {
         let (subject, issuer, serial, fingerprint, not_before, not_after) =
             cert_info_values(&anchor.info);
-        tx.execute(
+        tx.exec(
             "INSERT INTO anchors (domain_id, direction, der, subject, issuer, serial, \
              fingerprint, not_before, not_after, added_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -54,7 +55,7 @@ pub(crate) fn add(
         ids.push(tx.last_insert_rowid());
     }
     let mut stmt = tx
-        .prepare(&format!("{SELECT} WHERE a.id = ?1"))
+        .prepare_cached(&format!("{SELECT} WHERE a.id = ?1"))
         .map_err(StoreError::sqlite("reading an anchor"))?;
     ids.into_iter()
         .map(|id| {
@@ -79,7 +80,7 @@ pub(crate) fn list(
         Some(Flow::Outgoing) => ["out", "out"],
     };
     let mut stmt = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "{SELECT} WHERE (?1 IS NULL OR d.name = ?1) \
              AND a.direction IN (?2, ?3, 'both') \
              ORDER BY d.name, a.id"
@@ -131,7 +132,7 @@ pub(crate) fn remove(
             })
         }
     };
-    tx.execute("DELETE FROM anchors WHERE id = ?1", [anchor.id.0])
+    tx.exec("DELETE FROM anchors WHERE id = ?1", [anchor.id.0])
         .map_err(StoreError::sqlite("removing an anchor"))?;
     Ok(anchor)
 }

@@ -9,6 +9,7 @@
 //! UPDATE and DELETE; someone who edits the file around them breaks the
 //! chain at the first event touched, which [`verify_chain`] names.
 
+use super::cached::Cached;
 use openssl::sha::Sha256;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{OptionalExtension, Row, Transaction};
@@ -82,7 +83,7 @@ fn append(
     ];
     let hash = chain_hash(&prev, columns.iter().map(ValueRef::from));
     let [id_v, at, kind_v, message_id_v, message_v, address_v, detail_v] = columns;
-    tx.execute(
+    tx.exec(
         "INSERT INTO audit_events (id, at, kind, message_id, message, address, detail, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         rusqlite::params![
@@ -103,7 +104,7 @@ fn append(
 /// The id and hash of the newest event, or 0 and the genesis hash.
 fn last_event(tx: &Transaction<'_>) -> Result<(i64, [u8; 32]), StoreError> {
     let last: Option<(i64, Option<Vec<u8>>)> = tx
-        .query_row(
+        .row(
             "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -159,7 +160,7 @@ fn chain_hash<'a>(prev: &[u8; 32], columns: impl Iterator<Item = ValueRef<'a>>) 
 pub(crate) fn chain_unhashed(tx: &Transaction<'_>) -> Result<u64, StoreError> {
     let rows: Vec<(i64, Vec<Value>, Option<Vec<u8>>)> = {
         let mut stmt = tx
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT {HASHED_COLUMNS}, hash FROM audit_events ORDER BY id"
             ))
             .map_err(StoreError::sqlite("reading audit events to chain"))?;
@@ -181,7 +182,7 @@ pub(crate) fn chain_unhashed(tx: &Transaction<'_>) -> Result<u64, StoreError> {
             Some(h) => h,
             None => {
                 let h = chain_hash(&prev, columns.iter().map(ValueRef::from));
-                tx.execute(
+                tx.exec(
                     "UPDATE audit_events SET hash = ?2 WHERE id = ?1",
                     (id, &h[..]),
                 )
@@ -199,7 +200,7 @@ pub(crate) fn chain_unhashed(tx: &Transaction<'_>) -> Result<u64, StoreError> {
 /// stored hash is not the hash of the event before it and its own columns.
 pub(crate) fn verify_chain(tx: &Transaction<'_>) -> Result<AuditCheck, StoreError> {
     let mut stmt = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "SELECT {HASHED_COLUMNS}, hash FROM audit_events ORDER BY id"
         ))
         .map_err(StoreError::sqlite("reading audit events"))?;
@@ -252,7 +253,7 @@ pub(crate) fn events(
     message_id: &MessageId,
 ) -> Result<Vec<AuditEvent>, StoreError> {
     let mut stmt = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM audit_events e WHERE e.message_id = ?1 ORDER BY e.id"
         ))
         .map_err(StoreError::sqlite("reading audit events"))?;
@@ -272,7 +273,7 @@ pub(crate) fn export(
     // none (queue, tracking, sealing) belongs to every address its message
     // went from, to, or into the mailbox of.
     let mut stmt = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM audit_events e
              WHERE (?1 IS NULL OR e.at >= ?1)
                AND (?2 IS NULL
@@ -305,7 +306,7 @@ pub(crate) fn failed_logins_since(
     address: &DirectAddress,
     since: i64,
 ) -> Result<u64, StoreError> {
-    tx.query_row(
+    tx.row(
         "SELECT count(*) FROM audit_events
          WHERE kind = ?1 AND address = ?2 AND at >= ?3",
         (AuditKind::LoginFailed.as_str(), address.to_string(), since),

@@ -1,5 +1,6 @@
 //! Trust bundles in SQLite.
 
+use super::cached::Cached;
 use rusqlite::{Row, Transaction};
 
 use super::directory::duplicate_or;
@@ -23,7 +24,7 @@ pub(crate) fn add(tx: &Transaction<'_>, bundle: &NewBundle) -> Result<BundleReco
         });
     }
     let domain = domain_id(tx, &bundle.domain)?;
-    tx.execute(
+    tx.exec(
         "INSERT INTO bundles (domain_id, kind, source, direction, refresh_secs, added_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         (
@@ -44,7 +45,7 @@ pub(crate) fn add(tx: &Transaction<'_>, bundle: &NewBundle) -> Result<BundleReco
         )
     })?;
     let id = tx.last_insert_rowid();
-    tx.query_row(&format!("{SELECT} WHERE b.id = ?1"), [id], bundle_row)
+    tx.row(&format!("{SELECT} WHERE b.id = ?1"), [id], bundle_row)
         .map_err(StoreError::sqlite("reading a bundle"))
 }
 
@@ -56,7 +57,7 @@ pub(crate) fn list(
         domain_id(tx, d)?;
     }
     let mut stmt = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "{SELECT} WHERE ?1 IS NULL OR d.name = ?1 ORDER BY d.name, b.id"
         ))
         .map_err(StoreError::sqlite("listing bundles"))?;
@@ -74,7 +75,7 @@ pub(crate) fn remove(
 ) -> Result<(), StoreError> {
     let id = domain_id(tx, domain)?;
     let removed = tx
-        .execute(
+        .exec(
             "DELETE FROM bundles WHERE domain_id = ?1 AND source = ?2",
             (id, source.location()),
         )
@@ -94,14 +95,14 @@ pub(crate) fn record_fetch(
     fetch: &BundleFetch,
 ) -> Result<(), StoreError> {
     let changed = match fetch {
-        BundleFetch::Good { bytes, at } => tx.execute(
+        BundleFetch::Good { bytes, at } => tx.exec(
             "UPDATE bundles SET last_good = ?2, last_good_at = ?3, last_fetched_at = ?3, \
              last_error = NULL WHERE id = ?1",
             (id.0, bytes, at.unix_timestamp()),
         ),
         // The last good copy stays: a failed refresh never removes trust
         // that was in force, nor adds any.
-        BundleFetch::Failed { error, at } => tx.execute(
+        BundleFetch::Failed { error, at } => tx.exec(
             "UPDATE bundles SET last_fetched_at = ?2, last_error = ?3 WHERE id = ?1",
             (id.0, at.unix_timestamp(), error),
         ),

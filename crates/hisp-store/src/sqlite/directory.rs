@@ -1,5 +1,6 @@
 //! Domains, addresses and their certificates in SQLite.
 
+use super::cached::Cached;
 use rusqlite::{OptionalExtension, Row, Transaction};
 
 use super::rows::{
@@ -22,7 +23,7 @@ pub(crate) fn add_domain(
         check_binding(&owner, c)?;
     }
     let added_at = now();
-    tx.execute(
+    tx.exec(
         "INSERT INTO domains (name, added_at) VALUES (?1, ?2)",
         (domain.as_str(), added_at),
     )
@@ -38,7 +39,7 @@ pub(crate) fn domain(tx: &Transaction<'_>, domain: &Domain) -> Result<DomainReco
 }
 
 fn domain_record(tx: &Transaction<'_>, domain: &Domain) -> Result<DomainRecord, StoreError> {
-    tx.query_row(
+    tx.row(
         "SELECT name, added_at FROM domains WHERE name = ?1",
         [domain.as_str()],
         domain_row,
@@ -60,7 +61,7 @@ fn domain_row(r: &Row<'_>) -> rusqlite::Result<DomainRecord> {
 
 pub(crate) fn domains(tx: &Transaction<'_>) -> Result<Vec<DomainRecord>, StoreError> {
     let mut stmt = tx
-        .prepare("SELECT name, added_at FROM domains ORDER BY name")
+        .prepare_cached("SELECT name, added_at FROM domains ORDER BY name")
         .map_err(StoreError::sqlite("listing domains"))?;
     let rows = stmt
         .query_map([], domain_row)
@@ -72,7 +73,7 @@ pub(crate) fn domains(tx: &Transaction<'_>) -> Result<Vec<DomainRecord>, StoreEr
 pub(crate) fn remove_domain(tx: &Transaction<'_>, domain: &Domain) -> Result<(), StoreError> {
     let id = domain_id(tx, domain)?;
     let addresses: i64 = tx
-        .query_row(
+        .row(
             "SELECT count(*) FROM addresses WHERE domain_id = ?1",
             [id],
             |r| r.get(0),
@@ -90,7 +91,7 @@ pub(crate) fn remove_domain(tx: &Transaction<'_>, domain: &Domain) -> Result<(),
         });
     }
     // Anchors, bundles and domain certificates go by ON DELETE CASCADE.
-    tx.execute("DELETE FROM domains WHERE id = ?1", [id])
+    tx.exec("DELETE FROM domains WHERE id = ?1", [id])
         .map_err(StoreError::sqlite("removing a domain"))?;
     Ok(())
 }
@@ -105,7 +106,7 @@ pub(crate) fn add_address(
         check_binding(&owner, c)?;
     }
     let domain = domain_id(tx, address.domain())?;
-    tx.execute(
+    tx.exec(
         "INSERT INTO addresses (domain_id, local_part, added_at) VALUES (?1, ?2, ?3)",
         (domain, address.local_part(), now()),
     )
@@ -137,7 +138,7 @@ pub(crate) fn address(
     address: &DirectAddress,
 ) -> Result<AddressRecord, StoreError> {
     // local_part is COLLATE NOCASE: the comparison ignores letter case.
-    tx.query_row(
+    tx.row(
         "SELECT a.local_part, d.name, a.added_at FROM addresses a
          JOIN domains d ON d.id = a.domain_id
          WHERE d.name = ?1 AND a.local_part = ?2",
@@ -176,7 +177,7 @@ pub(crate) fn addresses(
         domain_id(tx, d)?;
     }
     let mut stmt = tx
-        .prepare(
+        .prepare_cached(
             "SELECT a.local_part, d.name, a.added_at FROM addresses a
              JOIN domains d ON d.id = a.domain_id
              WHERE ?1 IS NULL OR d.name = ?1
@@ -196,13 +197,13 @@ pub(crate) fn remove_address(
 ) -> Result<(), StoreError> {
     let id = address_id(tx, address)?;
     // Certificates and keys go by ON DELETE CASCADE.
-    tx.execute("DELETE FROM addresses WHERE id = ?1", [id])
+    tx.exec("DELETE FROM addresses WHERE id = ?1", [id])
         .map_err(StoreError::sqlite("removing an address"))?;
     Ok(())
 }
 
 pub(crate) fn address_id(tx: &Transaction<'_>, address: &DirectAddress) -> Result<i64, StoreError> {
-    tx.query_row(
+    tx.row(
         "SELECT a.id FROM addresses a JOIN domains d ON d.id = a.domain_id
          WHERE d.name = ?1 AND a.local_part = ?2",
         (address.domain().as_str(), address.local_part()),
@@ -270,7 +271,7 @@ fn insert_certificate(
         Owner::Domain(d) => (None, Some(domain_id(tx, d)?)),
     };
     let (subject, issuer, serial, fingerprint, not_before, not_after) = cert_info_values(&c.info);
-    tx.execute(
+    tx.exec(
         &format!(
             "INSERT INTO certificates (address_id, domain_id, der, private_key, usage, \
              {CERT_INFO_COLUMNS}, added_at) \
@@ -323,7 +324,7 @@ pub(crate) fn certificates(
         CERT_INFO_COLUMNS.replace(", ", ", c.")
     );
     let mut stmt = tx
-        .prepare(&sql)
+        .prepare_cached(&sql)
         .map_err(StoreError::sqlite("listing certificates"))?;
     let rows = match id {
         Some(id) => stmt.query_map([id], certificate_row),

@@ -3,6 +3,7 @@
 //! written by the same functions as the separate calls, so the rows and
 //! audit events are the same.
 
+use super::cached::Cached;
 use rusqlite::{OptionalExtension, Transaction};
 use time::OffsetDateTime;
 
@@ -95,7 +96,7 @@ fn already_filed(
     let Some(message_id) = summary.message_id else {
         return Ok(None);
     };
-    tx.query_row(
+    tx.row(
         "SELECT id FROM mailbox
          WHERE message_id = ?1 AND address = ?2 AND home = 'inbox' AND from_field IS ?3
          ORDER BY id LIMIT 1",
@@ -209,7 +210,7 @@ fn queue_notice(
         at,
         Expectation::PortalNotice,
     )?;
-    tx.execute(
+    tx.exec(
         "INSERT INTO portal_notices (message, owner, about) VALUES (?1, ?2, ?3)",
         (queued.0, address.to_string(), about.message.0),
     )
@@ -234,7 +235,7 @@ pub(crate) fn portal_notice_sent(
 ) -> Result<RecipientRecord, StoreError> {
     let record = queue::track(tx, recipient, TrackingState::Relayed, at, Some(reply))?;
     let owner: Option<DirectAddress> = tx
-        .query_row(
+        .row(
             "SELECT owner FROM portal_notices WHERE message = ?1",
             [record.message.0],
             |r| parsed(r, 0, "address", |s| DirectAddress::parse(s).ok()),

@@ -1,6 +1,7 @@
 //! Mailboxes in SQLite. Rows are never deleted here: a user's "delete" is a
 //! move to Disregarded.
 
+use super::cached::Cached;
 use rusqlite::{OptionalExtension, Row, Transaction};
 use time::OffsetDateTime;
 
@@ -31,13 +32,25 @@ pub(crate) fn deliver(
             reason: "mail is delivered to inbox or sent; disregarded is reached by a move".into(),
         });
     }
+    let summary = HeaderSummary::read(bytes);
+    deliver_summarised(tx, address, bytes, &summary, folder, received_at)
+}
+
+/// [`deliver`] with the header already read.
+fn deliver_summarised(
+    tx: &Transaction<'_>,
+    address: &DirectAddress,
+    bytes: &[u8],
+    summary: &HeaderSummary,
+    folder: Folder,
+    received_at: OffsetDateTime,
+) -> Result<MailboxEntryId, StoreError> {
     // The mailbox must belong to a local address; it is named by the
     // address's stored spelling.
     address_id(tx, address)?;
-    let summary = HeaderSummary::read(bytes);
     // Mail received is new; a Sent copy is what the owner wrote, so read.
     let unread = folder == Folder::Inbox;
-    tx.execute(
+    tx.exec(
         "INSERT INTO mailbox (address, folder, home, message_id, from_field, subject, date,
                               size, received_at, body, unread)
          VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -57,7 +70,7 @@ pub(crate) fn deliver(
     .map_err(StoreError::sqlite("storing a message in a mailbox"))?;
     let id = MailboxEntryId(tx.last_insert_rowid());
     if folder == Folder::Inbox {
-        mailbox_view::record_sender(tx, id, &summary)?;
+        mailbox_view::record_sender(tx, id, summary)?;
     }
     audit::write_about(
         tx,
@@ -67,6 +80,34 @@ pub(crate) fn deliver(
         &format!("mailbox {address} folder {folder} entry {id}"),
     )?;
     Ok(id)
+}
+
+/// [`deliver`] unless `folder` of `address` already had a message with the
+/// same Message-ID delivered to it (`home`, so a copy moved since still
+/// counts).
+pub(crate) fn deliver_once(
+    tx: &Transaction<'_>,
+    address: &DirectAddress,
+    bytes: &[u8],
+    folder: Folder,
+    received_at: OffsetDateTime,
+) -> Result<Option<MailboxEntryId>, StoreError> {
+    if folder == Folder::Disregarded {
+        return deliver(tx, address, bytes, folder, received_at).map(Some);
+    }
+    let summary = HeaderSummary::read(bytes);
+    if let Some(id) = &summary.message_id {
+        let there = tx
+            .prepare_cached(
+                "SELECT 1 FROM mailbox WHERE message_id = ?1 AND address = ?2 AND home = ?3",
+            )
+            .and_then(|mut s| s.exists((id.as_str(), address.to_string(), folder.as_str())))
+            .map_err(StoreError::sqlite("looking for a copy already filed"))?;
+        if there {
+            return Ok(None);
+        }
+    }
+    deliver_summarised(tx, address, bytes, &summary, folder, received_at).map(Some)
 }
 
 pub(crate) fn entry_row(r: &Row<'_>) -> rusqlite::Result<MailboxEntry> {
@@ -94,7 +135,7 @@ pub(crate) fn list(
          ORDER BY received_at DESC, id DESC"
     );
     let mut stmt = tx
-        .prepare(&sql)
+        .prepare_cached(&sql)
         .map_err(StoreError::sqlite("listing a mailbox"))?;
     let rows = stmt
         .query_map((address.to_string(), folder.as_str()), entry_row)
@@ -105,7 +146,7 @@ pub(crate) fn list(
 
 pub(crate) fn entry(tx: &Transaction<'_>, id: MailboxEntryId) -> Result<MailboxEntry, StoreError> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM mailbox WHERE id = ?1");
-    tx.query_row(&sql, [id.0], entry_row)
+    tx.row(&sql, [id.0], entry_row)
         .optional()
         .map_err(StoreError::sqlite("reading a mailbox message"))?
         .ok_or_else(|| not_found(id))
@@ -121,7 +162,7 @@ fn not_found(id: MailboxEntryId) -> StoreError {
 pub(crate) fn read(tx: &Transaction<'_>, id: MailboxEntryId) -> Result<MailboxMessage, StoreError> {
     let entry = entry(tx, id)?;
     let bytes = tx
-        .query_row("SELECT body FROM mailbox WHERE id = ?1", [id.0], |r| {
+        .row("SELECT body FROM mailbox WHERE id = ?1", [id.0], |r| {
             r.get(0)
         })
         .map_err(StoreError::sqlite("reading a mailbox message"))?;
@@ -133,7 +174,7 @@ pub(crate) fn mark_read(tx: &Transaction<'_>, id: MailboxEntryId) -> Result<(), 
     if !entry.unread {
         return Ok(());
     }
-    tx.execute("UPDATE mailbox SET unread = 0 WHERE id = ?1", [id.0])
+    tx.exec("UPDATE mailbox SET unread = 0 WHERE id = ?1", [id.0])
         .map_err(StoreError::sqlite("marking a message read"))?;
     audit::write_about(
         tx,
@@ -153,7 +194,7 @@ pub(crate) fn move_to(
 ) -> Result<MailboxEntry, StoreError> {
     let entry = entry(tx, id)?;
     let home: String = tx
-        .query_row("SELECT home FROM mailbox WHERE id = ?1", [id.0], |r| {
+        .row("SELECT home FROM mailbox WHERE id = ?1", [id.0], |r| {
             r.get(0)
         })
         .map_err(StoreError::sqlite("reading a mailbox message"))?;
@@ -171,7 +212,7 @@ pub(crate) fn move_to(
             ),
         });
     }
-    tx.execute(
+    tx.exec(
         "UPDATE mailbox SET folder = ?2 WHERE id = ?1",
         (id.0, to.as_str()),
     )

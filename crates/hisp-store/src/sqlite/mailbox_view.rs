@@ -2,6 +2,7 @@
 //! and the view's cutoff, so an entry of another mailbox, or one past
 //! retention, is "not found" exactly like an id that does not exist.
 
+use super::cached::Cached;
 use rusqlite::{OptionalExtension, Transaction};
 
 use super::audit;
@@ -34,7 +35,7 @@ pub(crate) fn record_sender(
     else {
         return Ok(());
     };
-    tx.execute(
+    tx.exec(
         "INSERT INTO mailbox_senders (entry, address, name) VALUES (?1, ?2, ?3)",
         (entry.0, address.to_string(), summary.from_name.as_deref()),
     )
@@ -49,7 +50,7 @@ pub(crate) fn record_sender(
 pub(crate) fn fill_senders(tx: &Transaction<'_>) -> Result<(), StoreError> {
     let heads: Vec<(i64, Vec<u8>)> = {
         let mut stmt = tx
-            .prepare(
+            .prepare_cached(
                 "SELECT id, CAST(substr(body, 1, ?1) AS BLOB) FROM mailbox
                  WHERE home = 'inbox' ORDER BY id",
             )
@@ -83,7 +84,7 @@ pub(crate) fn entry(
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM mailbox WHERE id = ?1 AND address = ?2 AND received_at > ?3"
     );
-    tx.query_row(
+    tx.row(
         &sql,
         (id.0, owner.to_string(), view.cutoff().unix_timestamp()),
         entry_row,
@@ -106,7 +107,7 @@ pub(crate) fn folder(
          ORDER BY received_at DESC, id DESC"
     );
     let mut stmt = tx
-        .prepare(&sql)
+        .prepare_cached(&sql)
         .map_err(StoreError::sqlite("listing a mailbox"))?;
     let rows = stmt
         .query_map(
@@ -138,7 +139,7 @@ pub(crate) fn counts(
         })
         .collect();
     let mut stmt = tx
-        .prepare(
+        .prepare_cached(
             "SELECT folder, count(*), total(unread) FROM mailbox
              WHERE address = ?1 AND received_at > ?2 GROUP BY folder",
         )
@@ -236,7 +237,7 @@ pub(crate) fn restore(
         });
     }
     let home: String = tx
-        .query_row("SELECT home FROM mailbox WHERE id = ?1", [id.0], |r| {
+        .row("SELECT home FROM mailbox WHERE id = ?1", [id.0], |r| {
             r.get(0)
         })
         .map_err(StoreError::sqlite("reading a mailbox message"))?;
@@ -250,7 +251,7 @@ pub(crate) fn correspondents(
     owner: &DirectAddress,
 ) -> Result<Vec<Correspondent>, StoreError> {
     let mut stmt = tx
-        .prepare(
+        .prepare_cached(
             "SELECT s.address, s.name, m.received_at FROM mailbox_senders s
              JOIN mailbox m ON m.id = s.entry
              WHERE m.address = ?1

@@ -9,6 +9,7 @@
 mod anchors;
 mod audit;
 mod bundles;
+mod cached;
 mod directory;
 mod files;
 mod filing;
@@ -216,6 +217,7 @@ impl SqliteStore {
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(StoreError::sqlite("setting busy_timeout"))?;
+    conn.set_prepared_statement_cache_capacity(cached::CAPACITY);
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         .map_err(StoreError::sqlite("setting journal_mode=WAL"))?;
@@ -593,6 +595,16 @@ impl Store for SqliteStore {
         received_at: OffsetDateTime,
     ) -> Result<MailboxEntryId, StoreError> {
         self.write(|tx| mailbox::deliver(tx, address, bytes, folder, received_at))
+    }
+
+    fn deliver_to_mailbox_once(
+        &self,
+        address: &DirectAddress,
+        bytes: &[u8],
+        folder: Folder,
+        received_at: OffsetDateTime,
+    ) -> Result<Option<MailboxEntryId>, StoreError> {
+        self.write(|tx| mailbox::deliver_once(tx, address, bytes, folder, received_at))
     }
 
     fn file_inbound_notifying(

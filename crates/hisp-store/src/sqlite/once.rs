@@ -2,6 +2,7 @@
 //! message are written in one transaction, so a sender that is stopped
 //! anywhere and started again queues the message exactly once.
 
+use super::cached::Cached;
 use rusqlite::{OptionalExtension, Transaction};
 use time::OffsetDateTime;
 
@@ -29,7 +30,7 @@ pub(crate) fn queued_once(
     mark: &str,
 ) -> Result<Option<MessageRecordId>, StoreError> {
     check_mark(mark)?;
-    tx.query_row(
+    tx.row(
         "SELECT message FROM queued_once WHERE mark = ?1",
         [mark],
         |r| r.get(0).map(MessageRecordId),
@@ -67,7 +68,7 @@ pub(crate) fn enqueue_once(
     // start, so no other process can have written the mark since the read
     // above; were it there anyway, the error drops the whole transaction,
     // the message with it.
-    tx.execute(
+    tx.exec(
         "INSERT INTO queued_once (mark, message, at) VALUES (?1, ?2, ?3)",
         (mark, message.0, received_at.unix_timestamp()),
     )

@@ -2,6 +2,7 @@
 //! slow on purpose); these functions read and write rows and write the
 //! audit event of each change.
 
+use super::cached::Cached;
 use rusqlite::{OptionalExtension, Row, Transaction};
 
 use super::audit;
@@ -42,7 +43,7 @@ pub(crate) fn add(
     settings: &NotifySettings,
 ) -> Result<PortalUser, StoreError> {
     let address_id = address_id(tx, address)?;
-    tx.execute(
+    tx.exec(
         "INSERT INTO portal_users (address_id, password_hash, email, notify, added_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         (
@@ -80,7 +81,7 @@ pub(crate) fn user(
     tx: &Transaction<'_>,
     address: &DirectAddress,
 ) -> Result<PortalUser, StoreError> {
-    tx.query_row(
+    tx.row(
         &format!("{SELECT} WHERE d.name = ?1 AND a.local_part = ?2"),
         (address.domain().as_str(), address.local_part()),
         user_row,
@@ -92,7 +93,7 @@ pub(crate) fn user(
 
 pub(crate) fn users(tx: &Transaction<'_>) -> Result<Vec<PortalUser>, StoreError> {
     let mut stmt = tx
-        .prepare(&format!("{SELECT} ORDER BY d.name, a.local_part"))
+        .prepare_cached(&format!("{SELECT} ORDER BY d.name, a.local_part"))
         .map_err(StoreError::sqlite("listing portal users"))?;
     let rows = stmt
         .query_map([], user_row)
@@ -126,7 +127,7 @@ pub(crate) fn password_hash(
     tx: &Transaction<'_>,
     address: &DirectAddress,
 ) -> Result<Option<(String, bool)>, StoreError> {
-    tx.query_row(
+    tx.row(
         "SELECT p.password_hash, p.disabled_at IS NULL FROM portal_users p
          JOIN addresses a ON a.id = p.address_id
          JOIN domains d ON d.id = a.domain_id
@@ -144,7 +145,7 @@ pub(crate) fn set_password(
     password_hash: &str,
 ) -> Result<PortalUser, StoreError> {
     let user = user(tx, address)?;
-    tx.execute(
+    tx.exec(
         "UPDATE portal_users SET password_hash = ?2 WHERE id = ?1",
         (user.id.0, password_hash),
     )
@@ -167,7 +168,7 @@ pub(crate) fn disable(
     if !user.is_enabled() {
         return Ok(user);
     }
-    tx.execute(
+    tx.exec(
         "UPDATE portal_users SET disabled_at = ?2 WHERE id = ?1",
         (user.id.0, now()),
     )
@@ -191,7 +192,7 @@ pub(crate) fn set_settings(
     if &user.settings == settings {
         return Ok(user);
     }
-    tx.execute(
+    tx.exec(
         "UPDATE portal_users SET notify = ?2, email = ?3 WHERE id = ?1",
         (
             user.id.0,

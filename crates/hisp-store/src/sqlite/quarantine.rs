@@ -1,5 +1,6 @@
 //! Quarantined messages in SQLite.
 
+use super::cached::Cached;
 use rusqlite::{OptionalExtension, Row, Transaction};
 
 use super::audit;
@@ -26,7 +27,7 @@ pub(crate) fn add(
         .iter()
         .map(ToString::to_string)
         .collect();
-    tx.execute(
+    tx.exec(
         "INSERT INTO quarantine (message_id, envelope_from, recipients, received_at, reason,
                                  detail, size, quarantined_at, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -62,7 +63,7 @@ pub(crate) fn add_queued(
         .map(ToString::to_string)
         .collect();
     let changed = tx
-        .execute(
+        .exec(
             "INSERT INTO quarantine (message_id, envelope_from, recipients, received_at, reason,
                                      detail, size, quarantined_at, message)
              SELECT message_id, ?2, ?3, ?4, ?5, ?6, size, ?7, id FROM messages WHERE id = ?1",
@@ -85,7 +86,7 @@ pub(crate) fn add_queued(
     }
     let id = QuarantineId(tx.last_insert_rowid());
     let message_id: Option<String> = tx
-        .query_row(
+        .row(
             "SELECT message_id FROM quarantine WHERE id = ?1",
             [id.0],
             |r| r.get(0),
@@ -146,7 +147,7 @@ fn record_row(r: &Row<'_>) -> rusqlite::Result<QuarantineRecord> {
 pub(crate) fn list(tx: &Transaction<'_>) -> Result<Vec<QuarantineRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM quarantine q ORDER BY q.id");
     let mut stmt = tx
-        .prepare(&sql)
+        .prepare_cached(&sql)
         .map_err(StoreError::sqlite("listing the quarantine"))?;
     let rows = stmt
         .query_map([], record_row)
@@ -164,7 +165,7 @@ pub(crate) fn message(
         "SELECT {COLUMNS}, coalesce(q.body, m.body) FROM quarantine q
          LEFT JOIN messages m ON m.id = q.message WHERE q.id = ?1"
     );
-    tx.query_row(&sql, [id.0], |r| {
+    tx.row(&sql, [id.0], |r| {
         Ok(QuarantinedMessage {
             record: record_row(r)?,
             bytes: r.get(9)?,

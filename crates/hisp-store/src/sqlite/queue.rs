@@ -5,6 +5,7 @@
 //! the same rows in between. PostgreSQL, with many writers, does the same
 //! with `SELECT ... FOR UPDATE SKIP LOCKED` on the same columns.
 
+use super::cached::Cached;
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, Row, Transaction};
@@ -44,7 +45,7 @@ pub(crate) fn enqueue(
     let summary = HeaderSummary::read(bytes);
     let message_id = summary.message_id;
     let at = received_at.unix_timestamp();
-    tx.execute(
+    tx.exec(
         "INSERT INTO messages (direction, message_id, envelope_from, received_at, size, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         (
@@ -58,21 +59,21 @@ pub(crate) fn enqueue(
     )
     .map_err(StoreError::sqlite("storing a message"))?;
     let message = MessageRecordId(tx.last_insert_rowid());
-    tx.execute(
+    tx.exec(
         "INSERT INTO message_tracking (message, expect, subject) VALUES (?1, ?2, ?3)",
         (message.0, expect.as_str(), summary.subject.as_deref()),
     )
     .map_err(StoreError::sqlite(
         "storing what tracking expects of a message",
     ))?;
-    tx.execute(
+    tx.exec(
         "INSERT INTO queue (message, state, next_attempt_at, updated_at, queued_ms)
          VALUES (?1, 'pending', ?2, ?3, ?4)",
         (message.0, at, now(), millis(received_at)),
     )
     .map_err(StoreError::sqlite("queueing a message"))?;
     for r in recipients {
-        tx.execute(
+        tx.exec(
             "INSERT INTO recipients (message, address, state, queued_at)
              VALUES (?1, ?2, 'queued', ?3)",
             (message.0, r.to_string(), at),
@@ -177,7 +178,7 @@ pub(crate) fn claim_due_within(
     );
     let found: Vec<(i64, i64, MessageDirection)> = {
         let mut stmt = tx
-            .prepare(&sql)
+            .prepare_cached(&sql)
             .map_err(StoreError::sqlite("finding due messages"))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(params), |r| {
@@ -205,7 +206,7 @@ pub(crate) fn claim_due_within(
             continue;
         }
         let token = lease_token()?;
-        tx.execute(
+        tx.exec(
             "UPDATE queue SET lease_token = ?2, lease_until = ?3, attempts = attempts + 1,
                               updated_at = ?4, last_attempt_ms = ?5,
                               first_attempt_ms = coalesce(first_attempt_ms, ?5)
@@ -253,7 +254,7 @@ pub(crate) fn renew_lease(
 ) -> Result<OffsetDateTime, StoreError> {
     let until = lease_end(now_at, lease);
     let changed = tx
-        .execute(
+        .exec(
             "UPDATE queue SET lease_until = ?3, updated_at = ?4
              WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
             (item.id.0, &item.lease.token, until, now()),
@@ -273,7 +274,7 @@ pub(crate) fn renew_lease(
 /// it was when claimed.
 pub(crate) fn release(tx: &Transaction<'_>, item: &QueueItem) -> Result<(), StoreError> {
     let changed = tx
-        .execute(
+        .exec(
             "UPDATE queue SET lease_token = NULL, lease_until = NULL, updated_at = ?3
              WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
             (item.id.0, &item.lease.token, now()),
@@ -304,7 +305,7 @@ pub(crate) fn retry_now(
     let chosen: Vec<(i64, i64, i64)> = match selection {
         RetrySelection::One(id) => {
             let row: Option<(i64, String, i64, i64)> = tx
-                .query_row(
+                .row(
                     "SELECT id, state, next_attempt_at, message FROM queue WHERE id = ?1",
                     [id.0],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -328,7 +329,7 @@ pub(crate) fn retry_now(
         }
         RetrySelection::All => {
             let mut stmt = tx
-                .prepare(
+                .prepare_cached(
                     "SELECT id, next_attempt_at, message FROM queue
                      WHERE state = 'pending' AND next_attempt_at > ?1 ORDER BY id",
                 )
@@ -342,7 +343,7 @@ pub(crate) fn retry_now(
     };
     let mut out = Vec::with_capacity(chosen.len());
     for (id, next, message) in chosen {
-        tx.execute(
+        tx.exec(
             "UPDATE queue SET next_attempt_at = min(next_attempt_at, ?2), updated_at = ?3
              WHERE id = ?1",
             (id, at_secs, now()),
@@ -366,7 +367,7 @@ pub(crate) fn retry_now(
 /// lease holding it if that is later.
 pub(crate) fn next_due(tx: &Transaction<'_>) -> Result<Option<OffsetDateTime>, StoreError> {
     let secs: Option<i64> = tx
-        .query_row(
+        .row(
             "SELECT min(max(next_attempt_at, coalesce(lease_until, next_attempt_at)))
              FROM queue WHERE state = 'pending'",
             [],
@@ -385,7 +386,7 @@ pub(crate) fn next_due(tx: &Transaction<'_>) -> Result<Option<OffsetDateTime>, S
 
 /// Ends every lease still running: the entries are claimable at once.
 pub(crate) fn release_leases(tx: &Transaction<'_>) -> Result<usize, StoreError> {
-    tx.execute(
+    tx.exec(
         "UPDATE queue SET lease_token = NULL, lease_until = NULL, updated_at = ?1
          WHERE state = 'pending' AND lease_token IS NOT NULL",
         [now()],
@@ -405,7 +406,7 @@ fn lease_token() -> Result<String, StoreError> {
 
 fn item(tx: &Transaction<'_>, id: QueueItemId) -> Result<QueueItem, StoreError> {
     let mut item = tx
-        .query_row(
+        .row(
             "SELECT q.id, q.message, m.direction, m.message_id, m.envelope_from, m.body,
                     m.received_at, q.attempts, q.last_error, q.lease_token, q.lease_until,
                     coalesce(t.expect, 'mail')
@@ -448,7 +449,7 @@ fn finish(
     error: Option<&str>,
 ) -> Result<(), StoreError> {
     let changed = tx
-        .execute(
+        .exec(
             "UPDATE queue SET state = ?3, lease_token = NULL, lease_until = NULL,
                               next_attempt_at = coalesce(?4, next_attempt_at),
                               last_error = coalesce(?5, last_error), updated_at = ?6
@@ -537,7 +538,7 @@ pub(crate) fn entries(
     state: Option<QueueState>,
 ) -> Result<Vec<QueueEntry>, StoreError> {
     let mut stmt = tx
-        .prepare(
+        .prepare_cached(
             "SELECT q.id, q.message, m.direction, m.message_id, m.envelope_from, m.size,
                     m.received_at, q.state, q.attempts, q.next_attempt_at, q.lease_until,
                     q.last_error, coalesce(t.expect, 'mail'), q.queued_ms, q.first_attempt_ms,
@@ -636,7 +637,7 @@ pub(super) fn recipients_query(
     let sql =
         format!("SELECT {RECIPIENT_COLUMNS} FROM {RECIPIENT_FROM} WHERE {condition_and_order}");
     let mut stmt = tx
-        .prepare(&sql)
+        .prepare_cached(&sql)
         .map_err(StoreError::sqlite("reading recipients"))?;
     let rows = stmt
         .query_map(params, recipient_row)
@@ -691,7 +692,7 @@ pub(crate) fn track(
          WHERE id = ?1",
         next.as_str()
     );
-    tx.execute(
+    tx.exec(
         &sql,
         (recipient.0, next.as_str(), at.unix_timestamp(), reason),
     )
@@ -720,7 +721,7 @@ pub(crate) fn track_failed(
     status: Option<DeliveryStatus>,
 ) -> Result<RecipientRecord, StoreError> {
     track(tx, recipient, TrackingState::Failed, at, Some(reason))?;
-    tx.execute(
+    tx.exec(
         "UPDATE recipients SET status = ?2 WHERE id = ?1",
         (recipient.0, status.map(|s| s.to_string())),
     )
@@ -748,7 +749,7 @@ pub(crate) fn note_overtaken_step(
         "UPDATE recipients SET {}_at = ?2 WHERE id = ?1",
         step.as_str()
     );
-    tx.execute(&sql, (recipient.0, at.unix_timestamp()))
+    tx.exec(&sql, (recipient.0, at.unix_timestamp()))
         .map_err(StoreError::sqlite("noting an overtaken step"))?;
     audit::write(
         tx,
@@ -768,7 +769,7 @@ pub(crate) fn message_id_of(
     tx: &Transaction<'_>,
     message: MessageRecordId,
 ) -> Result<Option<MessageId>, StoreError> {
-    tx.query_row(
+    tx.row(
         "SELECT message_id FROM messages WHERE id = ?1",
         [message.0],
         |r| message_id_opt(r, 0),

@@ -1,5 +1,6 @@
 //! Reading typed values out of rows, and telling constraint failures apart.
 
+use super::cached::Cached;
 use rusqlite::types::Type;
 use rusqlite::{Row, Transaction};
 use time::OffsetDateTime;
@@ -113,7 +114,7 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 /// The id of a local domain, or NotFound.
 pub(crate) fn domain_id(tx: &Transaction<'_>, domain: &Domain) -> Result<i64, StoreError> {
     use rusqlite::OptionalExtension;
-    tx.query_row(
+    tx.row(
         "SELECT id FROM domains WHERE name = ?1",
         [domain.as_str()],
         |r| r.get(0),

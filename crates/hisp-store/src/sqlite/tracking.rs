@@ -7,6 +7,7 @@
 //! `recipients`, `message_tracking` and the columns of `messages` before
 //! `body`.
 
+use super::cached::Cached;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Params, Row, Transaction};
@@ -102,7 +103,7 @@ pub(crate) fn notify_sender(
         });
     }
     for r in &records {
-        tx.execute(
+        tx.exec(
             "UPDATE recipients SET notified_at = ?2 WHERE id = ?1",
             (r.id.0, at.unix_timestamp()),
         )
@@ -219,7 +220,7 @@ fn messages_where(
     params: impl Params,
 ) -> Result<Vec<TrackedMessage>, StoreError> {
     let mut stmt = tx
-        .prepare(&listing_sql(condition))
+        .prepare_cached(&listing_sql(condition))
         .map_err(StoreError::sqlite("listing tracked messages"))?;
     let rows = stmt
         .query_map(params, message_row)

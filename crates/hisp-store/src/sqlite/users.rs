@@ -2,6 +2,7 @@
 //! the transaction (it is slow on purpose); these functions only read and
 //! write rows.
 
+use super::cached::Cached;
 use rusqlite::{OptionalExtension, Row, Transaction};
 
 use super::directory::{address_id, duplicate_or};
@@ -15,7 +16,7 @@ pub(crate) fn add(
     name: &UserName,
     password_hash: &str,
 ) -> Result<Account, StoreError> {
-    tx.execute(
+    tx.exec(
         "INSERT INTO users (name, password_hash, added_at) VALUES (?1, ?2, ?3)",
         (name.as_str(), password_hash, now()),
     )
@@ -28,7 +29,7 @@ pub(crate) fn password_hash(
     tx: &Transaction<'_>,
     name: &UserName,
 ) -> Result<Option<String>, StoreError> {
-    tx.query_row(
+    tx.row(
         "SELECT password_hash FROM users WHERE name = ?1",
         [name.as_str()],
         |r| r.get(0),
@@ -39,7 +40,7 @@ pub(crate) fn password_hash(
 
 pub(crate) fn account(tx: &Transaction<'_>, name: &UserName) -> Result<Account, StoreError> {
     let mut account = tx
-        .query_row(
+        .row(
             "SELECT id, name, request_final_delivery, added_at FROM users WHERE name = ?1",
             [name.as_str()],
             account_row,
@@ -59,7 +60,9 @@ pub(crate) fn account(tx: &Transaction<'_>, name: &UserName) -> Result<Account, 
 
 pub(crate) fn accounts(tx: &Transaction<'_>) -> Result<Vec<Account>, StoreError> {
     let mut stmt = tx
-        .prepare("SELECT id, name, request_final_delivery, added_at FROM users ORDER BY name")
+        .prepare_cached(
+            "SELECT id, name, request_final_delivery, added_at FROM users ORDER BY name",
+        )
         .map_err(StoreError::sqlite("listing users"))?;
     let mut accounts: Vec<Account> = stmt
         .query_map([], account_row)
@@ -87,7 +90,7 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
 /// The grants of one user or of all, in the order granted.
 fn grants(tx: &Transaction<'_>, user: Option<UserId>) -> Result<Vec<(UserId, Grant)>, StoreError> {
     let mut stmt = tx
-        .prepare(
+        .prepare_cached(
             "SELECT g.user_id, a.local_part, ad.name, d.name
              FROM user_grants g
              LEFT JOIN addresses a ON a.id = g.address_id
@@ -131,7 +134,7 @@ pub(crate) fn grant(
         Grant::Address(a) => (Some(address_id(tx, a)?), None),
         Grant::Domain(d) => (None, Some(domain_id(tx, d)?)),
     };
-    tx.execute(
+    tx.exec(
         "INSERT INTO user_grants (user_id, address_id, domain_id, added_at)
          VALUES (?1, ?2, ?3, ?4)",
         (user.0, address, domain, now()),
@@ -153,7 +156,7 @@ pub(crate) fn set_request_final_delivery(
     on: bool,
 ) -> Result<Account, StoreError> {
     let changed = tx
-        .execute(
+        .exec(
             "UPDATE users SET request_final_delivery = ?2 WHERE name = ?1",
             (name.as_str(), on),
         )
