@@ -34,6 +34,7 @@ mod password;
 mod portal_user;
 mod quarantine;
 mod queue;
+mod retry;
 mod sqlite;
 mod store;
 mod tracking;
@@ -45,7 +46,7 @@ pub use audit::{AuditCheck, AuditEvent, AuditFilter, AuditHash, AuditKind};
 pub use bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle, MIN_REFRESH_SECS};
 pub use cert::{CertInfo, CertUsage, Fingerprint, NewCertificate, PrivateKeyPem, Serial};
 pub use directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecord, Owner};
-pub use error::{Entity, StoreError};
+pub use error::{DatabaseErrorKind, Entity, StoreError};
 pub use expect::Expectation;
 pub use filing::{Answer, Filing, NewMailNotice};
 pub use hisp_address::{AddressError, DirectAddress, Domain};
@@ -58,6 +59,7 @@ pub use quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, Quarantin
 pub use queue::{
     ClaimLimits, Lease, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
 };
+pub use retry::{retry, RetryPolicy};
 pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};
 pub use store::Store;
 pub use tracking::{

@@ -10,6 +10,7 @@ mod anchors;
 mod audit;
 mod bundles;
 mod directory;
+mod errors;
 mod files;
 mod filing;
 mod mailbox;
@@ -40,7 +41,7 @@ use crate::audit::{AuditCheck, AuditEvent, AuditFilter, AuditKind};
 use crate::bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle};
 use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
-use crate::error::{Entity, StoreError};
+use crate::error::{DatabaseErrorKind, Entity, StoreError};
 use crate::expect::Expectation;
 use crate::filing::{Answer, Filing, NewMailNotice};
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
@@ -220,9 +221,10 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         .map_err(StoreError::sqlite("setting journal_mode=WAL"))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Sqlite {
+        return Err(StoreError::Database {
             context: "setting journal_mode=WAL",
-            source: rusqlite::Error::InvalidParameterName(format!("journal_mode is {mode}")),
+            kind: DatabaseErrorKind::Other,
+            message: format!("journal_mode is {mode}"),
         });
     }
     // FULL: a committed transaction survives power loss, which the queue
