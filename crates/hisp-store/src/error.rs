@@ -140,16 +140,29 @@ pub enum StoreError {
     },
     /// The database was written by a newer hisp.
     #[error(
-        "the database {} has schema version {found}, but this hisp knows versions up to {known}: use a newer hisp",
-        path.display()
+        "the database {database} has schema version {found}, but this hisp knows versions up to {known}: use a newer hisp"
     )]
     NewerSchema {
-        /// The database file.
-        path: PathBuf,
+        /// The database: its file, or its URL without a password.
+        database: String,
         /// The version found in it.
         found: i64,
         /// The newest version this build knows.
         known: i64,
+    },
+    /// The database's schema history does not fit this build's migrations:
+    /// a migration changed after it was applied, or a version missing below
+    /// one that was applied.
+    #[error(
+        "the schema history of {database} does not fit this hisp at version {version}: {reason}"
+    )]
+    SchemaMismatch {
+        /// The database: its file, or its URL without a password.
+        database: String,
+        /// The first version that does not fit.
+        version: i64,
+        /// What does not fit.
+        reason: String,
     },
     /// A file or directory of the store could not be created or read.
     #[error("cannot {action} {}: {source}", path.display())]
