@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use hisp_store::{Store, StoreError};
+use hisp_store::{retry, RetryPolicy, Store, StoreError};
 
 use crate::error::GatewayError;
 
@@ -32,6 +32,24 @@ impl StoreHandle {
     {
         let store = self.store.clone();
         Ok(tokio::task::spawn_blocking(move || f(&*store)).await??)
+    }
+
+    /// Runs `f` against the store on the blocking pool like
+    /// [`call`](Self::call), and runs it again when it fails with a
+    /// retryable error (busy, serialization failure, connection lost:
+    /// [`StoreError::is_retryable`]) under the default [`RetryPolicy`]. For
+    /// queue and tracking work, where a busy store should cost a short wait
+    /// rather than an attempt or a 451: `f` must make exactly one store
+    /// call, one transaction, so a failed run left nothing behind. `what`
+    /// names the call in the retry's log lines.
+    pub async fn call_retrying<T, F>(&self, what: &'static str, f: F) -> Result<T, GatewayError>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        let policy = RetryPolicy::default();
+        Ok(tokio::task::spawn_blocking(move || retry(&policy, what, || f(&*store))).await??)
     }
 
     /// Runs `f`, which uses the store among other blocking work, on the

@@ -402,7 +402,7 @@ pub async fn enqueue(
 ) -> Result<Queued, GatewayError> {
     let (id, recipients) = ctx
         .store
-        .call(move |s| {
+        .call_retrying("queueing a message", move |s| {
             s.enqueue_expecting(
                 direction,
                 from.as_ref(),
@@ -411,7 +411,7 @@ pub async fn enqueue(
                 received_at,
                 expect,
             )
-            .map(|id| (id, recipients))
+            .map(|id| (id, recipients.clone()))
         })
         .await?;
     info!(queue_id = %id, %direction, "queued");

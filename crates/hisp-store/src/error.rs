@@ -140,16 +140,29 @@ pub enum StoreError {
     },
     /// The database was written by a newer hisp.
     #[error(
-        "the database {} has schema version {found}, but this hisp knows versions up to {known}: use a newer hisp",
-        path.display()
+        "the database {database} has schema version {found}, but this hisp knows versions up to {known}: use a newer hisp"
     )]
     NewerSchema {
-        /// The database file.
-        path: PathBuf,
+        /// The database: its file, or its URL without a password.
+        database: String,
         /// The version found in it.
         found: i64,
         /// The newest version this build knows.
         known: i64,
+    },
+    /// The database's schema history does not fit this build's migrations:
+    /// a migration changed after it was applied, or a version missing below
+    /// one that was applied.
+    #[error(
+        "the schema history of {database} does not fit this hisp at version {version}: {reason}"
+    )]
+    SchemaMismatch {
+        /// The database: its file, or its URL without a password.
+        database: String,
+        /// The first version that does not fit.
+        version: i64,
+        /// What does not fit.
+        reason: String,
     },
     /// A file or directory of the store could not be created or read.
     #[error("cannot {action} {}: {source}", path.display())]
@@ -162,21 +175,88 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// SQLite failed.
-    #[error("database error while {context}: {source}")]
-    Sqlite {
+    /// The database failed: what the store was doing, the kind of failure
+    /// (the same for every backend, see [`DatabaseErrorKind`]) and the
+    /// backend's own message.
+    #[error("database error while {context}: {message}")]
+    Database {
         /// What the store was doing.
         context: &'static str,
-        /// The cause.
-        #[source]
-        source: rusqlite::Error,
+        /// What kind of failure it was; [`StoreError::is_retryable`] reads it.
+        kind: DatabaseErrorKind,
+        /// The backend's message ("database is locked", ...).
+        message: String,
     },
 }
 
+/// What kind of failure a [`StoreError::Database`] is, named alike for every
+/// backend, so that a caller decides whether to run a call again without
+/// knowing which database is underneath.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatabaseErrorKind {
+    /// Another connection held a lock the call needed for longer than the
+    /// store waits (SQLite's SQLITE_BUSY and SQLITE_LOCKED, PostgreSQL's
+    /// lock_not_available): the call was rolled back and may succeed once
+    /// the other lets go.
+    Busy,
+    /// The transaction read data that another transaction changed before it
+    /// could write, and was rolled back (PostgreSQL's serialization_failure
+    /// and deadlock_detected, SQLite's SQLITE_BUSY_SNAPSHOT): run again, it
+    /// reads the new data.
+    Serialization,
+    /// The connection to the database server broke or was closed by the
+    /// server.
+    ConnectionLost,
+    /// A constraint of the schema refused the change (UNIQUE, FOREIGN KEY,
+    /// CHECK, NOT NULL, or a trigger's refusal): running it again gives the
+    /// same answer.
+    Constraint,
+    /// Anything else (a damaged file, a full disk, a statement the schema
+    /// does not fit): not helped by running again.
+    Other,
+}
+
+impl DatabaseErrorKind {
+    /// Whether the same call may succeed when run again: busy, serialization
+    /// failure and connection lost. A store call is one transaction, so a
+    /// failed one left nothing behind to undo.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            DatabaseErrorKind::Busy
+                | DatabaseErrorKind::Serialization
+                | DatabaseErrorKind::ConnectionLost
+        )
+    }
+}
+
+impl fmt::Display for DatabaseErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DatabaseErrorKind::Busy => "busy",
+            DatabaseErrorKind::Serialization => "serialization failure",
+            DatabaseErrorKind::ConnectionLost => "connection lost",
+            DatabaseErrorKind::Constraint => "constraint violation",
+            DatabaseErrorKind::Other => "other",
+        })
+    }
+}
+
 impl StoreError {
-    /// A closure wrapping a rusqlite error with what the store was doing, for `map_err`.
-    pub(crate) fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-        move |source| StoreError::Sqlite { context, source }
+    /// Whether the call that failed may succeed when run again: a database
+    /// failure of a retryable kind ([`DatabaseErrorKind::is_retryable`]).
+    /// Callers retry these with [`retry`](crate::retry()).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Database { kind, .. } if kind.is_retryable())
+    }
+
+    /// The kind of database failure, when this is one.
+    pub fn database_kind(&self) -> Option<DatabaseErrorKind> {
+        match self {
+            StoreError::Database { kind, .. } => Some(*kind),
+            _ => None,
+        }
     }
 
     /// Whether this error says the thing was not found.

@@ -32,10 +32,12 @@ mod filing;
 mod mailbox;
 mod mailbox_view;
 mod message;
+mod migration;
 mod password;
 mod portal_user;
 mod quarantine;
 mod queue;
+mod retry;
 mod sqlite;
 mod store;
 mod tracking;
@@ -47,19 +49,21 @@ pub use audit::{AuditCheck, AuditEvent, AuditFilter, AuditHash, AuditKind};
 pub use bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle, MIN_REFRESH_SECS};
 pub use cert::{CertInfo, CertUsage, Fingerprint, NewCertificate, PrivateKeyPem, Serial};
 pub use directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecord, Owner};
-pub use error::{Entity, StoreError};
+pub use error::{DatabaseErrorKind, Entity, StoreError};
 pub use expect::Expectation;
 pub use filing::{Answer, Filing, NewMailNotice};
 pub use hisp_address::{AddressError, DirectAddress, Domain};
 pub use mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 pub use mailbox_view::{Correspondent, FolderCount, MailboxView, DEFAULT_RETENTION_DAYS};
 pub use message::{Envelope, HeaderSummary, MessageDirection, MessageId, MessageRecordId};
+pub use migration::{AppliedMigration, MigrationReport};
 pub use password::MIN_PASSWORD_LEN;
 pub use portal_user::{EmailAddress, NotifySettings, PortalUser, PortalUserId};
 pub use quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 pub use queue::{
     ClaimLimits, Lease, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
 };
+pub use retry::{retry, RetryPolicy};
 pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};
 pub use store::Store;
 pub use tracking::{

@@ -126,6 +126,10 @@ Examples:
     /// The audit trail: verify its hash chain, export its events.
     #[command(subcommand)]
     Audit(crate::cmd::audit::AuditCommand),
+    /// The store itself: bring its schema up to date (`hisp serve` does so
+    /// at start too).
+    #[command(subcommand)]
+    Store(crate::cmd::store::StoreCommand),
 }
 
 /// `hisp user ...`

@@ -83,5 +83,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo => cmd::demo::demo(config, cli.config.as_deref()),
         Command::PortalUser(command) => cmd::portal_user::run(&command, &config),
         Command::Audit(command) => cmd::audit::run(&command, &config),
+        Command::Store(command) => cmd::store::run(&command, &config),
     }
 }

@@ -43,6 +43,7 @@ fn main_commands_show_examples_in_their_help() {
         "address",
         "anchor",
         "discover",
+        "store",
     ] {
         let text = help(&[command, "--help"]);
         assert!(

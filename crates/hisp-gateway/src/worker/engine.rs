@@ -134,7 +134,9 @@ impl Engine {
             let claimed = worker
                 .ctx
                 .store
-                .call(move |s| s.claim_due_within(now, lease, &limits))
+                .call_retrying("claiming due queue items", move |s| {
+                    s.claim_due_within(now, lease, &limits)
+                })
                 .await;
             let items = match claimed {
                 Ok(items) => items,
@@ -205,7 +207,13 @@ impl Engine {
         if self.sweep_wanted {
             at = at.min(self.last_sweep + SWEEP_GAP);
         }
-        match self.worker.ctx.store.call(|s| s.next_due()).await {
+        match self
+            .worker
+            .ctx
+            .store
+            .call_retrying("reading when the queue is next due", |s| s.next_due())
+            .await
+        {
             Ok(Some(due)) => {
                 let wait = due - OffsetDateTime::now_utc();
                 if wait.is_positive() {
@@ -249,7 +257,12 @@ impl Engine {
         for (_, held) in self.in_hand.drain() {
             let item = held.item;
             let id = item.id;
-            let released = self.worker.ctx.store.call(move |s| s.release(&item)).await;
+            let released = self
+                .worker
+                .ctx
+                .store
+                .call_retrying("releasing a queue item", move |s| s.release(&item))
+                .await;
             match released {
                 Ok(()) => info!(queue_id = %id, "attempt cut at stop; released, due again"),
                 Err(e) => warn!(queue_id = %id, error = %e, "cannot release; its lease will lapse"),

@@ -264,7 +264,9 @@ impl Worker {
         let lease = self.settings.lease;
         self.ctx
             .store
-            .call(move |s| s.claim_due(now, lease, limit))
+            .call_retrying("claiming due queue items", move |s| {
+                s.claim_due(now, lease, limit)
+            })
             .await
     }
 
@@ -320,7 +322,9 @@ impl Worker {
             let renewed = self
                 .ctx
                 .store
-                .call(move |s| s.renew_lease(&held, OffsetDateTime::now_utc(), lease))
+                .call_retrying("renewing a lease", move |s| {
+                    s.renew_lease(&held, OffsetDateTime::now_utc(), lease)
+                })
                 .await;
             if let Err(e) = renewed {
                 warn!(error = %e, "cannot renew the lease; another worker may take the message");
@@ -351,20 +355,28 @@ impl Worker {
         match attempt {
             Attempt::Finished => {
                 info!("finished");
-                self.ctx.store.call(move |s| s.complete(&item)).await
+                self.ctx
+                    .store
+                    .call_retrying("completing a queue item", move |s| s.complete(&item))
+                    .await
             }
             Attempt::Again(reason) => {
                 let age = now - item.received_at;
                 if age >= self.settings.lifetime {
                     warn!(%reason, "lifetime passed; giving up");
                     let why = format!("not delivered within the message lifetime: {reason}");
-                    self.ctx.store.call(move |s| s.fail(&item, &why, now)).await
+                    self.ctx
+                        .store
+                        .call_retrying("failing a queue item", move |s| s.fail(&item, &why, now))
+                        .await
                 } else {
                     let next = now + self.settings.backoff_for(item.expect, item.attempts);
                     info!(%reason, next_attempt = %next, "deferred");
                     self.ctx
                         .store
-                        .call(move |s| s.retry_later(&item, next, &reason))
+                        .call_retrying("deferring a queue item", move |s| {
+                            s.retry_later(&item, next, &reason)
+                        })
                         .await
                 }
             }
@@ -382,7 +394,9 @@ impl Worker {
     ) -> Result<(), GatewayError> {
         self.ctx
             .store
-            .call(move |s| s.track_failed(recipient, now, &reason, status).map(|_| ()))
+            .call_retrying("failing a recipient", move |s| {
+                s.track_failed(recipient, now, &reason, status).map(|_| ())
+            })
             .await
     }
 
@@ -395,7 +409,9 @@ impl Worker {
     ) -> Result<(), GatewayError> {
         self.ctx
             .store
-            .call(move |s| s.track(recipient, next, now, reason.as_deref()).map(|_| ()))
+            .call_retrying("tracking a recipient", move |s| {
+                s.track(recipient, next, now, reason.as_deref()).map(|_| ())
+            })
             .await
     }
 }

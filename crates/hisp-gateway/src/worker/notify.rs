@@ -31,7 +31,11 @@ pub(super) async fn sweep(worker: &Worker, now: OffsetDateTime) -> Result<(), Ga
 async fn time_out(worker: &Worker, now: OffsetDateTime) -> Result<(), GatewayError> {
     let timeout = worker.settings.mdn_timeout;
     let cut = now - timeout;
-    let overdue = worker.ctx.store.call(move |s| s.overdue(cut)).await?;
+    let overdue = worker
+        .ctx
+        .store
+        .call_retrying("reading overdue recipients", move |s| s.overdue(cut))
+        .await?;
     for r in overdue {
         let waited = match r.state {
             TrackingState::Relayed => "no processed MDN",
@@ -62,7 +66,11 @@ async fn time_out(worker: &Worker, now: OffsetDateTime) -> Result<(), GatewayErr
 }
 
 async fn tell_senders(worker: &Worker, now: OffsetDateTime) -> Result<(), GatewayError> {
-    let failures = worker.ctx.store.call(|s| s.unnotified_failures()).await?;
+    let failures = worker
+        .ctx
+        .store
+        .call_retrying("reading unnotified failures", |s| s.unnotified_failures())
+        .await?;
     let mut by_message: BTreeMap<MessageRecordId, Vec<RecipientRecord>> = BTreeMap::new();
     for r in failures {
         by_message.entry(r.message).or_default().push(r);
@@ -132,7 +140,9 @@ async fn tell_sender(
     let filed = worker
         .ctx
         .store
-        .call(move |s| s.notify_sender(&to, &bytes, &ids, now))
+        .call_retrying("filing a failure notice", move |s| {
+            s.notify_sender(&to, &bytes, &ids, now)
+        })
         .await?;
     match filed {
         Some(entry) => {

@@ -77,7 +77,9 @@ pub(super) async fn attempt(
                         worker
                             .ctx
                             .store
-                            .call(move |s| s.portal_notice_sent(id, now, &reply).map(|_| ()))
+                            .call_retrying("tracking a portal notice", move |s| {
+                                s.portal_notice_sent(id, now, &reply).map(|_| ())
+                            })
                             .await?;
                     }
                     RecipientOutcome::Temporary(reply) => again.push(format!("{rcpt}: {reply}")),

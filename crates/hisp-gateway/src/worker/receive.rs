@@ -138,7 +138,7 @@ async fn receive_for(
             worker
                 .ctx
                 .store
-                .call(move |s| {
+                .call_retrying("quarantining an inbound message", move |s| {
                     s.quarantine_inbound(record, kind, &detail, &envelope, &ids, now)
                         .map(|_| ())
                 })

@@ -121,10 +121,7 @@ pub(crate) fn add_address(
                 name: existing,
             }
         } else {
-            StoreError::Sqlite {
-                context: "adding an address",
-                source: e,
-            }
+            StoreError::sqlite("adding an address")(e)
         }
     })?;
     for c in certificates {
@@ -361,7 +358,7 @@ fn certificate_row(r: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
     })
 }
 
-/// Maps a UNIQUE failure to Duplicate, anything else to Sqlite.
+/// Maps a UNIQUE failure to Duplicate, anything else to a database failure.
 pub(crate) fn duplicate_or(
     e: rusqlite::Error,
     entity: Entity,
@@ -371,6 +368,6 @@ pub(crate) fn duplicate_or(
     if is_unique_violation(&e) {
         StoreError::Duplicate { entity, name }
     } else {
-        StoreError::Sqlite { context, source: e }
+        StoreError::sqlite(context)(e)
     }
 }

@@ -11,6 +11,7 @@ mod audit;
 mod bundles;
 mod cached;
 mod directory;
+mod errors;
 mod files;
 mod filing;
 mod mailbox;
@@ -41,12 +42,13 @@ use crate::audit::{AuditCheck, AuditEvent, AuditFilter, AuditKind};
 use crate::bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle};
 use crate::cert::NewCertificate;
 use crate::directory::{AddressRecord, CertificateRecord, DomainRecord, Owner};
-use crate::error::{Entity, StoreError};
+use crate::error::{DatabaseErrorKind, Entity, StoreError};
 use crate::expect::Expectation;
 use crate::filing::{Answer, Filing, NewMailNotice};
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::mailbox_view::{Correspondent, FolderCount, MailboxView};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
+use crate::migration::MigrationReport;
 use crate::password;
 use crate::portal_user::{NotifySettings, PortalUser};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
@@ -85,6 +87,8 @@ pub struct SqliteStore {
     /// this connection (the update hook); read under the connection's lock
     /// by `directory_version`, so never in the middle of a transaction.
     directory_changes: Arc<AtomicU64>,
+    /// What opening the database found of its schema and applied to it.
+    migration: MigrationReport,
 }
 
 /// The tables whose changes move [`Store::directory_version`]: what parsed
@@ -108,8 +112,10 @@ impl SqliteStore {
     }
 
     /// Opens (creating if needed) the database file at `path` and brings its
-    /// schema up to date. Sets `journal_mode=WAL`, `synchronous=FULL` and
-    /// `foreign_keys=ON`. A database from a newer hisp is refused.
+    /// schema up to date ([`SqliteStore::migration`] tells what that took).
+    /// Sets `journal_mode=WAL`, `synchronous=FULL` and `foreign_keys=ON`. A
+    /// database from a newer hisp, or whose schema history does not fit this
+    /// one's migrations, is refused.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         files::prepare(path)?;
         // No SQLITE_OPEN_URI: a data_dir named `file:...` is a path, not a URI.
@@ -117,7 +123,7 @@ impl SqliteStore {
         let mut conn =
             Connection::open_with_flags(path, flags).map_err(StoreError::sqlite("opening"))?;
         configure(&conn)?;
-        migrations::migrate(&mut conn, path)?;
+        let migration = migrations::migrate(&mut conn, path)?;
         files::narrow_sidecars(path)?;
         let queued = Arc::new(AtomicBool::new(false));
         let flag = queued.clone();
@@ -138,7 +144,15 @@ impl SqliteStore {
             queued,
             bells: Mutex::new(Vec::new()),
             directory_changes,
+            migration,
         })
+    }
+
+    /// What opening the database did to its schema: the version found, the
+    /// version now, and the migrations applied (none when it was current).
+    /// `hisp store migrate` prints it.
+    pub fn migration(&self) -> &MigrationReport {
+        &self.migration
     }
 
     /// The database file.
@@ -222,9 +236,10 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         .map_err(StoreError::sqlite("setting journal_mode=WAL"))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Sqlite {
+        return Err(StoreError::Database {
             context: "setting journal_mode=WAL",
-            source: rusqlite::Error::InvalidParameterName(format!("journal_mode is {mode}")),
+            kind: DatabaseErrorKind::Other,
+            message: format!("journal_mode is {mode}"),
         });
     }
     // FULL: a committed transaction survives power loss, which the queue

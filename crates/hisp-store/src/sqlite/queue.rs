@@ -85,10 +85,7 @@ pub(crate) fn enqueue(
                     name: r.to_string(),
                 }
             } else {
-                StoreError::Sqlite {
-                    context: "adding a recipient",
-                    source: e,
-                }
+                StoreError::sqlite("adding a recipient")(e)
             }
         })?;
     }

@@ -35,7 +35,7 @@ fn a_failure_after_the_filing_and_the_first_mdn_leaves_nothing_behind() {
     assert!(
         matches!(
             err,
-            StoreError::Sqlite {
+            StoreError::Database {
                 context: "storing a message",
                 ..
             }

@@ -1,0 +1,91 @@
+//! `hisp store migrate`: the store's schema brought up to date, saying what
+//! that applied. (`hisp serve` and every other command migrate on opening
+//! the store too; this command does it alone, before an upgrade's start or
+//! from a deployment script.)
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use hisp_store::MigrationReport;
+use serde_json::json;
+
+use super::{print_json, say};
+use crate::config::Config;
+use crate::store;
+
+/// `hisp store ...`
+#[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Examples:
+  hisp --config /etc/hisp/hisp.toml store migrate
+  hisp --config hisp.toml store migrate --json")]
+pub enum StoreCommand {
+    /// Bring the store's schema up to date: apply the migrations it lacks,
+    /// each named, or say that it is current. Exit 0 then; 1 with the reason
+    /// when the store cannot be migrated (a database written by a newer
+    /// hisp, a schema history that does not fit this hisp's migrations).
+    Migrate(MigrateArgs),
+}
+
+/// `hisp store migrate`
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Print JSON (shape in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs one `hisp store` command.
+pub fn run(command: &StoreCommand, config: &Config) -> anyhow::Result<ExitCode> {
+    match command {
+        StoreCommand::Migrate(args) => migrate(args, config),
+    }
+}
+
+fn migrate(args: &MigrateArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let store = store::open(config)?;
+    let database = store.path().display().to_string();
+    let report = store.migration();
+    if args.json {
+        print_json(&json!({
+            "database": database,
+            "from": report.from,
+            "to": report.to,
+            "applied": report.applied.iter().map(|a| json!({
+                "version": a.version,
+                "name": a.name,
+            })).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        for line in lines(&database, report) {
+            say(&line)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `hisp store migrate` says of a run.
+fn lines(database: &str, report: &MigrationReport) -> Vec<String> {
+    if report.was_current() {
+        return vec![format!(
+            "the schema of {database} is current: version {}, nothing to apply",
+            report.to
+        )];
+    }
+    let mut lines: Vec<String> = report
+        .applied
+        .iter()
+        .map(|a| format!("applied migration {} ({})", a.version, a.name))
+        .collect();
+    lines.push(match report.from {
+        0 => format!(
+            "the schema of {database} is at version {} (a new database)",
+            report.to
+        ),
+        from => format!(
+            "the schema of {database} is at version {} (was {from})",
+            report.to
+        ),
+    });
+    lines
+}
