@@ -264,6 +264,7 @@ impl BoundServer {
         let service_ctx = ServiceContext {
             portal_sender: running.portal_sender.clone(),
             store: store.clone(),
+            addresses,
         };
         for attachment in attachments {
             match attachment.start(service_ctx.clone()).await {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use hisp_store::Store;
 
+use super::BoundAddresses;
 use crate::portal_submit::PortalSender;
 
 /// An error of a service the caller attached, kept as its own error type.
@@ -26,6 +27,8 @@ pub struct ServiceContext {
     pub portal_sender: PortalSender,
     /// The store the server serves.
     pub store: Arc<dyn Store>,
+    /// Where the server's listeners and responder are bound.
+    pub addresses: BoundAddresses,
 }
 
 /// A service to start with the server: after the SMTP listeners serve, and
