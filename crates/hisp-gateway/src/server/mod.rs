@@ -133,3 +133,34 @@ pub enum ServerError {
     #[error(transparent)]
     Service(ServiceError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_read_as_the_lines_hisp_serve_has_always_printed() {
+        let addr: SocketAddr = "127.0.0.1:2587".parse().unwrap();
+        let line = |a: Announcement| a.to_string();
+        assert_eq!(
+            line(Announcement::Listener {
+                role: Role::Submission,
+                addr,
+                starttls: true
+            }),
+            "submission listener on 127.0.0.1:2587 (STARTTLS)"
+        );
+        assert_eq!(
+            line(Announcement::Listener {
+                role: Role::Backbone,
+                addr,
+                starttls: false
+            }),
+            "backbone listener on 127.0.0.1:2587 (no STARTTLS)"
+        );
+        assert_eq!(
+            line(Announcement::Responder { addr, zones: 2 }),
+            "DNS responder on 127.0.0.1:2587 (udp and tcp) for 2 zone(s)"
+        );
+    }
+}
