@@ -8,7 +8,8 @@
 //! written for mail received (`notice`), MDNs and DSNs received tracked,
 //! timeouts and DSNs to our own senders. The portal sends through the same
 //! checks (`submit`): its messages are composed (`compose`) and queued by
-//! `portal_submit`. `hisp serve` (crates/hisp/src/cmd/serve.rs) runs them.
+//! `portal_submit`. `server` assembles all of it into one running server,
+//! which `hisp serve` and `hisp demo` start.
 
 pub mod auth_guard;
 pub mod bundles;
@@ -26,6 +27,7 @@ pub mod policy;
 pub mod portal_notice;
 pub mod portal_submit;
 pub mod routes;
+pub mod server;
 pub mod smtp_policy;
 pub mod store_calls;
 pub mod submit;
@@ -47,6 +49,9 @@ pub use portal_submit::{
     SentRecipient,
 };
 pub use routes::{RouteError, Routes};
+pub use server::{
+    BoundServer, RunningServer, ServerBuilder, ServerError, ServerSettings, StopReport,
+};
 pub use smtp_policy::GatewayPolicy;
 pub use store_calls::StoreHandle;
 pub use worker::{

@@ -8,13 +8,9 @@ use common::smtp::Client;
 use common::{leaf, World, PASSWORD};
 use hisp_ca::{CaOptions, CertificateAuthority};
 use hisp_smime::{seal, KeyPair, SealOptions, Signer};
-use std::sync::Arc;
-use std::time::Duration;
 
-use hisp_gateway::GatewayPolicy;
-use hisp_smtp::{
-    deliver, ClientConfig, OutboundEnvelope, RecipientOutcome, Role, Server, ServerConfig, Shutdown,
-};
+use hisp_gateway::server::{ServerBuilder, ServerSettings};
+use hisp_smtp::{deliver, ClientConfig, OutboundEnvelope, RecipientOutcome};
 use hisp_store::{DirectAddress, Folder, QuarantineReason, QueueState, Store, TrackingState};
 use time::OffsetDateTime;
 
@@ -213,17 +209,16 @@ async fn seal_local_refuses_a_local_recipient_without_a_certificate_at_rcpt() {
     a.store
         .add_address(&addr("carol@a.example"), &[cert])
         .unwrap();
-    let policy = Arc::new(GatewayPolicy::new(a.ctx.clone()).sealing_local_mail(true));
-    let server = Server::bind(
-        (std::net::Ipv4Addr::LOCALHOST, 0).into(),
-        ServerConfig::new(Role::Submission, "hisp.a.example"),
-        policy,
-    )
-    .await
-    .unwrap();
-    let sealing = server.local_addr().unwrap();
-    let stop = Shutdown::new();
-    let task = tokio::spawn(server.serve(stop.clone(), Duration::from_secs(5)));
+    // A second server on A's store with local mail sealed.
+    let dns = world.responder.as_ref().unwrap().local_addr();
+    let mut settings = ServerSettings::new("hisp.a.example", common::discoverer(dns));
+    settings.queue_engine = false;
+    settings.seal_local_mail = true;
+    let sealing_server = ServerBuilder::new(a.store.clone(), settings)
+        .start()
+        .await
+        .unwrap();
+    let sealing = sealing_server.addresses().submission;
 
     let mut c = Client::login(sealing, Some(&a.user), PASSWORD).await;
     assert_eq!(c.command("MAIL FROM:<alice@a.example>").await.code, 250);
@@ -239,8 +234,7 @@ async fn seal_local_refuses_a_local_recipient_without_a_certificate_at_rcpt() {
     assert_eq!(plain.command("MAIL FROM:<alice@a.example>").await.code, 250);
     assert_eq!(plain.command("RCPT TO:<carol@a.example>").await.code, 250);
     plain.command("QUIT").await;
-    stop.trigger();
-    let _ = task.await;
+    sealing_server.stop().await.unwrap();
     world.stop().await;
 }
 

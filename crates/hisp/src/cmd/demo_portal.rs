@@ -17,13 +17,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use anyhow::Context;
 use hisp_gateway::compose::Draft;
+use hisp_gateway::server::OnStart;
 use hisp_gateway::PortalSender;
 use hisp_store::{DirectAddress, NotifySettings, PortalUser, SqliteStore, Store};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use super::demo::{PATIENT, PROVIDER};
-use super::serve::OnStart;
 use crate::config::PortalConfig;
 
 /// Where the demo serves the portal unless the config says otherwise.

@@ -16,6 +16,7 @@ pub mod queue;
 pub mod serve;
 pub mod serve_limits;
 pub mod serve_portal;
+pub mod serve_tls;
 pub mod smime;
 pub mod user;
 

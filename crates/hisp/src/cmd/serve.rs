@@ -1,8 +1,11 @@
-//! `hisp serve`: the running HISP. It wires the store, certificate
-//! discovery and the gateway's policy into the submission and backbone SMTP
-//! listeners, runs the queue worker (relay to other HISPs by `[[route]]`,
-//! delivery of inbound mail into mailboxes), and, when `[dns_responder]
-//! listen` is set, answers CERT queries for the local certificates.
+//! `hisp serve`: the running HISP. This module turns the configuration into
+//! the gateway's `ServerSettings` (config checks, TLS files, the system's
+//! CA bundle, routes, discovery) and waits for the signal to stop;
+//! `hisp_gateway::server` assembles and stops the server: the submission
+//! and backbone SMTP listeners, the queue worker (relay to other HISPs by
+//! `[[route]]`, delivery of inbound mail into mailboxes), and, when
+//! `[dns_responder] listen` is set, the responder answering CERT queries for
+//! the local certificates.
 //!
 //! On SIGTERM or Ctrl-C the listeners stop accepting, transactions under way
 //! get up to [`DRAIN`] to reach their reply, then the worker finishes its
@@ -14,34 +17,32 @@
 //! opened there like mail from another HISP.
 //!
 //! With `[portal] listen` it serves the portal's HTTP API there
-//! (`serve_portal.rs`).
+//! (`serve_portal.rs`, attached to the server as a service).
 //!
 //! With `[smtp] tls_cert` and `tls_key` both listeners offer STARTTLS (RFC
 //! 3207). The delivering client uses STARTTLS as `[smtp] relay_tls` says,
 //! checking the peer's certificate against `relay_ca_file` or the system's
-//! CA bundle.
+//! CA bundle (`serve_tls.rs`).
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hisp_discovery::{
-    Discoverer, DnsConfig, DnsDiscovery, LdapDiscovery, LocalRecords, MxResolver, Responder,
+use hisp_discovery::{Discoverer, DnsConfig, DnsDiscovery, LdapDiscovery, MxResolver};
+use hisp_gateway::server::{
+    Announcement, BundleRefresh, ListenerSettings, OnStart, ResponderSettings, ServerBuilder,
+    ServerSettings,
 };
-use hisp_gateway::{
-    GatewayContext, GatewayPolicy, PortalSender, Routes, TrustSettings, Worker, WorkerSettings,
-};
+use hisp_gateway::{Routes, TrustSettings};
 use hisp_smime::SealOptions;
-use hisp_smtp::tls::{client_config_with_roots, server_config_from_pem};
-use hisp_smtp::{ClientConfig, Policy, Role, Server, ServerConfig, Shutdown};
+use hisp_smtp::{Role, ServerConfig};
 use hisp_store::{Domain, Store};
-use tracing::{info, warn};
+use tracing::warn;
 
-use crate::config::{Config, RelayTls};
+use super::serve_tls::{client_tls, server_tls, Tls};
+use crate::config::Config;
 
 /// How long transactions under way, and then the worker's batch, may run
 /// after a stop is asked for.
@@ -66,12 +67,6 @@ pub fn serve_store(
 ) -> anyhow::Result<ExitCode> {
     serve_store_then(config, store, None)
 }
-
-/// Work done once the listeners and the DNS responder are up, before the
-/// queue worker starts (`hisp demo`'s welcome message), given the portal's
-/// sender; what it queues is the worker's first batch.
-pub type OnStart =
-    Box<dyn FnOnce(PortalSender) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// [`serve_store`], running `on_start` as [`OnStart`] says.
 pub fn serve_store_then(
@@ -108,26 +103,29 @@ pub fn serve_store_then(
         }
     }
     let store: Arc<dyn Store> = Arc::new(store);
+    let hostname = hostname_of(config);
     let mut tls = Tls {
         server: server_tls(config)?,
-        client: client_tls(config, &hostname_of(config))?,
+        client: client_tls(config, &hostname)?,
     };
     crate::relay_limits::apply_to_client(&config.smtp, &mut tls.client);
-    let hostname = hostname_of(config);
     let responder = match config.dns_responder.listen {
-        Some(listen) => Some((
+        Some(listen) => Some(ResponderSettings {
             listen,
-            crate::cmd::dns::records(store.as_ref(), config.dns_responder.mail_ip)?,
-        )),
+            records: crate::cmd::dns::records(store.as_ref(), config.dns_responder.mail_ip)?,
+        }),
         None => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(
-        config, store, routes, &hostname, responder, tls, notify, on_start,
-    ))?;
+    runtime.block_on(async {
+        let mut settings = settings(config, &hostname, routes, tls)?;
+        settings.worker.notify = notify;
+        settings.dns_responder = responder;
+        run(config, store, settings, on_start).await
+    })?;
     crate::logging::announce("hisp: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -138,108 +136,6 @@ fn hostname_of(config: &Config) -> String {
         Some(h) => h.clone(),
         None => system_hostname().unwrap_or_else(|| "localhost".to_string()),
     }
-}
-
-/// The TLS settings of the listeners and of the delivering client.
-struct Tls {
-    /// For STARTTLS on both listeners; `None`: not offered.
-    server: Option<ServerPem>,
-    /// The delivering client.
-    client: ClientConfig,
-}
-
-/// `[smtp] tls_cert` and `tls_key` as read.
-#[derive(Clone)]
-struct ServerPem {
-    chain: Vec<u8>,
-    key: Vec<u8>,
-}
-
-/// `[smtp] tls_cert` and `tls_key`, read and checked now so that a bad file
-/// stops `hisp serve` at start rather than failing each STARTTLS.
-fn server_tls(config: &Config) -> anyhow::Result<Option<ServerPem>> {
-    let (cert, key) = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
-        (None, None) => return Ok(None),
-        (Some(cert), Some(key)) => (cert, key),
-        (Some(_), None) => {
-            anyhow::bail!("[smtp] tls_cert is set but tls_key is not: set both or neither")
-        }
-        (None, Some(_)) => {
-            anyhow::bail!("[smtp] tls_key is set but tls_cert is not: set both or neither")
-        }
-    };
-    let chain = std::fs::read(cert)
-        .with_context(|| format!("cannot read [smtp] tls_cert {}", cert.display()))?;
-    let key_pem = std::fs::read(key)
-        .with_context(|| format!("cannot read [smtp] tls_key {}", key.display()))?;
-    server_config_from_pem(&chain, &key_pem).with_context(|| {
-        format!(
-            "bad TLS certificate or key ([smtp] tls_cert {}, tls_key {})",
-            cert.display(),
-            key.display()
-        )
-    })?;
-    Ok(Some(ServerPem {
-        chain,
-        key: key_pem,
-    }))
-}
-
-/// Where the system's CA bundle usually is; `SSL_CERT_FILE` wins.
-const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
-
-/// The delivering client as `[smtp] relay_tls` and `relay_ca_file` say.
-fn client_tls(config: &Config, helo_name: &str) -> anyhow::Result<ClientConfig> {
-    let mode = config.smtp.relay_tls;
-    if mode == RelayTls::Off {
-        return Ok(ClientConfig::new(helo_name, None));
-    }
-    let (pem, source) = match &config.smtp.relay_ca_file {
-        Some(file) => {
-            let pem = std::fs::read(file)
-                .with_context(|| format!("cannot read [smtp] relay_ca_file {}", file.display()))?;
-            (pem, format!("[smtp] relay_ca_file {}", file.display()))
-        }
-        None => system_roots().with_context(|| {
-            format!("[smtp] relay_tls = \"{mode}\" needs CA certificates: set relay_ca_file")
-        })?,
-    };
-    let roots = client_config_with_roots(&pem).with_context(|| format!("bad {source}"))?;
-    info!(relay_tls = %mode, roots = %source, "delivering client");
-    let mut client = ClientConfig::new(helo_name, Some(roots));
-    client.require_tls = mode == RelayTls::Required;
-    Ok(client)
-}
-
-/// The system's CA bundle and where it was found. Certificates in it that
-/// rustls cannot take as roots are left out.
-fn system_roots() -> anyhow::Result<(Vec<u8>, String)> {
-    let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
-    let path = from_env
-        .into_iter()
-        .chain(SYSTEM_CA_BUNDLES.iter().map(PathBuf::from))
-        .find(|p| p.is_file())
-        .context("no system CA bundle found")?;
-    let source = format!("system CA bundle {}", path.display());
-    let pem =
-        std::fs::read_to_string(&path).with_context(|| format!("cannot read the {source}"))?;
-    if client_config_with_roots(pem.as_bytes()).is_ok() {
-        return Ok((pem.into_bytes(), source));
-    }
-    let end = "-----END CERTIFICATE-----";
-    let usable: String = pem
-        .split_inclusive(end)
-        .filter(|block| block.contains(end) && client_config_with_roots(block.as_bytes()).is_ok())
-        .collect();
-    if usable.is_empty() {
-        anyhow::bail!("no usable certificate in the {source}");
-    }
-    Ok((usable.into_bytes(), source))
 }
 
 /// The `[[route]]` entries, each domain checked.
@@ -267,15 +163,65 @@ fn dns_config(config: &Config) -> DnsConfig {
     config.discovery.dns(&config.discovery.nameservers)
 }
 
-/// Binds one listener and says where it listens.
-async fn bind(
-    role: Role,
-    addr: SocketAddr,
+/// The server's settings from `config`: the listeners with `[smtp]`'s
+/// limits, the queue engine with `[queue]`'s, discovery and MX lookup
+/// through `[discovery] nameservers`, trust, S/MIME, the portal's sender
+/// and the bundle refresh. Made on the runtime (the resolvers need it).
+fn settings(
     config: &Config,
     hostname: &str,
-    policy: Arc<dyn Policy>,
-    tls: Option<&ServerPem>,
-) -> anyhow::Result<Server> {
+    routes: Routes,
+    tls: Tls,
+) -> anyhow::Result<ServerSettings> {
+    let mut settings = ServerSettings::new(hostname, discoverer(config)?);
+    settings.submission = listener(
+        Role::Submission,
+        config.smtp.submission_listen,
+        config,
+        hostname,
+    );
+    settings.backbone = listener(
+        Role::Backbone,
+        config.smtp.backbone_listen,
+        config,
+        hostname,
+    );
+    settings.tls = tls.server;
+    settings.trust = TrustSettings {
+        revocation: config.trust.revocation,
+        ..TrustSettings::new()
+    };
+    settings.seal_local_mail = config.smtp.seal_local();
+    settings.auth_limits = crate::cmd::serve_limits::auth_limits(&config.smtp);
+    settings.routes = if config.smtp.mx_routing {
+        let mx = MxResolver::new(&dns_config(config)).context("cannot set up MX lookup")?;
+        routes.with_mx(Arc::new(mx), config.smtp.relay_port)
+    } else {
+        routes
+    };
+    let worker = &mut settings.worker;
+    worker.client = tls.client;
+    worker.seal = SealOptions {
+        cipher: config.smime.cipher,
+        key_transport: config.smime.key_transport,
+        copy_subject: config.smime.copy_subject,
+    };
+    worker.mdn_timeout = Duration::from_secs(config.tracking.mdn_timeout_secs);
+    crate::relay_limits::apply_to_worker(&config.smtp, worker);
+    crate::queue_config::apply(&config.queue, &config.smtp, worker);
+    // The engine finishes or gives back what it holds within DRAIN itself.
+    worker.drain = DRAIN;
+    settings.portal_send = crate::cmd::serve_portal::send_settings(&config.portal);
+    settings.bundle_refresh = Some(BundleRefresh::every_minute(Arc::new(
+        hisp_trust::HttpFetcher::new(Duration::from_secs(30), 32 << 20),
+    )));
+    settings.drain = DRAIN;
+    settings.engine_stop_margin = WORKER_STOP_MARGIN;
+    Ok(settings)
+}
+
+/// One listener on `addr` with `[smtp]`'s size and session limits.
+fn listener(role: Role, addr: SocketAddr, config: &Config, hostname: &str) -> ListenerSettings {
     let mut settings = ServerConfig::new(role, hostname);
     settings.max_message_size = config.smtp.max_message_size;
     if role == Role::Backbone {
@@ -283,167 +229,35 @@ async fn bind(
         settings.max_message_size = config.backbone_message_limit();
     }
     crate::cmd::serve_limits::apply(&config.smtp, &mut settings);
-    let starttls = if tls.is_some() {
-        "STARTTLS"
-    } else {
-        "no STARTTLS"
-    };
-    if let Some(pem) = tls {
-        settings.tls = Some(server_config_from_pem(&pem.chain, &pem.key)?);
-    }
-    let name = match role {
-        Role::Submission => "submission",
-        Role::Backbone => "backbone",
-    };
-    let server = Server::bind(addr, settings, policy)
-        .await
-        .with_context(|| format!("cannot listen for {name} on {addr}"))?;
-    let local = server.local_addr()?;
-    info!(role = name, listen = %local, starttls, "SMTP listener bound");
-    crate::logging::announce(&format!("hisp: {name} listener on {local} ({starttls})"));
-    Ok(server)
+    ListenerSettings::new(addr, settings)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Starts the server (with the portal when `[portal] listen` is set),
+/// says where it listens, and stops it in order at SIGTERM or Ctrl-C.
 async fn run(
     config: &Config,
     store: Arc<dyn Store>,
-    routes: Routes,
-    hostname: &str,
-    responder: Option<(SocketAddr, LocalRecords)>,
-    tls: Tls,
-    notify: Option<hisp_gateway::NoticeSettings>,
+    settings: ServerSettings,
     on_start: Option<OnStart>,
 ) -> anyhow::Result<()> {
-    let trust = TrustSettings {
-        revocation: config.trust.revocation,
-        ..TrustSettings::new()
-    };
-    let bundle_store = store.clone();
-    let ctx = GatewayContext::new(store, discoverer(config)?, trust);
-    let policy: Arc<dyn Policy> = Arc::new(
-        GatewayPolicy::new(ctx.clone())
-            .sealing_local_mail(config.smtp.seal_local())
-            .with_auth_limits(crate::cmd::serve_limits::auth_limits(&config.smtp)),
-    );
-    let submission = bind(
-        Role::Submission,
-        config.smtp.submission_listen,
-        config,
-        hostname,
-        policy.clone(),
-        tls.server.as_ref(),
-    )
-    .await?;
-    let backbone = bind(
-        Role::Backbone,
-        config.smtp.backbone_listen,
-        config,
-        hostname,
-        policy,
-        tls.server.as_ref(),
-    )
-    .await?;
-    // Both listeners are bound, so no other `hisp serve` runs on this
-    // configuration: leases still running are a dead process's.
-    let released = bundle_store
-        .release_leases()
-        .context("cannot release the queue's leases")?;
-    if released > 0 {
-        info!(
-            released,
-            "queue entries held by a stopped worker are claimable again"
-        );
+    let mut builder = ServerBuilder::new(store, settings)
+        .announce(|what: &Announcement| crate::logging::announce(&format!("hisp: {what}")));
+    if let Some(hook) = on_start {
+        builder = builder.on_start(hook);
     }
-    let responder = match responder {
-        Some((listen, records)) => {
-            let r = Responder::start(listen, &records)
-                .await
-                .with_context(|| format!("cannot start the DNS responder on {listen}"))?;
-            info!(listen = %r.local_addr(), certs = records.certs.len(), "DNS responder started");
-            crate::logging::announce(&format!(
-                "hisp: DNS responder on {} (udp and tcp) for {} zone(s)",
-                r.local_addr(),
-                records.zones.len()
-            ));
-            Some(r)
-        }
-        None => None,
-    };
-
-    let routes = if config.smtp.mx_routing {
-        let mx = MxResolver::new(&dns_config(config)).context("cannot set up MX lookup")?;
-        routes.with_mx(Arc::new(mx), config.smtp.relay_port)
-    } else {
-        routes
-    };
-    let mut settings = WorkerSettings::new(hostname);
-    settings.client = tls.client;
-    settings.seal = SealOptions {
-        cipher: config.smime.cipher,
-        key_transport: config.smime.key_transport,
-        copy_subject: config.smime.copy_subject,
-    };
-    settings.seal_local = config.smtp.seal_local();
-    settings.mdn_timeout = Duration::from_secs(config.tracking.mdn_timeout_secs);
-    crate::relay_limits::apply_to_worker(&config.smtp, &mut settings);
-    crate::queue_config::apply(&config.queue, &config.smtp, &mut settings);
-    // The engine finishes or gives back what it holds within DRAIN itself.
-    settings.drain = DRAIN;
-    settings.notify = notify;
-    let portal_sender =
-        crate::cmd::serve_portal::sender(&config.portal, ctx.clone(), settings.seal_local);
-    if let Some(on_start) = on_start {
-        on_start(portal_sender.clone()).await;
+    if let Some(portal) = crate::cmd::serve_portal::attachment(&config.portal)? {
+        builder = builder.attach(portal);
     }
-    let worker = Worker::new(ctx, routes, settings);
-    let stop_listeners = Shutdown::new();
-    let stop_worker = Shutdown::new();
-    let listeners = [submission, backbone]
-        .map(|server| tokio::spawn(server.serve(stop_listeners.clone(), DRAIN)));
-    let portal =
-        crate::cmd::serve_portal::start(&config.portal, bundle_store.clone(), portal_sender)
-            .await?;
-    let bundles_task = tokio::spawn(refresh_bundles_forever(bundle_store, stop_worker.clone()));
-    let mut worker_task = {
-        let stop = stop_worker.clone();
-        tokio::spawn(async move { worker.run(&stop).await })
-    };
+    let running = builder.start().await?;
     crate::logging::announce("hisp: serving; SIGTERM or Ctrl-C stops");
-
-    let signal = wait_for_stop().await;
-    crate::logging::announce(&format!(
-        "hisp: {signal}: stopping (transactions under way may take up to {DRAIN:?})"
-    ));
-    stop_listeners.trigger();
-    for listener in listeners {
-        match listener.await {
-            Ok(report) => info!(
-                finished = report.finished,
-                aborted = report.aborted,
-                "listener stopped"
-            ),
-            Err(e) => warn!(error = %e, "listener task failed"),
-        }
-    }
-    if let Some(portal) = portal {
-        portal.stop(DRAIN).await;
-    }
-    // The worker runs on while the listeners drain, so it may still relay
-    // what they accepted; then it finishes its batch.
-    stop_worker.trigger();
-    bundles_task.abort();
-    if tokio::time::timeout(DRAIN + WORKER_STOP_MARGIN, &mut worker_task)
-        .await
-        .is_err()
-    {
-        // Its claims lapse and the messages are tried again at the next start.
-        warn!("the queue worker did not finish its batch in time; stopped");
-        worker_task.abort();
-    }
-    if let Some(r) = responder {
-        r.shutdown().await.context("stopping the DNS responder")?;
-    }
+    running
+        .run_until(async {
+            let signal = wait_for_stop().await;
+            crate::logging::announce(&format!(
+                "hisp: {signal}: stopping (transactions under way may take up to {DRAIN:?})"
+            ));
+        })
+        .await?;
     Ok(())
 }
 
@@ -475,31 +289,4 @@ fn system_hostname() -> Option<String> {
     let end = buf.iter().position(|&b| b == 0)?;
     let name = std::str::from_utf8(&buf[..end]).ok()?;
     (!name.is_empty()).then(|| name.to_string())
-}
-
-/// Keeps the trust bundles current: every minute, each bundle whose
-/// refresh interval has passed is fetched again (`hisp_gateway::refresh_bundles`);
-/// a failure keeps the last good copy in force and is logged.
-async fn refresh_bundles_forever(store: Arc<dyn Store>, stop: Shutdown) {
-    const CHECK_EVERY: Duration = Duration::from_secs(60);
-    while !stop.is_triggered() {
-        let s = store.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let fetcher = hisp_trust::HttpFetcher::new(Duration::from_secs(30), 32 << 20);
-            hisp_gateway::refresh_bundles(
-                s.as_ref(),
-                &fetcher,
-                None,
-                time::OffsetDateTime::now_utc(),
-                true,
-            )
-        })
-        .await;
-        match done {
-            Ok(Err(e)) => warn!(error = %e, "bundle refresh: the store failed"),
-            Err(e) => warn!(error = %e, "bundle refresh task failed"),
-            Ok(Ok(_)) => {}
-        }
-        tokio::time::sleep(CHECK_EVERY).await;
-    }
 }

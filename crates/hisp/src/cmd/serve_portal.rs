@@ -2,14 +2,18 @@
 //! with `tls_cert` and `tls_key`), on the store the daemon serves with, the
 //! system clock and `[portal] retention_days`; messages sent through it
 //! go through the gateway's `PortalSender` with `[portal] max_attachments`
-//! and `max_attachment_bytes`.
+//! and `max_attachment_bytes`. It is attached to the gateway's server
+//! ([`attachment`]), which starts it after the SMTP listeners and stops it
+//! after they have drained, before the queue engine stops.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use hisp_gateway::compose::AttachmentLimits;
-use hisp_gateway::{GatewayContext, PortalSendSettings, PortalSender};
+use hisp_gateway::server::{Attachment, BoxFuture, RunningService, ServiceContext, ServiceError};
+use hisp_gateway::{PortalSendSettings, PortalSender};
 use hisp_portal::{Clock, OffsetFileClock, Portal, SystemClock};
 use hisp_store::Store;
 use tokio::sync::oneshot;
@@ -51,23 +55,24 @@ pub fn tls(portal: &PortalConfig) -> anyhow::Result<Option<Arc<hisp_portal::TlsS
     Ok(Some(config))
 }
 
-/// Binds `[portal] listen` and serves the API there; `None` when it is
-/// not set.
-pub async fn start(
-    portal: &PortalConfig,
+/// Binds `listen` and serves the API there (HTTPS with `tls`), keeping
+/// messages in view for `retention_days`.
+async fn start(
+    portal: PortalAttachment,
     store: Arc<dyn Store>,
     sender: PortalSender,
-) -> anyhow::Result<Option<PortalTask>> {
-    let Some(listen) = portal.listen else {
-        return Ok(None);
-    };
-    let tls = tls(portal)?;
+) -> anyhow::Result<PortalTask> {
+    let PortalAttachment {
+        listen,
+        tls,
+        retention_days,
+    } = portal;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen for the portal API on {listen}"))?;
     let local = listener.local_addr()?;
     let api = Arc::new(
-        Portal::new(store, clock()?, portal.retention_days)
+        Portal::new(store, clock()?, retention_days)
             .secure_cookies(tls.is_some())
             .sender(sender),
     );
@@ -83,9 +88,9 @@ pub async fn start(
             }),
             None => tokio::spawn(hisp_portal::serve(listener, api, shutdown)),
         };
-    info!(listen = %local, scheme, retention_days = portal.retention_days, "portal API bound");
+    info!(listen = %local, scheme, retention_days, "portal API bound");
     crate::logging::announce(&format!("hisp: portal API on {local} ({scheme})"));
-    Ok(Some(PortalTask { stop, task }))
+    Ok(PortalTask { stop, task })
 }
 
 /// The variable naming a file of seconds by which the portal's clock runs
@@ -126,18 +131,58 @@ impl PortalTask {
     }
 }
 
-/// The portal's sender on the gateway's `ctx`: `[portal]`'s attachment
-/// limits, local recipients sealed as `[smtp] seal_local_mail` says.
-pub fn sender(portal: &PortalConfig, ctx: GatewayContext, seal_local: bool) -> PortalSender {
-    PortalSender::new(
-        ctx,
-        PortalSendSettings {
-            limits: AttachmentLimits {
-                max_files: portal.max_attachments,
-                max_total_bytes: portal.max_attachment_bytes,
-            },
-            seal_local,
-            ..PortalSendSettings::default()
+/// What the portal's sender allows: `[portal]`'s attachment limits (the
+/// server sets whether local recipients are sealed, as `[smtp]
+/// seal_local_mail` says).
+pub fn send_settings(portal: &PortalConfig) -> PortalSendSettings {
+    PortalSendSettings {
+        limits: AttachmentLimits {
+            max_files: portal.max_attachments,
+            max_total_bytes: portal.max_attachment_bytes,
         },
-    )
+        ..PortalSendSettings::default()
+    }
+}
+
+/// The portal as a service of the gateway's server, its TLS files read
+/// now; `None` when `[portal] listen` is not set.
+pub fn attachment(portal: &PortalConfig) -> anyhow::Result<Option<Box<dyn Attachment>>> {
+    let Some(listen) = portal.listen else {
+        return Ok(None);
+    };
+    Ok(Some(Box::new(PortalAttachment {
+        listen,
+        tls: tls(portal)?,
+        retention_days: portal.retention_days,
+    })))
+}
+
+/// The portal, started by the server with its sender and store.
+struct PortalAttachment {
+    /// `[portal] listen`.
+    listen: SocketAddr,
+    /// `[portal] tls_cert` and `tls_key`, read.
+    tls: Option<Arc<hisp_portal::TlsServerConfig>>,
+    /// `[portal] retention_days`.
+    retention_days: u32,
+}
+
+impl Attachment for PortalAttachment {
+    fn start(
+        self: Box<Self>,
+        ctx: ServiceContext,
+    ) -> BoxFuture<Result<Box<dyn RunningService>, ServiceError>> {
+        Box::pin(async move {
+            match start(*self, ctx.store, ctx.portal_sender).await {
+                Ok(task) => Ok(Box::new(task) as Box<dyn RunningService>),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+}
+
+impl RunningService for PortalTask {
+    fn stop(self: Box<Self>, drain: Duration) -> BoxFuture<()> {
+        Box::pin(PortalTask::stop(*self, drain))
+    }
 }
