@@ -89,6 +89,31 @@ pub struct SqliteStore {
     directory_changes: Arc<AtomicU64>,
     /// What opening the database found of its schema and applied to it.
     migration: MigrationReport,
+    /// Whether the connection is at `synchronous=NORMAL` now (see
+    /// [`Durability`]); read and changed under the connection's lock.
+    sync_normal: AtomicBool,
+}
+
+/// How far a write's commit has reached when the call returns.
+///
+/// In WAL mode a commit at `synchronous=NORMAL` is in the log file but not
+/// yet flushed to the disk: it survives the process being killed, and only
+/// a power loss or a crash of the machine can undo it, and then only
+/// together with every commit after it (the log is replayed in order up to
+/// the last flushed frame). The next `FULL` commit flushes it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// `synchronous=FULL`: on the disk before the call returns. For what a
+    /// reply promises: an SMTP 250 to DATA (RFC 5321 §6.1: the server takes
+    /// responsibility for the message), a portal submission answered, an
+    /// administrator's command done.
+    Full,
+    /// `synchronous=NORMAL`: the queue's own steps after the promise
+    /// (claims, tracking, filing, audit of those steps). Undone by a power
+    /// loss, a step is taken again: a claim lapses, a message is relayed or
+    /// filed again, and the receiver files a message it holds already only
+    /// once (the same Message-ID and From).
+    Relaxed,
 }
 
 /// The tables whose changes move [`Store::directory_version`]: what parsed
@@ -145,6 +170,7 @@ impl SqliteStore {
             bells: Mutex::new(Vec::new()),
             directory_changes,
             migration,
+            sync_normal: AtomicBool::new(false),
         })
     }
 
@@ -186,7 +212,32 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.write_as(Durability::Full, f)
+    }
+
+    /// [`write`](Self::write) for a step of the queue's own work, committed
+    /// [`Durability::Relaxed`].
+    fn write_relaxed<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_as(Durability::Relaxed, f)
+    }
+
+    fn write_as<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn();
+        // The level cannot change inside a transaction, so it is set before.
+        let normal = durability == Durability::Relaxed;
+        if self.sync_normal.load(Ordering::Relaxed) != normal {
+            let level = if normal { "NORMAL" } else { "FULL" };
+            conn.pragma_update(None, "synchronous", level)
+                .map_err(StoreError::sqlite("setting synchronous"))?;
+            self.sync_normal.store(normal, Ordering::Relaxed);
+        }
         // Cleared under the lock: a rolled-back transaction's insert rings
         // nothing, and no other call's can be counted here.
         self.queued.store(false, Ordering::Relaxed);
@@ -232,6 +283,17 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(StoreError::sqlite("setting busy_timeout"))?;
     conn.set_prepared_statement_cache_capacity(cached::CAPACITY);
+    // The query planner's stability guarantee: a cached statement keeps its
+    // plan whatever values are bound. Without it SQLite recompiles a
+    // statement whenever a bound integer it looked at while planning
+    // changes (LIMIT ?, x = ?), which undid much of the statement cache.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(StoreError::sqlite(
+        "setting the query planner stability guarantee",
+    ))?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         .map_err(StoreError::sqlite("setting journal_mode=WAL"))?;
@@ -434,11 +496,11 @@ impl Store for SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<QueueItem>, StoreError> {
-        self.write(|tx| queue::claim_due(tx, now, lease, limit))
+        self.write_relaxed(|tx| queue::claim_due(tx, now, lease, limit))
     }
 
     fn release_leases(&self) -> Result<usize, StoreError> {
-        self.write(queue::release_leases)
+        self.write_relaxed(queue::release_leases)
     }
 
     fn claim_due_within(
@@ -448,7 +510,7 @@ impl Store for SqliteStore {
         limits: &ClaimLimits,
     ) -> Result<Vec<QueueItem>, StoreError> {
         let mut limits = limits.clone();
-        self.write(|tx| queue::claim_due_within(tx, now, lease, &mut limits))
+        self.write_relaxed(|tx| queue::claim_due_within(tx, now, lease, &mut limits))
     }
 
     fn renew_lease(
@@ -457,11 +519,11 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
         lease: Duration,
     ) -> Result<OffsetDateTime, StoreError> {
-        self.write(|tx| queue::renew_lease(tx, item, now, lease))
+        self.write_relaxed(|tx| queue::renew_lease(tx, item, now, lease))
     }
 
     fn release(&self, item: &QueueItem) -> Result<(), StoreError> {
-        self.write(|tx| queue::release(tx, item))
+        self.write_relaxed(|tx| queue::release(tx, item))
     }
 
     fn retry_now(
@@ -503,7 +565,7 @@ impl Store for SqliteStore {
     }
 
     fn complete(&self, item: &QueueItem) -> Result<(), StoreError> {
-        self.write(|tx| queue::complete(tx, item))
+        self.write_relaxed(|tx| queue::complete(tx, item))
     }
 
     fn retry_later(
@@ -512,11 +574,11 @@ impl Store for SqliteStore {
         next_attempt_at: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.write(|tx| queue::retry_later(tx, item, next_attempt_at, error))
+        self.write_relaxed(|tx| queue::retry_later(tx, item, next_attempt_at, error))
     }
 
     fn fail(&self, item: &QueueItem, reason: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.write(|tx| queue::fail(tx, item, reason, at))
+        self.write_relaxed(|tx| queue::fail(tx, item, reason, at))
     }
 
     fn queue(&self, state: Option<QueueState>) -> Result<Vec<QueueEntry>, StoreError> {
@@ -530,7 +592,7 @@ impl Store for SqliteStore {
         at: OffsetDateTime,
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| queue::track(tx, recipient, next, at, reason))
+        self.write_relaxed(|tx| queue::track(tx, recipient, next, at, reason))
     }
 
     fn track_failed(
@@ -540,7 +602,7 @@ impl Store for SqliteStore {
         reason: &str,
         status: Option<DeliveryStatus>,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| queue::track_failed(tx, recipient, at, reason, status))
+        self.write_relaxed(|tx| queue::track_failed(tx, recipient, at, reason, status))
     }
 
     fn track_steps(
@@ -550,7 +612,7 @@ impl Store for SqliteStore {
         at: OffsetDateTime,
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             let mut last = queue::recipient(tx, recipient)?;
             for step in steps {
                 last = queue::track(tx, recipient, *step, at, reason)?;
@@ -565,7 +627,7 @@ impl Store for SqliteStore {
         step: TrackingState,
         at: OffsetDateTime,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| queue::note_overtaken_step(tx, recipient, step, at))
+        self.write_relaxed(|tx| queue::note_overtaken_step(tx, recipient, step, at))
     }
 
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError> {
@@ -591,7 +653,7 @@ impl Store for SqliteStore {
         recipients: &[RecipientId],
         at: OffsetDateTime,
     ) -> Result<Option<MailboxEntryId>, StoreError> {
-        self.write(|tx| tracking::notify_sender(tx, sender, notice, recipients, at))
+        self.write_relaxed(|tx| tracking::notify_sender(tx, sender, notice, recipients, at))
     }
 
     fn tracked_messages(&self, filter: TrackFilter) -> Result<Vec<TrackedMessage>, StoreError> {
@@ -619,7 +681,7 @@ impl Store for SqliteStore {
         folder: Folder,
         received_at: OffsetDateTime,
     ) -> Result<Option<MailboxEntryId>, StoreError> {
-        self.write(|tx| mailbox::deliver_once(tx, address, bytes, folder, received_at))
+        self.write_relaxed(|tx| mailbox::deliver_once(tx, address, bytes, folder, received_at))
     }
 
     fn file_inbound_notifying(
@@ -632,7 +694,7 @@ impl Store for SqliteStore {
         if_missing: &[Answer],
         notice: Option<&NewMailNotice<'_>>,
     ) -> Result<Filing, StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             filing::file_inbound(
                 tx, recipient, address, bytes, at, if_filed, if_missing, notice,
             )
@@ -645,7 +707,7 @@ impl Store for SqliteStore {
         at: OffsetDateTime,
         reply: &str,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| filing::portal_notice_sent(tx, recipient, at, reply))
+        self.write_relaxed(|tx| filing::portal_notice_sent(tx, recipient, at, reply))
     }
 
     fn mailbox(
@@ -661,7 +723,7 @@ impl Store for SqliteStore {
     }
 
     fn mark_read(&self, id: MailboxEntryId) -> Result<(), StoreError> {
-        self.write(|tx| mailbox::mark_read(tx, id))
+        self.write_relaxed(|tx| mailbox::mark_read(tx, id))
     }
 
     fn move_to(&self, id: MailboxEntryId, folder: Folder) -> Result<MailboxEntry, StoreError> {
@@ -685,7 +747,7 @@ impl Store for SqliteStore {
         detail: &str,
         envelope: &Envelope,
     ) -> Result<QuarantineId, StoreError> {
-        self.write(|tx| quarantine::add_queued(tx, message, reason, detail, envelope))
+        self.write_relaxed(|tx| quarantine::add_queued(tx, message, reason, detail, envelope))
     }
 
     fn quarantine_inbound(
@@ -697,7 +759,7 @@ impl Store for SqliteStore {
         recipients: &[RecipientId],
         at: OffsetDateTime,
     ) -> Result<Option<QuarantineId>, StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             filing::quarantine_inbound(tx, message, reason, detail, envelope, recipients, at)
         })
     }
@@ -717,7 +779,7 @@ impl Store for SqliteStore {
         message: Option<MessageRecordId>,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             let looked_up = match (message_id, message) {
                 (None, Some(m)) => queue::message_id_of(tx, m)?,
                 _ => None,
@@ -847,7 +909,7 @@ impl Store for SqliteStore {
         id: MailboxEntryId,
         view: &MailboxView,
     ) -> Result<MailboxMessage, StoreError> {
-        self.write(|tx| mailbox_view::open(tx, owner, id, view))
+        self.write_relaxed(|tx| mailbox_view::open(tx, owner, id, view))
     }
 
     fn mark_read_in_view(
@@ -856,7 +918,7 @@ impl Store for SqliteStore {
         id: MailboxEntryId,
         view: &MailboxView,
     ) -> Result<MailboxEntry, StoreError> {
-        self.write(|tx| mailbox_view::mark_read(tx, owner, id, view))
+        self.write_relaxed(|tx| mailbox_view::mark_read(tx, owner, id, view))
     }
 
     fn disregard(

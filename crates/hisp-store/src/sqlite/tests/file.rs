@@ -78,3 +78,36 @@ fn a_database_from_a_newer_hisp_is_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A queue step commits at `synchronous=NORMAL`; what a reply promises (an
+/// enqueue before its 250, an administrator's change) at `FULL` again, which
+/// also flushes the steps before it.
+#[test]
+fn queue_steps_commit_at_normal_and_an_enqueue_at_full() {
+    use crate::{Domain, Store};
+    use time::OffsetDateTime;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let level = |store: &SqliteStore| -> i64 {
+        store
+            .conn()
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap()
+    };
+    store
+        .claim_due(
+            OffsetDateTime::now_utc(),
+            std::time::Duration::from_secs(60),
+            1,
+        )
+        .unwrap();
+    assert_eq!(level(&store), 1, "a claim commits at NORMAL");
+    store
+        .add_domain(&Domain::parse("a.example").unwrap(), &[])
+        .unwrap();
+    assert_eq!(
+        level(&store),
+        2,
+        "an administrator's change commits at FULL"
+    );
+}
