@@ -4,6 +4,7 @@
 //! made with the CLI is in force for the next message.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hisp_discovery::{Discoverer, Discovery, TrustContext};
 use hisp_smime::KeyPair;
@@ -12,9 +13,13 @@ use hisp_trust::{parse_bundle, Anchors, Remote, RevocationMode};
 use openssl::x509::X509;
 use tracing::warn;
 
+use crate::discovered::DiscoveryCache;
 use crate::error::GatewayError;
 use crate::material::{KeyUse, Material};
 use crate::store_calls::StoreHandle;
+
+/// How long a usable discovery answer is kept by default.
+pub const DEFAULT_DISCOVERY_TTL: Duration = Duration::from_secs(30);
 
 /// How certificates are judged beyond the anchors.
 #[derive(Clone, Debug)]
@@ -25,6 +30,9 @@ pub struct TrustSettings {
     pub remote: Arc<Remote>,
     /// Intermediate certificates kept locally.
     pub intermediates: Vec<X509>,
+    /// How long a usable discovery answer is kept (`[discovery]
+    /// cache_secs`; zero: never, each message discovers again).
+    pub discovery_ttl: Duration,
 }
 
 impl TrustSettings {
@@ -34,6 +42,7 @@ impl TrustSettings {
             revocation: RevocationMode::HardFail,
             remote: Arc::new(Remote::http()),
             intermediates: Vec::new(),
+            discovery_ttl: DEFAULT_DISCOVERY_TTL,
         }
     }
 }
@@ -55,6 +64,8 @@ pub struct GatewayContext {
     pub trust: TrustSettings,
     /// Private keys and anchor stores kept parsed between messages.
     pub material: Arc<Material>,
+    /// Usable discovery answers kept for `trust.discovery_ttl`.
+    pub discovered: Arc<DiscoveryCache>,
 }
 
 impl GatewayContext {
@@ -65,6 +76,7 @@ impl GatewayContext {
             discoverer,
             trust,
             material: Arc::new(Material::new()),
+            discovered: Arc::new(DiscoveryCache::new()),
         }
     }
 }
@@ -215,7 +227,8 @@ impl GatewayContext {
     }
 
     /// Discovers the certificates of a remote `address` and judges them
-    /// against the outgoing anchors of the sender's domain as they are now.
+    /// against the outgoing anchors of the sender's domain as they are now;
+    /// a usable answer is kept for `trust.discovery_ttl` (`discovered.rs`).
     pub async fn discover(
         &self,
         sender_domain: &Domain,
@@ -223,6 +236,12 @@ impl GatewayContext {
         at: i64,
     ) -> Result<Discovery, GatewayError> {
         let anchors = self.anchors_for(sender_domain, Flow::Outgoing).await?;
+        let kept = self
+            .discovered
+            .get(sender_domain, address, &anchors, at, Instant::now());
+        if let Some(discovery) = kept {
+            return Ok(discovery);
+        }
         let trust = TrustContext {
             anchors: &anchors,
             intermediates: &self.trust.intermediates,
@@ -230,6 +249,16 @@ impl GatewayContext {
             revocation: self.trust.revocation,
             remote: &self.trust.remote,
         };
-        Ok(self.discoverer.discover(&address.to_string(), &trust).await)
+        let discovery = self.discoverer.discover(&address.to_string(), &trust).await;
+        self.discovered.put(
+            sender_domain,
+            address,
+            &anchors,
+            &discovery,
+            at,
+            self.trust.discovery_ttl,
+            Instant::now(),
+        );
+        Ok(discovery)
     }
 }

@@ -15,6 +15,7 @@ pub mod auth_guard;
 pub mod bundles;
 pub mod compose;
 pub mod context;
+pub mod discovered;
 pub mod error;
 pub mod header_bytes;
 pub mod header_view;

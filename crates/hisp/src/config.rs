@@ -486,6 +486,16 @@ pub struct DiscoveryConfig {
     /// Tries per name server before a lookup is a temporary failure. Default 2.
     #[serde(default = "default_dns_attempts")]
     pub attempts: usize,
+    /// Seconds `hisp serve` keeps a usable discovery answer (the recipient
+    /// accepted at RCPT TO is sealed for with the same answer, and further
+    /// messages to the address within that time too); 0: every message
+    /// discovers again. Refusals are never kept. Default 30.
+    #[serde(default = "default_discovery_cache_secs")]
+    pub cache_secs: u64,
+}
+
+fn default_discovery_cache_secs() -> u64 {
+    hisp_gateway::context::DEFAULT_DISCOVERY_TTL.as_secs()
 }
 
 impl Default for DiscoveryConfig {
@@ -494,6 +504,7 @@ impl Default for DiscoveryConfig {
             nameservers: Vec::new(),
             timeout_secs: default_dns_timeout_secs(),
             attempts: default_dns_attempts(),
+            cache_secs: default_discovery_cache_secs(),
         }
     }
 }

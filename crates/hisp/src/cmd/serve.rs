@@ -189,6 +189,7 @@ fn settings(
     settings.tls = tls.server;
     settings.trust = TrustSettings {
         revocation: config.trust.revocation,
+        discovery_ttl: Duration::from_secs(config.discovery.cache_secs),
         ..TrustSettings::new()
     };
     settings.seal_local_mail = config.smtp.seal_local();
