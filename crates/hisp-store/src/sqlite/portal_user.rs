@@ -5,11 +5,11 @@
 use super::cached::Cached;
 use rusqlite::{OptionalExtension, Row, Transaction};
 
-use super::audit;
 use super::directory::{address_id, duplicate_or};
 use super::rows::{now, parsed, time_at, time_opt};
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
+use crate::ops::audit;
 use crate::portal_user::{EmailAddress, NotifySettings, PortalUser, PortalUserId};
 use hisp_address::DirectAddress;
 
@@ -64,7 +64,7 @@ pub(crate) fn add(
     })?;
     let user = user(tx, address)?;
     audit::write_about(
-        tx,
+        &mut { tx },
         AuditKind::PortalUserAdded,
         &user.address,
         None,
@@ -81,14 +81,21 @@ pub(crate) fn user(
     tx: &Transaction<'_>,
     address: &DirectAddress,
 ) -> Result<PortalUser, StoreError> {
+    find(tx, address)?.ok_or_else(|| not_found(address))
+}
+
+/// The portal account of an address, if it has one.
+pub(crate) fn find(
+    tx: &Transaction<'_>,
+    address: &DirectAddress,
+) -> Result<Option<PortalUser>, StoreError> {
     tx.row(
         &format!("{SELECT} WHERE d.name = ?1 AND a.local_part = ?2"),
         (address.domain().as_str(), address.local_part()),
         user_row,
     )
     .optional()
-    .map_err(StoreError::sqlite("reading a portal user"))?
-    .ok_or_else(|| not_found(address))
+    .map_err(StoreError::sqlite("reading a portal user"))
 }
 
 pub(crate) fn users(tx: &Transaction<'_>) -> Result<Vec<PortalUser>, StoreError> {
@@ -151,7 +158,7 @@ pub(crate) fn set_password(
     )
     .map_err(StoreError::sqlite("changing a portal password"))?;
     audit::write_about(
-        tx,
+        &mut { tx },
         AuditKind::PortalPasswordChanged,
         &user.address,
         None,
@@ -174,7 +181,7 @@ pub(crate) fn disable(
     )
     .map_err(StoreError::sqlite("disabling a portal user"))?;
     audit::write_about(
-        tx,
+        &mut { tx },
         AuditKind::PortalUserDisabled,
         &user.address,
         None,
@@ -202,7 +209,7 @@ pub(crate) fn set_settings(
     )
     .map_err(StoreError::sqlite("changing portal settings"))?;
     audit::write_about(
-        tx,
+        &mut { tx },
         AuditKind::PortalSettingsChanged,
         &user.address,
         None,
@@ -237,14 +244,14 @@ pub(crate) fn audit_login(
 ) -> Result<(), StoreError> {
     match failure {
         None => audit::write_about(
-            tx,
+            &mut { tx },
             AuditKind::Login,
             address,
             None,
             &format!("portal login as {address}"),
         ),
         Some(why) => audit::write_about(
-            tx,
+            &mut { tx },
             AuditKind::LoginFailed,
             address,
             None,
