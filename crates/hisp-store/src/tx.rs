@@ -25,7 +25,7 @@ use crate::error::StoreError;
 use crate::expect::Expectation;
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId};
 use crate::message::{Envelope, HeaderSummary, MessageDirection, MessageId, MessageRecordId};
-use crate::portal_user::PortalUser;
+use crate::portal_user::{NotifySettings, PortalUser, PortalUserId};
 use crate::quarantine::{QuarantineId, QuarantineReason};
 use crate::queue::{Lease, QueueItem, QueueItemId, QueueState};
 use crate::tracking::{DeliveryStatus, RecipientId, RecipientRecord, TrackingState};
@@ -118,6 +118,17 @@ pub(crate) struct AuditRow<'a> {
     pub address: Option<&'a str>,
     /// What exactly happened.
     pub detail: &'a str,
+}
+
+/// What inserting a portal account did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PortalUserInsert {
+    /// The account was added.
+    Added,
+    /// Nothing: the address is not local.
+    NoSuchAddress,
+    /// Nothing: the address has an account already.
+    Duplicate,
 }
 
 /// The newest audit event, as the next one chains to it.
@@ -351,6 +362,36 @@ pub(crate) trait Tx {
 
     /// The portal account of an address, if it has one.
     fn portal_user(&mut self, address: &DirectAddress) -> Result<Option<PortalUser>, StoreError>;
+
+    /// Adds an enabled portal account to a local address, added at `at`.
+    fn insert_portal_user(
+        &mut self,
+        address: &DirectAddress,
+        password_hash: &str,
+        settings: &NotifySettings,
+        at: OffsetDateTime,
+    ) -> Result<PortalUserInsert, StoreError>;
+
+    /// Replaces a portal account's password hash.
+    fn set_portal_password(
+        &mut self,
+        id: PortalUserId,
+        password_hash: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Disables a portal account as of `at`.
+    fn disable_portal_user(
+        &mut self,
+        id: PortalUserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces a portal account's notification settings.
+    fn set_portal_settings(
+        &mut self,
+        id: PortalUserId,
+        settings: &NotifySettings,
+    ) -> Result<(), StoreError>;
 
     /// Notes that the queued `notice` tells `owner` of the message `about`.
     fn insert_portal_notice(

@@ -11,6 +11,7 @@
 pub(crate) mod audit;
 pub(crate) mod filing;
 pub(crate) mod mailbox;
+pub(crate) mod portal_user;
 pub(crate) mod quarantine;
 pub(crate) mod queue;
 pub(crate) mod tracking;

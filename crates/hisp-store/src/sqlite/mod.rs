@@ -63,7 +63,7 @@ use crate::user::{Account, Grant, UserName};
 use crate::version::DirectoryVersion;
 use hisp_address::DirectAddress;
 use hisp_address::Domain;
-use portal_user::LoginFailure;
+use ops::portal_user::LoginFailure;
 
 pub use migrations::SCHEMA_VERSION;
 
@@ -751,7 +751,7 @@ impl Store for SqliteStore {
     ) -> Result<PortalUser, StoreError> {
         // Hash outside the write lock: it takes tens of milliseconds on purpose.
         let hash = password::hash(password)?;
-        self.write(|tx| portal_user::add(tx, address, &hash, settings))
+        self.write(|tx| ops::portal_user::add(&mut { tx }, address, &hash, settings))
     }
 
     fn portal_user(&self, address: &DirectAddress) -> Result<PortalUser, StoreError> {
@@ -768,11 +768,11 @@ impl Store for SqliteStore {
         password: &str,
     ) -> Result<PortalUser, StoreError> {
         let hash = password::hash(password)?;
-        self.write(|tx| portal_user::set_password(tx, address, &hash))
+        self.write(|tx| ops::portal_user::set_password(&mut { tx }, address, &hash))
     }
 
     fn disable_portal_user(&self, address: &DirectAddress) -> Result<PortalUser, StoreError> {
-        self.write(|tx| portal_user::disable(tx, address))
+        self.write(|tx| ops::portal_user::disable(&mut { tx }, address))
     }
 
     fn set_portal_settings(
@@ -780,7 +780,7 @@ impl Store for SqliteStore {
         address: &DirectAddress,
         settings: &NotifySettings,
     ) -> Result<PortalUser, StoreError> {
-        self.write(|tx| portal_user::set_settings(tx, address, settings))
+        self.write(|tx| ops::portal_user::set_settings(&mut { tx }, address, settings))
     }
 
     fn verify_portal_login(
@@ -801,7 +801,7 @@ impl Store for SqliteStore {
             Some((_, false)) => Some(LoginFailure::Disabled),
             Some((_, true)) => None,
         };
-        self.write(|tx| portal_user::audit_login(tx, address, failure))?;
+        self.write(|tx| ops::portal_user::audit_login(&mut { tx }, address, failure))?;
         match failure {
             None => self.read(|tx| portal_user::user(tx, address)),
             Some(LoginFailure::Disabled) => Err(StoreError::Disabled {

@@ -25,12 +25,13 @@ use crate::error::StoreError;
 use crate::expect::Expectation;
 use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId};
 use crate::message::{MessageDirection, MessageId, MessageRecordId};
-use crate::portal_user::PortalUser;
+use crate::portal_user::{NotifySettings, PortalUser, PortalUserId};
 use crate::quarantine::QuarantineId;
 use crate::queue::{Lease, QueueItem, QueueItemId, QueueState};
 use crate::tracking::{DeliveryStatus, RecipientId, RecipientRecord, TrackingState};
 use crate::tx::{
-    AuditRow, Candidate, EntryState, LastAuditEvent, NewMailboxEntry, NewMessage, NewQuarantine, Tx,
+    AuditRow, Candidate, EntryState, LastAuditEvent, NewMailboxEntry, NewMessage, NewQuarantine,
+    PortalUserInsert, Tx,
 };
 use hisp_address::{DirectAddress, Domain};
 
@@ -549,6 +550,40 @@ impl Tx for &Transaction<'_> {
 
     fn portal_user(&mut self, address: &DirectAddress) -> Result<Option<PortalUser>, StoreError> {
         portal_user::find(self, address)
+    }
+
+    fn insert_portal_user(
+        &mut self,
+        address: &DirectAddress,
+        password_hash: &str,
+        settings: &NotifySettings,
+        at: OffsetDateTime,
+    ) -> Result<PortalUserInsert, StoreError> {
+        portal_user::insert(self, address, password_hash, settings, at)
+    }
+
+    fn set_portal_password(
+        &mut self,
+        id: PortalUserId,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        portal_user::set_password(self, id, password_hash)
+    }
+
+    fn disable_portal_user(
+        &mut self,
+        id: PortalUserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        portal_user::disable(self, id, at)
+    }
+
+    fn set_portal_settings(
+        &mut self,
+        id: PortalUserId,
+        settings: &NotifySettings,
+    ) -> Result<(), StoreError> {
+        portal_user::set_settings(self, id, settings)
     }
 
     fn insert_portal_notice(
