@@ -33,6 +33,7 @@ mod mailbox;
 mod mailbox_view;
 mod message;
 mod migration;
+mod ops;
 mod password;
 mod portal_user;
 mod quarantine;
@@ -41,6 +42,7 @@ mod retry;
 mod sqlite;
 mod store;
 mod tracking;
+mod tx;
 mod user;
 mod version;
 

@@ -1,158 +1,40 @@
-//! The audit log in SQLite: every other module writes its events through
-//! [`write`] or [`write_about`], inside the transaction that makes the
+//! The audit log in SQLite: its reads, the check of the chain, and the
+//! migration that chains events written before the chain. Events are
+//! appended by `crate::ops::audit`, inside the transaction that makes the
 //! change, so a change and its event commit together.
 //!
 //! Each event carries `hash = SHA-256(previous event's hash || this event's
-//! columns)`; the first event's previous hash is 32 zero bytes. An event is
-//! written under the write lock (every write transaction is IMMEDIATE), so
-//! "the previous event" is well defined across processes. Triggers refuse
-//! UPDATE and DELETE; someone who edits the file around them breaks the
-//! chain at the first event touched, which [`verify_chain`] names.
+//! columns)` (`ops::audit::chain_hash`); the first event's previous hash is
+//! 32 zero bytes. An event is written under the write lock (every write
+//! transaction is IMMEDIATE), so "the previous event" is well defined
+//! across processes. Triggers refuse UPDATE and DELETE; someone who edits
+//! the file around them breaks the chain at the first event touched, which
+//! [`verify_chain`] names.
 
 use super::cached::Cached;
-use openssl::sha::Sha256;
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{OptionalExtension, Row, Transaction};
+use rusqlite::{Row, Transaction};
 
-use super::rows::{address_opt, message_id_opt, now, parsed, time_at};
+use super::rows::{address_opt, message_id_opt, parsed, time_at};
 use crate::audit::{AuditCheck, AuditEvent, AuditFilter, AuditHash, AuditKind};
 use crate::error::StoreError;
 use crate::message::{MessageId, MessageRecordId};
+use crate::ops::audit::{chain_hash, hash_array, HashValue, GENESIS};
 use hisp_address::DirectAddress;
 
-/// The hash before the first event.
-const GENESIS: [u8; 32] = [0; 32];
+/// A column's value as the chain hashes it.
+fn hash_value(value: ValueRef<'_>) -> HashValue<'_> {
+    match value {
+        ValueRef::Null => HashValue::Null,
+        ValueRef::Integer(i) => HashValue::Integer(i),
+        ValueRef::Real(f) => HashValue::Real(f),
+        ValueRef::Text(t) => HashValue::Text(t),
+        ValueRef::Blob(b) => HashValue::Blob(b),
+    }
+}
 
 /// The columns covered by the hash, in the order hashed.
 const HASHED_COLUMNS: &str = "id, at, kind, message_id, message, address, detail";
-
-/// Appends one event naming no address.
-pub(crate) fn write(
-    tx: &Transaction<'_>,
-    kind: AuditKind,
-    message_id: Option<&MessageId>,
-    message: Option<MessageRecordId>,
-    detail: &str,
-) -> Result<(), StoreError> {
-    append(tx, kind, message_id, message, None, detail)
-}
-
-/// Appends one event about a local address (a mailbox, a portal account).
-pub(crate) fn write_about(
-    tx: &Transaction<'_>,
-    kind: AuditKind,
-    address: &DirectAddress,
-    message_id: Option<&MessageId>,
-    detail: &str,
-) -> Result<(), StoreError> {
-    append(tx, kind, message_id, None, Some(address), detail)
-}
-
-/// Appends one event about a local address and a queued message.
-pub(crate) fn write_about_message(
-    tx: &Transaction<'_>,
-    kind: AuditKind,
-    address: &DirectAddress,
-    message_id: Option<&MessageId>,
-    message: MessageRecordId,
-    detail: &str,
-) -> Result<(), StoreError> {
-    append(tx, kind, message_id, Some(message), Some(address), detail)
-}
-
-fn append(
-    tx: &Transaction<'_>,
-    kind: AuditKind,
-    message_id: Option<&MessageId>,
-    message: Option<MessageRecordId>,
-    address: Option<&DirectAddress>,
-    detail: &str,
-) -> Result<(), StoreError> {
-    let (last_id, prev) = last_event(tx)?;
-    // The id is chosen here, not by SQLite, because it is hashed; the
-    // write lock is held, so nobody else takes it meanwhile.
-    let id = last_id + 1;
-    let columns = [
-        Value::Integer(id),
-        Value::Integer(now()),
-        Value::Text(kind.as_str().to_string()),
-        message_id.map_or(Value::Null, |m| Value::Text(m.as_str().to_string())),
-        message.map_or(Value::Null, |m| Value::Integer(m.0)),
-        address.map_or(Value::Null, |a| Value::Text(a.to_string())),
-        Value::Text(detail.to_string()),
-    ];
-    let hash = chain_hash(&prev, columns.iter().map(ValueRef::from));
-    let [id_v, at, kind_v, message_id_v, message_v, address_v, detail_v] = columns;
-    tx.exec(
-        "INSERT INTO audit_events (id, at, kind, message_id, message, address, detail, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        rusqlite::params![
-            id_v,
-            at,
-            kind_v,
-            message_id_v,
-            message_v,
-            address_v,
-            detail_v,
-            &hash[..]
-        ],
-    )
-    .map_err(StoreError::sqlite("writing an audit event"))?;
-    Ok(())
-}
-
-/// The id and hash of the newest event, or 0 and the genesis hash.
-fn last_event(tx: &Transaction<'_>) -> Result<(i64, [u8; 32]), StoreError> {
-    let last: Option<(i64, Option<Vec<u8>>)> = tx
-        .row(
-            "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(StoreError::sqlite("reading the last audit event"))?;
-    Ok(match last {
-        None => (0, GENESIS),
-        // A missing or malformed hash is a break verify_chain reports; the
-        // next event still chains to what is there.
-        Some((id, hash)) => (id, hash_array(hash.as_deref()).unwrap_or(GENESIS)),
-    })
-}
-
-fn hash_array(bytes: Option<&[u8]>) -> Option<[u8; 32]> {
-    bytes.and_then(|b| <[u8; 32]>::try_from(b).ok())
-}
-
-/// SHA-256 over the previous hash and the columns, each written with its
-/// type and length, so no two different rows hash the same input.
-fn chain_hash<'a>(prev: &[u8; 32], columns: impl Iterator<Item = ValueRef<'a>>) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"hisp audit event v1\0");
-    h.update(prev);
-    for value in columns {
-        match value {
-            ValueRef::Null => h.update(&[0]),
-            ValueRef::Integer(i) => {
-                h.update(&[1]);
-                h.update(&i.to_be_bytes());
-            }
-            ValueRef::Real(f) => {
-                h.update(&[2]);
-                h.update(&f.to_bits().to_be_bytes());
-            }
-            ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
-                h.update(&[if matches!(value, ValueRef::Text(_)) {
-                    3
-                } else {
-                    4
-                }]);
-                h.update(&(bytes.len() as u64).to_be_bytes());
-                h.update(bytes);
-            }
-        }
-    }
-    h.finish()
-}
 
 /// Hashes every event that has none yet, oldest first, each over the one
 /// before it: the migration that brings in the chain does this once for
@@ -181,7 +63,7 @@ pub(crate) fn chain_unhashed(tx: &Transaction<'_>) -> Result<u64, StoreError> {
         let hash = match hash_array(hash.as_deref()) {
             Some(h) => h,
             None => {
-                let h = chain_hash(&prev, columns.iter().map(ValueRef::from));
+                let h = chain_hash(&prev, columns.iter().map(|v| hash_value(ValueRef::from(v))));
                 tx.exec(
                     "UPDATE audit_events SET hash = ?2 WHERE id = ?1",
                     (id, &h[..]),
@@ -221,7 +103,7 @@ pub(crate) fn verify_chain(tx: &Transaction<'_>) -> Result<AuditCheck, StoreErro
             .map(|i| row.get_ref(i))
             .collect::<Result<Vec<_>, _>>()
             .map_err(StoreError::sqlite("reading audit events"))?;
-        let expected = chain_hash(&prev, columns.into_iter());
+        let expected = chain_hash(&prev, columns.into_iter().map(hash_value));
         let stored: Option<Vec<u8>> = match row.get_ref(7) {
             Ok(ValueRef::Blob(b)) => Some(b.to_vec()),
             _ => None,

@@ -200,6 +200,18 @@ pub(crate) fn remove_address(
 }
 
 pub(crate) fn address_id(tx: &Transaction<'_>, address: &DirectAddress) -> Result<i64, StoreError> {
+    address_id_opt(tx, address)?.ok_or_else(|| StoreError::NotFound {
+        entity: Entity::Address,
+        name: address.to_string(),
+    })
+}
+
+/// The id of a local address, found without regard to the letter case of
+/// its local part (the column's `COLLATE NOCASE`), if it is local.
+pub(crate) fn address_id_opt(
+    tx: &Transaction<'_>,
+    address: &DirectAddress,
+) -> Result<Option<i64>, StoreError> {
     tx.row(
         "SELECT a.id FROM addresses a JOIN domains d ON d.id = a.domain_id
          WHERE d.name = ?1 AND a.local_part = ?2",
@@ -207,11 +219,7 @@ pub(crate) fn address_id(tx: &Transaction<'_>, address: &DirectAddress) -> Resul
         |r| r.get(0),
     )
     .optional()
-    .map_err(StoreError::sqlite("looking up an address"))?
-    .ok_or_else(|| StoreError::NotFound {
-        entity: Entity::Address,
-        name: address.to_string(),
-    })
+    .map_err(StoreError::sqlite("looking up an address"))
 }
 
 pub(crate) fn add_certificate(

@@ -1,49 +1,22 @@
 //! A mailbox as its owner sees it, in SQLite: every query names the owner
 //! and the view's cutoff, so an entry of another mailbox, or one past
-//! retention, is "not found" exactly like an id that does not exist.
+//! retention, is "not found" exactly like an id that does not exist. The
+//! owner's changes (open, mark read, disregard, restore, a refused delete)
+//! are `crate::ops::mailbox`'s.
 
-use super::cached::Cached;
-use rusqlite::{OptionalExtension, Transaction};
+use rusqlite::Transaction;
 
-use super::audit;
-use super::mailbox::{self, entry_row, ENTRY_COLUMNS};
+use super::mailbox::{entry_row, ENTRY_COLUMNS};
 use super::rows::{address_at, time_at};
-use crate::audit::AuditKind;
-use crate::error::{Entity, StoreError};
-use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
+use crate::error::StoreError;
+use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId};
 use crate::mailbox_view::{Correspondent, FolderCount, MailboxView};
 use crate::message::HeaderSummary;
+use crate::ops;
 use hisp_address::DirectAddress;
 
 /// How much of a stored message the migration reads to find its header.
 const HEADER_PREFIX: i64 = 64 * 1024;
-
-/// Notes who sent an Inbox entry, if it is mail from a Direct address (not
-/// a report such as the DSN hisp files itself).
-pub(crate) fn record_sender(
-    tx: &Transaction<'_>,
-    entry: MailboxEntryId,
-    summary: &HeaderSummary,
-) -> Result<(), StoreError> {
-    if summary.report {
-        return Ok(());
-    }
-    let Some(address) = summary
-        .from_address
-        .as_deref()
-        .and_then(|a| DirectAddress::parse(a).ok())
-    else {
-        return Ok(());
-    };
-    tx.exec(
-        "INSERT INTO mailbox_senders (entry, address, name) VALUES (?1, ?2, ?3)",
-        (entry.0, address.to_string(), summary.from_name.as_deref()),
-    )
-    .map_err(StoreError::sqlite(
-        "recording the sender of a mailbox message",
-    ))?;
-    Ok(())
-}
 
 /// Fills `mailbox_senders` for the Inbox entries stored before it existed,
 /// reading the head of each message.
@@ -61,37 +34,11 @@ pub(crate) fn fill_senders(tx: &Transaction<'_>) -> Result<(), StoreError> {
         rows.collect::<Result<_, _>>()
             .map_err(StoreError::sqlite("reading mailbox headers"))?
     };
+    let mut tx = tx;
     for (id, head) in heads {
-        record_sender(tx, MailboxEntryId(id), &HeaderSummary::read(&head))?;
+        ops::mailbox::record_sender(&mut tx, MailboxEntryId(id), &HeaderSummary::read(&head))?;
     }
     Ok(())
-}
-
-fn not_found(id: MailboxEntryId) -> StoreError {
-    StoreError::NotFound {
-        entity: Entity::MailboxMessage,
-        name: id.to_string(),
-    }
-}
-
-/// One entry of `owner`'s mailbox inside the view.
-pub(crate) fn entry(
-    tx: &Transaction<'_>,
-    owner: &DirectAddress,
-    id: MailboxEntryId,
-    view: &MailboxView,
-) -> Result<MailboxEntry, StoreError> {
-    let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM mailbox WHERE id = ?1 AND address = ?2 AND received_at > ?3"
-    );
-    tx.row(
-        &sql,
-        (id.0, owner.to_string(), view.cutoff().unix_timestamp()),
-        entry_row,
-    )
-    .optional()
-    .map_err(StoreError::sqlite("reading a mailbox message"))?
-    .ok_or_else(|| not_found(id))
 }
 
 /// One folder inside the view, newest first.
@@ -162,87 +109,6 @@ pub(crate) fn counts(
         }
     }
     Ok(counts)
-}
-
-/// Reads an entry and marks it read, in one transaction.
-pub(crate) fn open(
-    tx: &Transaction<'_>,
-    owner: &DirectAddress,
-    id: MailboxEntryId,
-    view: &MailboxView,
-) -> Result<MailboxMessage, StoreError> {
-    entry(tx, owner, id, view)?;
-    mailbox::mark_read(tx, id)?;
-    mailbox::read(tx, id)
-}
-
-/// Writes a refused delete of an entry in the view as an audit event
-/// about its mailbox; the entry itself is left as it is.
-pub(crate) fn refuse_delete(
-    tx: &Transaction<'_>,
-    owner: &DirectAddress,
-    id: MailboxEntryId,
-    view: &MailboxView,
-) -> Result<MailboxEntry, StoreError> {
-    let found = entry(tx, owner, id, view)?;
-    audit::write_about(
-        tx,
-        AuditKind::DeleteRefused,
-        &found.address,
-        found.message_id.as_ref(),
-        &format!(
-            "delete of mailbox message {} in {} refused: nothing is deleted",
-            found.id, found.folder
-        ),
-    )?;
-    Ok(found)
-}
-
-/// Marks an entry read.
-pub(crate) fn mark_read(
-    tx: &Transaction<'_>,
-    owner: &DirectAddress,
-    id: MailboxEntryId,
-    view: &MailboxView,
-) -> Result<MailboxEntry, StoreError> {
-    entry(tx, owner, id, view)?;
-    mailbox::mark_read(tx, id)?;
-    entry(tx, owner, id, view)
-}
-
-/// Moves an Inbox (or Sent) entry to Disregarded.
-pub(crate) fn disregard(
-    tx: &Transaction<'_>,
-    owner: &DirectAddress,
-    id: MailboxEntryId,
-    view: &MailboxView,
-) -> Result<MailboxEntry, StoreError> {
-    entry(tx, owner, id, view)?;
-    mailbox::move_to(tx, id, Folder::Disregarded)
-}
-
-/// Moves a Disregarded entry back to the folder it came from.
-pub(crate) fn restore(
-    tx: &Transaction<'_>,
-    owner: &DirectAddress,
-    id: MailboxEntryId,
-    view: &MailboxView,
-) -> Result<MailboxEntry, StoreError> {
-    let current = entry(tx, owner, id, view)?;
-    if current.folder != Folder::Disregarded {
-        return Err(StoreError::Invalid {
-            what: "folder move",
-            value: format!("{} -> restore", current.folder),
-            reason: "only a disregarded message can be restored".into(),
-        });
-    }
-    let home: String = tx
-        .row("SELECT home FROM mailbox WHERE id = ?1", [id.0], |r| {
-            r.get(0)
-        })
-        .map_err(StoreError::sqlite("reading a mailbox message"))?;
-    let home: Folder = home.parse()?;
-    mailbox::move_to(tx, id, home)
 }
 
 /// Who has sent `owner` mail, newest first, each address once.

@@ -13,16 +13,15 @@ mod cached;
 mod directory;
 mod errors;
 mod files;
-mod filing;
 mod mailbox;
 mod mailbox_view;
 mod migrations;
-mod once;
 mod portal_user;
 mod quarantine;
 mod queue;
 mod rows;
 mod tracking;
+mod tx;
 mod users;
 
 #[cfg(test)]
@@ -49,6 +48,7 @@ use crate::mailbox::{Folder, MailboxEntry, MailboxEntryId, MailboxMessage};
 use crate::mailbox_view::{Correspondent, FolderCount, MailboxView};
 use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
 use crate::migration::MigrationReport;
+use crate::ops;
 use crate::password;
 use crate::portal_user::{NotifySettings, PortalUser};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
@@ -63,7 +63,7 @@ use crate::user::{Account, Grant, UserName};
 use crate::version::DirectoryVersion;
 use hisp_address::DirectAddress;
 use hisp_address::Domain;
-use portal_user::LoginFailure;
+use ops::portal_user::LoginFailure;
 
 pub use migrations::SCHEMA_VERSION;
 
@@ -450,8 +450,8 @@ impl Store for SqliteStore {
         expect: Expectation,
     ) -> Result<MessageRecordId, StoreError> {
         self.write(|tx| {
-            queue::enqueue(
-                tx,
+            ops::queue::enqueue(
+                &mut { tx },
                 direction,
                 envelope_from,
                 recipients,
@@ -473,8 +473,8 @@ impl Store for SqliteStore {
         expect: Expectation,
     ) -> Result<Option<MessageRecordId>, StoreError> {
         self.write(|tx| {
-            once::enqueue_once(
-                tx,
+            ops::queue::enqueue_once(
+                &mut { tx },
                 mark,
                 direction,
                 envelope_from,
@@ -487,7 +487,7 @@ impl Store for SqliteStore {
     }
 
     fn queued_once(&self, mark: &str) -> Result<Option<MessageRecordId>, StoreError> {
-        self.read(|tx| once::queued_once(tx, mark))
+        self.read(|tx| ops::queue::queued_once(&mut { tx }, mark))
     }
 
     fn claim_due(
@@ -496,7 +496,7 @@ impl Store for SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<QueueItem>, StoreError> {
-        self.write_relaxed(|tx| queue::claim_due(tx, now, lease, limit))
+        self.write_relaxed(|tx| ops::queue::claim_due(&mut { tx }, now, lease, limit))
     }
 
     fn release_leases(&self) -> Result<usize, StoreError> {
@@ -510,7 +510,7 @@ impl Store for SqliteStore {
         limits: &ClaimLimits,
     ) -> Result<Vec<QueueItem>, StoreError> {
         let mut limits = limits.clone();
-        self.write_relaxed(|tx| queue::claim_due_within(tx, now, lease, &mut limits))
+        self.write_relaxed(|tx| ops::queue::claim_due_within(&mut { tx }, now, lease, &mut limits))
     }
 
     fn renew_lease(
@@ -519,11 +519,11 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
         lease: Duration,
     ) -> Result<OffsetDateTime, StoreError> {
-        self.write_relaxed(|tx| queue::renew_lease(tx, item, now, lease))
+        self.write_relaxed(|tx| ops::queue::renew_lease(&mut { tx }, item, now, lease))
     }
 
     fn release(&self, item: &QueueItem) -> Result<(), StoreError> {
-        self.write_relaxed(|tx| queue::release(tx, item))
+        self.write_relaxed(|tx| ops::queue::release(&mut { tx }, item))
     }
 
     fn retry_now(
@@ -531,7 +531,7 @@ impl Store for SqliteStore {
         selection: RetrySelection,
         at: OffsetDateTime,
     ) -> Result<Vec<QueueItemId>, StoreError> {
-        self.write(|tx| queue::retry_now(tx, selection, at))
+        self.write(|tx| ops::queue::retry_now(&mut { tx }, selection, at))
     }
 
     fn next_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
@@ -565,7 +565,7 @@ impl Store for SqliteStore {
     }
 
     fn complete(&self, item: &QueueItem) -> Result<(), StoreError> {
-        self.write_relaxed(|tx| queue::complete(tx, item))
+        self.write_relaxed(|tx| ops::queue::complete(&mut { tx }, item))
     }
 
     fn retry_later(
@@ -574,11 +574,11 @@ impl Store for SqliteStore {
         next_attempt_at: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.write_relaxed(|tx| queue::retry_later(tx, item, next_attempt_at, error))
+        self.write_relaxed(|tx| ops::queue::retry_later(&mut { tx }, item, next_attempt_at, error))
     }
 
     fn fail(&self, item: &QueueItem, reason: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.write_relaxed(|tx| queue::fail(tx, item, reason, at))
+        self.write_relaxed(|tx| ops::queue::fail(&mut { tx }, item, reason, at))
     }
 
     fn queue(&self, state: Option<QueueState>) -> Result<Vec<QueueEntry>, StoreError> {
@@ -592,7 +592,7 @@ impl Store for SqliteStore {
         at: OffsetDateTime,
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write_relaxed(|tx| queue::track(tx, recipient, next, at, reason))
+        self.write_relaxed(|tx| ops::tracking::track(&mut { tx }, recipient, next, at, reason))
     }
 
     fn track_failed(
@@ -602,7 +602,9 @@ impl Store for SqliteStore {
         reason: &str,
         status: Option<DeliveryStatus>,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write_relaxed(|tx| queue::track_failed(tx, recipient, at, reason, status))
+        self.write_relaxed(|tx| {
+            ops::tracking::track_failed(&mut { tx }, recipient, at, reason, status)
+        })
     }
 
     fn track_steps(
@@ -613,11 +615,7 @@ impl Store for SqliteStore {
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError> {
         self.write_relaxed(|tx| {
-            let mut last = queue::recipient(tx, recipient)?;
-            for step in steps {
-                last = queue::track(tx, recipient, *step, at, reason)?;
-            }
-            Ok(last)
+            ops::tracking::track_steps(&mut { tx }, recipient, steps, at, reason)
         })
     }
 
@@ -627,7 +625,9 @@ impl Store for SqliteStore {
         step: TrackingState,
         at: OffsetDateTime,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write_relaxed(|tx| queue::note_overtaken_step(tx, recipient, step, at))
+        self.write_relaxed(|tx| {
+            ops::tracking::note_overtaken_step(&mut { tx }, recipient, step, at)
+        })
     }
 
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError> {
@@ -635,7 +635,7 @@ impl Store for SqliteStore {
     }
 
     fn recipient(&self, id: RecipientId) -> Result<RecipientRecord, StoreError> {
-        self.read(|tx| queue::recipient(tx, id))
+        self.read(|tx| ops::tracking::recipient(&mut { tx }, id))
     }
 
     fn overdue(&self, relayed_before: OffsetDateTime) -> Result<Vec<RecipientRecord>, StoreError> {
@@ -653,7 +653,9 @@ impl Store for SqliteStore {
         recipients: &[RecipientId],
         at: OffsetDateTime,
     ) -> Result<Option<MailboxEntryId>, StoreError> {
-        self.write_relaxed(|tx| tracking::notify_sender(tx, sender, notice, recipients, at))
+        self.write_relaxed(|tx| {
+            ops::tracking::notify_sender(&mut { tx }, sender, notice, recipients, at)
+        })
     }
 
     fn tracked_messages(&self, filter: TrackFilter) -> Result<Vec<TrackedMessage>, StoreError> {
@@ -671,7 +673,7 @@ impl Store for SqliteStore {
         folder: Folder,
         received_at: OffsetDateTime,
     ) -> Result<MailboxEntryId, StoreError> {
-        self.write(|tx| mailbox::deliver(tx, address, bytes, folder, received_at))
+        self.write(|tx| ops::mailbox::deliver(&mut { tx }, address, bytes, folder, received_at))
     }
 
     fn deliver_to_mailbox_once(
@@ -681,7 +683,9 @@ impl Store for SqliteStore {
         folder: Folder,
         received_at: OffsetDateTime,
     ) -> Result<Option<MailboxEntryId>, StoreError> {
-        self.write_relaxed(|tx| mailbox::deliver_once(tx, address, bytes, folder, received_at))
+        self.write_relaxed(|tx| {
+            ops::mailbox::deliver_once(&mut { tx }, address, bytes, folder, received_at)
+        })
     }
 
     fn file_inbound_notifying(
@@ -695,8 +699,15 @@ impl Store for SqliteStore {
         notice: Option<&NewMailNotice<'_>>,
     ) -> Result<Filing, StoreError> {
         self.write_relaxed(|tx| {
-            filing::file_inbound(
-                tx, recipient, address, bytes, at, if_filed, if_missing, notice,
+            ops::filing::file_inbound(
+                &mut { tx },
+                recipient,
+                address,
+                bytes,
+                at,
+                if_filed,
+                if_missing,
+                notice,
             )
         })
     }
@@ -707,7 +718,7 @@ impl Store for SqliteStore {
         at: OffsetDateTime,
         reply: &str,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write_relaxed(|tx| filing::portal_notice_sent(tx, recipient, at, reply))
+        self.write_relaxed(|tx| ops::filing::portal_notice_sent(&mut { tx }, recipient, at, reply))
     }
 
     fn mailbox(
@@ -719,15 +730,15 @@ impl Store for SqliteStore {
     }
 
     fn read_message(&self, id: MailboxEntryId) -> Result<MailboxMessage, StoreError> {
-        self.read(|tx| mailbox::read(tx, id))
+        self.read(|tx| ops::mailbox::read(&mut { tx }, id))
     }
 
     fn mark_read(&self, id: MailboxEntryId) -> Result<(), StoreError> {
-        self.write_relaxed(|tx| mailbox::mark_read(tx, id))
+        self.write_relaxed(|tx| ops::mailbox::mark_read(&mut { tx }, id))
     }
 
     fn move_to(&self, id: MailboxEntryId, folder: Folder) -> Result<MailboxEntry, StoreError> {
-        self.write(|tx| mailbox::move_to(tx, id, folder))
+        self.write(|tx| ops::mailbox::move_to(&mut { tx }, id, folder))
     }
 
     fn quarantine(
@@ -737,7 +748,7 @@ impl Store for SqliteStore {
         detail: &str,
         envelope: &Envelope,
     ) -> Result<QuarantineId, StoreError> {
-        self.write(|tx| quarantine::add(tx, bytes, reason, detail, envelope))
+        self.write(|tx| ops::quarantine::add(&mut { tx }, bytes, reason, detail, envelope))
     }
 
     fn quarantine_queued(
@@ -747,7 +758,9 @@ impl Store for SqliteStore {
         detail: &str,
         envelope: &Envelope,
     ) -> Result<QuarantineId, StoreError> {
-        self.write_relaxed(|tx| quarantine::add_queued(tx, message, reason, detail, envelope))
+        self.write_relaxed(|tx| {
+            ops::quarantine::add_queued(&mut { tx }, message, reason, detail, envelope)
+        })
     }
 
     fn quarantine_inbound(
@@ -760,7 +773,15 @@ impl Store for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Option<QuarantineId>, StoreError> {
         self.write_relaxed(|tx| {
-            filing::quarantine_inbound(tx, message, reason, detail, envelope, recipients, at)
+            ops::filing::quarantine_inbound(
+                &mut { tx },
+                message,
+                reason,
+                detail,
+                envelope,
+                recipients,
+                at,
+            )
         })
     }
 
@@ -779,13 +800,7 @@ impl Store for SqliteStore {
         message: Option<MessageRecordId>,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.write_relaxed(|tx| {
-            let looked_up = match (message_id, message) {
-                (None, Some(m)) => queue::message_id_of(tx, m)?,
-                _ => None,
-            };
-            audit::write(tx, kind, message_id.or(looked_up.as_ref()), message, detail)
-        })
+        self.write_relaxed(|tx| ops::audit::audit(&mut { tx }, kind, message_id, message, detail))
     }
 
     fn audit_events(&self, message_id: &MessageId) -> Result<Vec<AuditEvent>, StoreError> {
@@ -808,7 +823,7 @@ impl Store for SqliteStore {
     ) -> Result<PortalUser, StoreError> {
         // Hash outside the write lock: it takes tens of milliseconds on purpose.
         let hash = password::hash(password)?;
-        self.write(|tx| portal_user::add(tx, address, &hash, settings))
+        self.write(|tx| ops::portal_user::add(&mut { tx }, address, &hash, settings))
     }
 
     fn portal_user(&self, address: &DirectAddress) -> Result<PortalUser, StoreError> {
@@ -825,11 +840,11 @@ impl Store for SqliteStore {
         password: &str,
     ) -> Result<PortalUser, StoreError> {
         let hash = password::hash(password)?;
-        self.write(|tx| portal_user::set_password(tx, address, &hash))
+        self.write(|tx| ops::portal_user::set_password(&mut { tx }, address, &hash))
     }
 
     fn disable_portal_user(&self, address: &DirectAddress) -> Result<PortalUser, StoreError> {
-        self.write(|tx| portal_user::disable(tx, address))
+        self.write(|tx| ops::portal_user::disable(&mut { tx }, address))
     }
 
     fn set_portal_settings(
@@ -837,7 +852,7 @@ impl Store for SqliteStore {
         address: &DirectAddress,
         settings: &NotifySettings,
     ) -> Result<PortalUser, StoreError> {
-        self.write(|tx| portal_user::set_settings(tx, address, settings))
+        self.write(|tx| ops::portal_user::set_settings(&mut { tx }, address, settings))
     }
 
     fn verify_portal_login(
@@ -858,7 +873,7 @@ impl Store for SqliteStore {
             Some((_, false)) => Some(LoginFailure::Disabled),
             Some((_, true)) => None,
         };
-        self.write(|tx| portal_user::audit_login(tx, address, failure))?;
+        self.write(|tx| ops::portal_user::audit_login(&mut { tx }, address, failure))?;
         match failure {
             None => self.read(|tx| portal_user::user(tx, address)),
             Some(LoginFailure::Disabled) => Err(StoreError::Disabled {
@@ -900,7 +915,7 @@ impl Store for SqliteStore {
         id: MailboxEntryId,
         view: &MailboxView,
     ) -> Result<MailboxEntry, StoreError> {
-        self.read(|tx| mailbox_view::entry(tx, owner, id, view))
+        self.read(|tx| ops::mailbox::view_entry(&mut { tx }, owner, id, view))
     }
 
     fn open_message(
@@ -909,7 +924,7 @@ impl Store for SqliteStore {
         id: MailboxEntryId,
         view: &MailboxView,
     ) -> Result<MailboxMessage, StoreError> {
-        self.write_relaxed(|tx| mailbox_view::open(tx, owner, id, view))
+        self.write_relaxed(|tx| ops::mailbox::open(&mut { tx }, owner, id, view))
     }
 
     fn mark_read_in_view(
@@ -918,7 +933,7 @@ impl Store for SqliteStore {
         id: MailboxEntryId,
         view: &MailboxView,
     ) -> Result<MailboxEntry, StoreError> {
-        self.write_relaxed(|tx| mailbox_view::mark_read(tx, owner, id, view))
+        self.write_relaxed(|tx| ops::mailbox::mark_read_in_view(&mut { tx }, owner, id, view))
     }
 
     fn disregard(
@@ -927,7 +942,7 @@ impl Store for SqliteStore {
         id: MailboxEntryId,
         view: &MailboxView,
     ) -> Result<MailboxEntry, StoreError> {
-        self.write(|tx| mailbox_view::disregard(tx, owner, id, view))
+        self.write(|tx| ops::mailbox::disregard(&mut { tx }, owner, id, view))
     }
 
     fn restore(
@@ -936,7 +951,7 @@ impl Store for SqliteStore {
         id: MailboxEntryId,
         view: &MailboxView,
     ) -> Result<MailboxEntry, StoreError> {
-        self.write(|tx| mailbox_view::restore(tx, owner, id, view))
+        self.write(|tx| ops::mailbox::restore(&mut { tx }, owner, id, view))
     }
 
     fn correspondents(&self, owner: &DirectAddress) -> Result<Vec<Correspondent>, StoreError> {
@@ -949,6 +964,6 @@ impl Store for SqliteStore {
         id: MailboxEntryId,
         view: &MailboxView,
     ) -> Result<MailboxEntry, StoreError> {
-        self.write(|tx| mailbox_view::refuse_delete(tx, owner, id, view))
+        self.write(|tx| ops::mailbox::refuse_delete(&mut { tx }, owner, id, view))
     }
 }

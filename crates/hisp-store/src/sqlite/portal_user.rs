@@ -1,16 +1,17 @@
-//! Portal accounts in SQLite. Hashing happens outside the transaction (it is
-//! slow on purpose); these functions read and write rows and write the
-//! audit event of each change.
+//! Portal accounts in SQLite: the reads, and the statements behind the
+//! seam's portal primitives (`sqlite/tx.rs`). The changes with their audit
+//! events are `crate::ops::portal_user`'s.
 
 use super::cached::Cached;
 use rusqlite::{OptionalExtension, Row, Transaction};
 
-use super::audit;
-use super::directory::{address_id, duplicate_or};
-use super::rows::{now, parsed, time_at, time_opt};
-use crate::audit::AuditKind;
+use time::OffsetDateTime;
+
+use super::directory::address_id_opt;
+use super::rows::{is_unique_violation, parsed, time_at, time_opt};
 use crate::error::{Entity, StoreError};
 use crate::portal_user::{EmailAddress, NotifySettings, PortalUser, PortalUserId};
+use crate::tx::PortalUserInsert;
 use hisp_address::DirectAddress;
 
 const SELECT: &str = "SELECT p.id, a.local_part || '@' || d.name, p.email, p.notify,
@@ -26,69 +27,25 @@ fn not_found(address: &DirectAddress) -> StoreError {
     }
 }
 
-fn settings_text(s: &NotifySettings) -> String {
-    format!(
-        "notify {}, e-mail {}",
-        if s.notify { "on" } else { "off" },
-        s.email
-            .as_ref()
-            .map_or_else(|| "none".to_string(), ToString::to_string)
-    )
-}
-
-pub(crate) fn add(
-    tx: &Transaction<'_>,
-    address: &DirectAddress,
-    password_hash: &str,
-    settings: &NotifySettings,
-) -> Result<PortalUser, StoreError> {
-    let address_id = address_id(tx, address)?;
-    tx.exec(
-        "INSERT INTO portal_users (address_id, password_hash, email, notify, added_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        (
-            address_id,
-            password_hash,
-            settings.email.as_ref().map(EmailAddress::as_string),
-            settings.notify,
-            now(),
-        ),
-    )
-    .map_err(|e| {
-        duplicate_or(
-            e,
-            Entity::PortalUser,
-            address.to_string(),
-            "adding a portal user",
-        )
-    })?;
-    let user = user(tx, address)?;
-    audit::write_about(
-        tx,
-        AuditKind::PortalUserAdded,
-        &user.address,
-        None,
-        &format!(
-            "portal user {} added: {}",
-            user.address,
-            settings_text(settings)
-        ),
-    )?;
-    Ok(user)
-}
-
 pub(crate) fn user(
     tx: &Transaction<'_>,
     address: &DirectAddress,
 ) -> Result<PortalUser, StoreError> {
+    find(tx, address)?.ok_or_else(|| not_found(address))
+}
+
+/// The portal account of an address, if it has one.
+pub(crate) fn find(
+    tx: &Transaction<'_>,
+    address: &DirectAddress,
+) -> Result<Option<PortalUser>, StoreError> {
     tx.row(
         &format!("{SELECT} WHERE d.name = ?1 AND a.local_part = ?2"),
         (address.domain().as_str(), address.local_part()),
         user_row,
     )
     .optional()
-    .map_err(StoreError::sqlite("reading a portal user"))?
-    .ok_or_else(|| not_found(address))
+    .map_err(StoreError::sqlite("reading a portal user"))
 }
 
 pub(crate) fn users(tx: &Transaction<'_>) -> Result<Vec<PortalUser>, StoreError> {
@@ -139,116 +96,76 @@ pub(crate) fn password_hash(
     .map_err(StoreError::sqlite("reading a portal password hash"))
 }
 
-pub(crate) fn set_password(
+/// Adds an enabled portal account to a local address.
+pub(crate) fn insert(
     tx: &Transaction<'_>,
     address: &DirectAddress,
     password_hash: &str,
-) -> Result<PortalUser, StoreError> {
-    let user = user(tx, address)?;
+    settings: &NotifySettings,
+    at: OffsetDateTime,
+) -> Result<PortalUserInsert, StoreError> {
+    let Some(address_id) = address_id_opt(tx, address)? else {
+        return Ok(PortalUserInsert::NoSuchAddress);
+    };
+    match tx.exec(
+        "INSERT INTO portal_users (address_id, password_hash, email, notify, added_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        (
+            address_id,
+            password_hash,
+            settings.email.as_ref().map(EmailAddress::as_string),
+            settings.notify,
+            at.unix_timestamp(),
+        ),
+    ) {
+        Ok(_) => Ok(PortalUserInsert::Added),
+        Err(e) if is_unique_violation(&e) => Ok(PortalUserInsert::Duplicate),
+        Err(e) => Err(StoreError::sqlite("adding a portal user")(e)),
+    }
+}
+
+/// Replaces a portal account's password hash.
+pub(crate) fn set_password(
+    tx: &Transaction<'_>,
+    id: PortalUserId,
+    password_hash: &str,
+) -> Result<(), StoreError> {
     tx.exec(
         "UPDATE portal_users SET password_hash = ?2 WHERE id = ?1",
-        (user.id.0, password_hash),
+        (id.0, password_hash),
     )
     .map_err(StoreError::sqlite("changing a portal password"))?;
-    audit::write_about(
-        tx,
-        AuditKind::PortalPasswordChanged,
-        &user.address,
-        None,
-        &format!("portal user {}: password changed", user.address),
-    )?;
-    Ok(user)
+    Ok(())
 }
 
+/// Disables a portal account as of `at`.
 pub(crate) fn disable(
     tx: &Transaction<'_>,
-    address: &DirectAddress,
-) -> Result<PortalUser, StoreError> {
-    let user = user(tx, address)?;
-    if !user.is_enabled() {
-        return Ok(user);
-    }
+    id: PortalUserId,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
     tx.exec(
         "UPDATE portal_users SET disabled_at = ?2 WHERE id = ?1",
-        (user.id.0, now()),
+        (id.0, at.unix_timestamp()),
     )
     .map_err(StoreError::sqlite("disabling a portal user"))?;
-    audit::write_about(
-        tx,
-        AuditKind::PortalUserDisabled,
-        &user.address,
-        None,
-        &format!("portal user {} disabled", user.address),
-    )?;
-    self::user(tx, address)
+    Ok(())
 }
 
+/// Replaces a portal account's notification settings.
 pub(crate) fn set_settings(
     tx: &Transaction<'_>,
-    address: &DirectAddress,
+    id: PortalUserId,
     settings: &NotifySettings,
-) -> Result<PortalUser, StoreError> {
-    let user = user(tx, address)?;
-    if &user.settings == settings {
-        return Ok(user);
-    }
+) -> Result<(), StoreError> {
     tx.exec(
         "UPDATE portal_users SET notify = ?2, email = ?3 WHERE id = ?1",
         (
-            user.id.0,
+            id.0,
             settings.notify,
             settings.email.as_ref().map(EmailAddress::as_string),
         ),
     )
     .map_err(StoreError::sqlite("changing portal settings"))?;
-    audit::write_about(
-        tx,
-        AuditKind::PortalSettingsChanged,
-        &user.address,
-        None,
-        &format!("portal user {}: {}", user.address, settings_text(settings)),
-    )?;
-    self::user(tx, address)
-}
-
-/// Why a portal login was refused, as the audit trail says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LoginFailure {
-    NoSuchUser,
-    WrongPassword,
-    Disabled,
-}
-
-impl LoginFailure {
-    fn as_str(self) -> &'static str {
-        match self {
-            LoginFailure::NoSuchUser => "no such portal user",
-            LoginFailure::WrongPassword => "wrong password",
-            LoginFailure::Disabled => "account disabled",
-        }
-    }
-}
-
-/// Writes the audit event of a login attempt.
-pub(crate) fn audit_login(
-    tx: &Transaction<'_>,
-    address: &DirectAddress,
-    failure: Option<LoginFailure>,
-) -> Result<(), StoreError> {
-    match failure {
-        None => audit::write_about(
-            tx,
-            AuditKind::Login,
-            address,
-            None,
-            &format!("portal login as {address}"),
-        ),
-        Some(why) => audit::write_about(
-            tx,
-            AuditKind::LoginFailed,
-            address,
-            None,
-            &format!("portal login as {address} refused: {}", why.as_str()),
-        ),
-    }
+    Ok(())
 }

@@ -1,29 +1,22 @@
 //! Delivery notification tracking in SQLite (Implementation Guide for
 //! Delivery Notification in Direct 1.0): the recipients the MDN timeout must
-//! fail, the failures whose sender has not been told, the one final notice
-//! per recipient, and listings of outbound messages.
+//! fail, the failures whose sender has not been told, and listings of
+//! outbound messages. (The one final notice per recipient is
+//! `crate::ops::tracking::notify_sender`.)
 //!
 //! None of these reads a message body: recipients and listings come from
 //! `recipients`, `message_tracking` and the columns of `messages` before
 //! `body`.
 
-use super::cached::Cached;
-use std::collections::{BTreeMap, BTreeSet};
-
 use rusqlite::{Params, Row, Transaction};
 use time::OffsetDateTime;
 
-use super::audit;
-use super::mailbox;
-use super::queue::{recipient, recipients_of, recipients_query};
+use super::queue::{recipients_of, recipients_query};
 use super::rows::{address_opt, message_id_opt, parsed, time_at};
-use crate::audit::AuditKind;
 use crate::error::StoreError;
 use crate::expect::Expectation;
-use crate::mailbox::{Folder, MailboxEntryId};
 use crate::message::{MessageId, MessageRecordId};
-use crate::tracking::{RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
-use hisp_address::DirectAddress;
+use crate::tracking::{RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
 
 /// Recipients of outbound mail (not notifications or portal notices) relayed at or before
 /// `?1` and still waiting for MDNs, oldest relay first. The state test is
@@ -53,101 +46,6 @@ pub(crate) fn unnotified_failures(
     tx: &Transaction<'_>,
 ) -> Result<Vec<RecipientRecord>, StoreError> {
     recipients_query(tx, UNNOTIFIED, ())
-}
-
-/// Marks `recipients` notified and files `notice` in `sender`'s Inbox, or
-/// does nothing if any of them was already notified.
-pub(crate) fn notify_sender(
-    tx: &Transaction<'_>,
-    sender: &DirectAddress,
-    notice: &[u8],
-    recipients: &[RecipientId],
-    at: OffsetDateTime,
-) -> Result<Option<MailboxEntryId>, StoreError> {
-    if recipients.is_empty() {
-        return Err(StoreError::Invalid {
-            what: "final notice",
-            value: format!("to {sender}"),
-            reason: "it names no recipient it reports on".into(),
-        });
-    }
-    let ids: BTreeSet<RecipientId> = recipients.iter().copied().collect();
-    let records = ids
-        .iter()
-        .map(|id| recipient(tx, *id))
-        .collect::<Result<Vec<_>, _>>()?;
-    // One final notice per recipient: a notice already sent for any of them
-    // (by an earlier call that committed before a crash, or by a racing
-    // worker) means this one is a repeat.
-    if records.iter().any(|r| r.notified_at.is_some()) {
-        return Ok(None);
-    }
-    if let Some(r) = records
-        .iter()
-        .find(|r| r.state != TrackingState::Failed || !r.expect.expects_mdn())
-    {
-        return Err(StoreError::Invalid {
-            what: "final notice",
-            value: format!(
-                "recipient {} ({}) of message {}",
-                r.id.0, r.address, r.message
-            ),
-            reason: if r.expect.expects_mdn() {
-                format!(
-                    "it is {}; only a failed recipient gets a failure notice",
-                    r.state
-                )
-            } else {
-                "it is a recipient of a notification, whose failure is not reported".into()
-            },
-        });
-    }
-    for r in &records {
-        tx.exec(
-            "UPDATE recipients SET notified_at = ?2 WHERE id = ?1",
-            (r.id.0, at.unix_timestamp()),
-        )
-        .map_err(StoreError::sqlite("marking a recipient notified"))?;
-    }
-    let filed = match mailbox::deliver(tx, sender, notice, Folder::Inbox, at) {
-        Ok(entry) => Some(entry),
-        // A sender without a local mailbox (sending under a domain grant, or
-        // removed since): the notice cannot be filed, and trying again
-        // would not change that. The recipients count as told; the audit
-        // says the notice was dropped.
-        Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(e),
-    };
-    // The notice's own Delivered event names the notice; this one is about
-    // each original message, so its audit trail shows the DSN.
-    let mut by_message: BTreeMap<MessageRecordId, (Option<&MessageId>, Vec<String>)> =
-        BTreeMap::new();
-    for r in &records {
-        by_message
-            .entry(r.message)
-            .or_insert_with(|| (r.message_id.as_ref(), Vec::new()))
-            .1
-            .push(r.address.to_string());
-    }
-    for (message, (message_id, failed)) in by_message {
-        audit::write(
-            tx,
-            AuditKind::DsnSent,
-            message_id,
-            Some(message),
-            &match filed {
-                Some(entry) => format!(
-                    "to {sender} (mailbox entry {entry}): failed {}",
-                    failed.join(", ")
-                ),
-                None => format!(
-                    "not filed: {sender} has no local mailbox; failed {}",
-                    failed.join(", ")
-                ),
-            },
-        )?;
-    }
-    Ok(filed)
 }
 
 /// Outbound messages matching `filter`, newest first, with all their

@@ -9,6 +9,7 @@ mod filing;
 mod migration;
 mod portal_notice;
 mod queue;
+mod seam;
 mod tracking;
 
 use std::os::unix::fs::PermissionsExt;

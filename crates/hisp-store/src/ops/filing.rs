@@ -1,18 +1,17 @@
-//! Filing an inbound message for one recipient in SQLite: the mailbox
-//! entry, the tracking move and the queued MDNs in the caller's transaction,
-//! written by the same functions as the separate calls, so the rows and
-//! audit events are the same.
+//! Filing an inbound message for one recipient, for every backend: the
+//! mailbox entry, the tracking move, the queued MDNs and the portal notice
+//! in the caller's transaction, written by the same operations as the
+//! separate calls, so the rows and audit events are the same. Also the
+//! quarantine of an inbound message with its recipients, and the portal
+//! notice taken by the smart host.
 
-use super::cached::Cached;
-use rusqlite::{OptionalExtension, Transaction};
 use time::OffsetDateTime;
 
 use super::audit;
 use super::mailbox;
-use super::portal_user;
 use super::quarantine;
 use super::queue;
-use super::rows::parsed;
+use super::tracking::{self, track};
 use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
 use crate::expect::Expectation;
@@ -21,11 +20,13 @@ use crate::mailbox::{Folder, MailboxEntryId};
 use crate::message::{Envelope, HeaderSummary, MessageDirection, MessageRecordId};
 use crate::quarantine::{QuarantineId, QuarantineReason};
 use crate::tracking::{RecipientId, RecipientRecord, TrackingState};
+use crate::tx::Tx;
 use hisp_address::DirectAddress;
 
+/// [`Store::file_inbound_notifying`](crate::Store::file_inbound_notifying).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn file_inbound(
-    tx: &Transaction<'_>,
+pub(crate) fn file_inbound<T: Tx + ?Sized>(
+    tx: &mut T,
     recipient: RecipientId,
     address: &DirectAddress,
     bytes: &[u8],
@@ -34,19 +35,20 @@ pub(crate) fn file_inbound(
     if_missing: &[Answer],
     notice: Option<&NewMailNotice<'_>>,
 ) -> Result<Filing, StoreError> {
-    let record = queue::recipient(tx, recipient)?;
+    let record = tracking::recipient(tx, recipient)?;
     // A final state means an earlier attempt committed (a worker whose lease
     // ran out, or a retry after a crash past the commit): filing again would
     // put the message in the Inbox twice and send its MDNs twice.
     if record.state.is_final() {
         return Ok(Filing::AlreadyDone(record.state));
     }
-    if let Some(entry) = already_filed(tx, address, bytes)? {
+    let summary = HeaderSummary::read(bytes);
+    if let Some(entry) = already_filed(tx, address, &summary)? {
         // The sender sent it again without having learnt of the first
         // delivery (it stopped between our 250 and recording it): the
         // recipient has it, so it is delivered, and the answers go again
         // so that the sender's tracking completes.
-        queue::track(tx, recipient, TrackingState::Delivered, at, None)?;
+        track(tx, recipient, TrackingState::Delivered, at, None)?;
         audit::write_about(
             tx,
             AuditKind::Duplicate,
@@ -59,9 +61,10 @@ pub(crate) fn file_inbound(
         }
         return Ok(Filing::Duplicate(entry));
     }
-    let (filing, answers) = match mailbox::deliver(tx, address, bytes, Folder::Inbox, at) {
+    let filed = mailbox::deliver_summarised(tx, address, bytes, &summary, Folder::Inbox, at);
+    let (filing, answers) = match filed {
         Ok(entry) => {
-            queue::track(tx, recipient, TrackingState::Delivered, at, None)?;
+            track(tx, recipient, TrackingState::Delivered, at, None)?;
             if let Some(notice) = notice {
                 queue_notice(tx, &record, address, entry, notice, at)?;
             }
@@ -72,7 +75,7 @@ pub(crate) fn file_inbound(
             ..
         }) => {
             let why = format!("{address}: no such local address");
-            queue::track(tx, recipient, TrackingState::Failed, at, Some(&why))?;
+            track(tx, recipient, TrackingState::Failed, at, Some(&why))?;
             (Filing::NoSuchAddress, if_missing)
         }
         Err(e) => return Err(e),
@@ -84,39 +87,24 @@ pub(crate) fn file_inbound(
 }
 
 /// The Inbox entry (wherever it was moved since) of `address` that holds
-/// the message `bytes` already: the same Message-ID (RFC 5322 §3.6.4: one
+/// the message already: the same Message-ID (RFC 5322 §3.6.4: one
 /// message, one Message-ID) from the same From. None for a message without
 /// a Message-ID.
-fn already_filed(
-    tx: &Transaction<'_>,
+fn already_filed<T: Tx + ?Sized>(
+    tx: &mut T,
     address: &DirectAddress,
-    bytes: &[u8],
+    summary: &HeaderSummary,
 ) -> Result<Option<MailboxEntryId>, StoreError> {
-    let summary = HeaderSummary::read(bytes);
-    let Some(message_id) = summary.message_id else {
+    let Some(message_id) = &summary.message_id else {
         return Ok(None);
     };
-    tx.row(
-        "SELECT id FROM mailbox
-         WHERE message_id = ?1 AND address = ?2 AND home = 'inbox' AND from_field IS ?3
-         ORDER BY id LIMIT 1",
-        (
-            message_id.as_str(),
-            address.to_string(),
-            summary.from.as_deref(),
-        ),
-        |r| r.get(0).map(MailboxEntryId),
-    )
-    .optional()
-    .map_err(StoreError::sqlite(
-        "looking for an earlier copy in the mailbox",
-    ))
+    tx.inbox_copy(address, message_id, summary.from.as_deref())
 }
 
 /// Quarantines an inbound message and fails its recipients in one
 /// transaction ([`Store::quarantine_inbound`](crate::Store::quarantine_inbound)).
-pub(crate) fn quarantine_inbound(
-    tx: &Transaction<'_>,
+pub(crate) fn quarantine_inbound<T: Tx + ?Sized>(
+    tx: &mut T,
     message: MessageRecordId,
     reason: QuarantineReason,
     detail: &str,
@@ -126,7 +114,7 @@ pub(crate) fn quarantine_inbound(
 ) -> Result<Option<QuarantineId>, StoreError> {
     let mut open = Vec::new();
     for id in recipients {
-        let record = queue::recipient(tx, *id)?;
+        let record = tracking::recipient(tx, *id)?;
         if !record.state.is_final() {
             open.push(record.id);
         }
@@ -138,15 +126,15 @@ pub(crate) fn quarantine_inbound(
     let quarantined = quarantine::add_queued(tx, message, reason, detail, envelope)?;
     let why = format!("quarantined ({reason}): {detail}");
     for id in open {
-        queue::track(tx, id, TrackingState::Failed, at, Some(&why))?;
+        track(tx, id, TrackingState::Failed, at, Some(&why))?;
     }
     Ok(Some(quarantined))
 }
 
 /// Queues one answer as an outbound notification and records, about the
 /// inbound message, that it was sent.
-fn queue_answer(
-    tx: &Transaction<'_>,
+fn queue_answer<T: Tx + ?Sized>(
+    tx: &mut T,
     about: &RecipientRecord,
     answer: &Answer,
     at: OffsetDateTime,
@@ -180,18 +168,16 @@ fn queue_answer(
 /// Queues the e-mail notice of new secure mail for `address`'s portal user,
 /// in the filing's transaction, when there is one to tell: an enabled
 /// account with an e-mail address and notices on. Otherwise nothing.
-fn queue_notice(
-    tx: &Transaction<'_>,
+fn queue_notice<T: Tx + ?Sized>(
+    tx: &mut T,
     about: &RecipientRecord,
     address: &DirectAddress,
     entry: MailboxEntryId,
     notice: &NewMailNotice<'_>,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let user = match portal_user::user(tx, address) {
-        Ok(user) => user,
-        Err(e) if e.is_not_found() => return Ok(()),
-        Err(e) => return Err(e),
+    let Some(user) = tx.portal_user(address)? else {
+        return Ok(());
     };
     // A disabled account cannot log in to read the message.
     if !user.is_enabled() {
@@ -210,11 +196,7 @@ fn queue_notice(
         at,
         Expectation::PortalNotice,
     )?;
-    tx.exec(
-        "INSERT INTO portal_notices (message, owner, about) VALUES (?1, ?2, ?3)",
-        (queued.0, address.to_string(), about.message.0),
-    )
-    .map_err(StoreError::sqlite("noting whom a notice is about"))?;
+    tx.insert_portal_notice(queued, address, about.message)?;
     audit::write_about_message(
         tx,
         AuditKind::NotificationQueued,
@@ -226,22 +208,16 @@ fn queue_notice(
 }
 
 /// The smart host took a portal notice for `recipient`: it moves to
-/// `relayed` and a `notification-sent` event names the mailbox it is about.
-pub(crate) fn portal_notice_sent(
-    tx: &Transaction<'_>,
+/// `relayed` and a `notification-sent` event names the mailbox it is about
+/// ([`Store::portal_notice_sent`](crate::Store::portal_notice_sent)).
+pub(crate) fn portal_notice_sent<T: Tx + ?Sized>(
+    tx: &mut T,
     recipient: RecipientId,
     at: OffsetDateTime,
     reply: &str,
 ) -> Result<RecipientRecord, StoreError> {
-    let record = queue::track(tx, recipient, TrackingState::Relayed, at, Some(reply))?;
-    let owner: Option<DirectAddress> = tx
-        .row(
-            "SELECT owner FROM portal_notices WHERE message = ?1",
-            [record.message.0],
-            |r| parsed(r, 0, "address", |s| DirectAddress::parse(s).ok()),
-        )
-        .optional()
-        .map_err(StoreError::sqlite("reading whom a notice is about"))?;
+    let record = track(tx, recipient, TrackingState::Relayed, at, Some(reply))?;
+    let owner = tx.portal_notice_owner(record.message)?;
     let detail = format!("notice of new secure mail to {}: {reply}", record.address);
     match &owner {
         Some(owner) => audit::write_about_message(
