@@ -19,6 +19,9 @@ packages+=(sqlite3)
 # tidy (HTML Tidy 5) validates the portal's pages; chromium and
 # chromium-driver are the real browser the portal's web test drives.
 packages+=(tidy chromium chromium-driver)
+# postgresql: the server binaries (initdb, postgres) of the store's PostgreSQL
+# tests, which start their own throwaway server (crates/hisp-testpg).
+packages+=(postgresql)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing test dependencies: ${packages[*]}"
     apt-get update -q

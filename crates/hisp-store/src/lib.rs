@@ -36,6 +36,7 @@ mod migration;
 mod ops;
 mod password;
 mod portal_user;
+mod postgres;
 mod quarantine;
 mod queue;
 mod retry;
@@ -61,6 +62,10 @@ pub use message::{Envelope, HeaderSummary, MessageDirection, MessageId, MessageR
 pub use migration::{AppliedMigration, MigrationReport};
 pub use password::MIN_PASSWORD_LEN;
 pub use portal_user::{EmailAddress, NotifySettings, PortalUser, PortalUserId};
+pub use postgres::{
+    default_pool_size, PostgresPool, PostgresUrl, SslMode,
+    SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION,
+};
 pub use quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 pub use queue::{
     ClaimLimits, Lease, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,

@@ -51,6 +51,9 @@ pub struct Config {
     /// `[queue]`: the queue engine.
     #[serde(default)]
     pub queue: crate::queue_config::QueueConfig,
+    /// `[store]`: SQLite in `data_dir`, or a PostgreSQL database.
+    #[serde(default)]
+    pub store: crate::store_config::StoreConfig,
 }
 
 /// `[notify]`: e-mail notices of new secure mail to portal users.
@@ -733,7 +736,10 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         let mut config = Config::parse(&text)
-            .map_err(|e| anyhow::anyhow!(crate::kinds::in_words(&e.to_string())))
+            .map_err(|e| {
+                anyhow::anyhow!(crate::store_config::without_the_line(&e, &text)
+                    .unwrap_or_else(|| crate::kinds::in_words(&e.to_string())))
+            })
             .with_context(|| format!("bad config file {}", path.display()))?;
         if let Some(dir) = &config.data_dir {
             if dir.is_relative() {
@@ -757,6 +763,14 @@ impl Config {
             if let Some(f) = file.as_mut().filter(|f| f.is_relative()) {
                 *f = base.join(&*f);
             }
+        }
+        if let Some(f) = config
+            .store
+            .password_file
+            .as_mut()
+            .filter(|f| f.is_relative())
+        {
+            *f = base.join(&*f);
         }
         Ok(config)
     }

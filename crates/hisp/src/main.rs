@@ -12,6 +12,7 @@ mod notify;
 mod queue_config;
 mod relay_limits;
 mod store;
+mod store_config;
 
 use std::process::ExitCode;
 

@@ -15,7 +15,7 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
   |
 1 | copy_subject = true
   | ^^^^^^^^^^^^
-unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `notify`, `portal`, `queue`",
+unknown field `copy_subject`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `notify`, `portal`, `queue`, `store`",
     ),
     (
         "misspelt key in [smime]",
@@ -33,7 +33,7 @@ unknown field `ciper`, expected one of `cipher`, `key_transport`, `copy_subject`
   |
 1 | [smtpd]
   |  ^^^^^
-unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `notify`, `portal`, `queue`",
+unknown field `smtpd`, expected one of `data_dir`, `log`, `smime`, `discovery`, `trust`, `dns_responder`, `smtp`, `tracking`, `route`, `notify`, `portal`, `queue`, `store`",
     ),
     (
         "unknown key in [smtp]",
@@ -197,6 +197,29 @@ invalid type: string \"1h\", expected a whole number (0 or more)",
 2 | format = \"xml\"
   |          ^^^^^
 unknown log format 'xml': use text or json",
+    ),
+    (
+        "a password in [store] url (the line is not quoted, so the password is not shown)",
+        "[store]\nurl = \"postgres://hisp:s3cret@db.example/hisp\"\n",
+        "hisp: bad config file {path}: [store] url at line 2: invalid PostgreSQL URL 'postgres://hisp:***@db.example/hisp': it holds a password, which must not be written in the URL; give the password in the environment variable HISP_STORE_PASSWORD or in the file named by [store] password_file",
+    ),
+    (
+        "no connection in the store's pool",
+        "[store]\npool_size = 0\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 13
+  |
+2 | pool_size = 0
+  |             ^
+pool_size is 0: the store needs at least one connection",
+    ),
+    (
+        "unknown key in [store]",
+        "[store]\npassword = \"x\"\n",
+        "hisp: bad config file {path}: TOML parse error at line 2, column 1
+  |
+2 | password = \"x\"
+  | ^^^^^^^^
+unknown field `password`, expected one of `url`, `password_file`, `pool_size`",
     ),
 ];
 
@@ -424,4 +447,30 @@ fn serve_refuses_notices_without_a_portal_url_or_with_a_bad_smart_host() {
         assert!(run.stderr.contains(reason), "{}", run.stderr);
         assert!(!dir.path().join("data").exists(), "nothing was set up");
     }
+}
+
+/// Serving from PostgreSQL is not built yet: `hisp serve` with `[store] url`
+/// says so and exits 1 before it sets anything up (no SQLite file is made
+/// in its place).
+#[test]
+fn serve_with_a_postgres_store_url_says_serving_from_postgresql_is_not_built_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        "pg.toml",
+        "data_dir = \"data\"\n[store]\nurl = \"postgres://hisp@127.0.0.1:1/hisp\"\n",
+    );
+    for command in [&["serve"][..], &["domain", "list"][..]] {
+        let mut args = vec!["--config", path.as_str()];
+        args.extend(command);
+        let run = hisp(args, b"");
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_eq!(
+            run.stderr,
+            "hisp: [store] url is set (postgres://hisp@127.0.0.1:1/hisp), but serving from \
+             PostgreSQL is not built yet, and no command but `hisp store migrate` uses it: \
+             remove [store] url to use the SQLite store <data_dir>/hisp.db\n"
+        );
+    }
+    assert!(!dir.path().join("data").exists(), "nothing was set up");
 }

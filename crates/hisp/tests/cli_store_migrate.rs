@@ -2,6 +2,9 @@
 //! left it (made with the `sqlite3` command line from that version's
 //! migration files) is brought to the current schema keeping its data; a
 //! current one is left as it is; one from a newer hisp is refused.
+//! With `[store] url`, the same on a PostgreSQL database of the test server
+//! (`hisp-testpg`), the password from `HISP_STORE_PASSWORD` or `[store]
+//! password_file`.
 
 mod common;
 
@@ -260,6 +263,146 @@ fn store_migrate_without_a_data_dir_says_how_to_configure_one() {
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.starts_with("hisp: no data_dir configured"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A database on the test server owned by a role of its own, which logs in
+/// with `password` (the schema is the owner's to change).
+fn postgres_with_role(password: &str) -> (hisp_testpg::TestDatabase, String) {
+    let db = hisp_testpg::TestDatabase::new();
+    let role = format!("{}_owner", db.name());
+    db.admin()
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{password}';
+             ALTER DATABASE {} OWNER TO {role};",
+            db.name()
+        ))
+        .unwrap();
+    (db, role)
+}
+
+/// A config naming only the PostgreSQL store (no data_dir).
+fn postgres_config(dir: &Path, url: &str, extra: &str) -> PathBuf {
+    let config = dir.join("hisp.toml");
+    std::fs::write(&config, format!("[store]\nurl = \"{url}\"\n{extra}")).unwrap();
+    config
+}
+
+fn migrate_postgres(config: &Path, password: Option<&str>, json: bool) -> Run {
+    let mut args = vec!["--config", config.to_str().unwrap(), "store", "migrate"];
+    if json {
+        args.push("--json");
+    }
+    let mut cmd = hisp_cmd(args);
+    cmd.env_remove("HISP_STORE_PASSWORD");
+    if let Some(password) = password {
+        cmd.env("HISP_STORE_PASSWORD", password);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn store_migrate_with_a_postgres_url_migrates_it_then_says_it_is_current_password_from_the_environment(
+) {
+    let (db, role) = postgres_with_role("pw-from-env");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}?sslmode=require", db.url_for(&role));
+    let config = postgres_config(dir.path(), &url, "");
+
+    // The server wants a password over TCP: without one nothing happens.
+    let run = migrate_postgres(&config, None, false);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("cannot open the PostgreSQL store {url}")),
+        "{}",
+        run.stderr
+    );
+
+    let out = migrate_postgres(&config, Some("pw-from-env"), false)
+        .ok()
+        .stdout_text();
+    assert_eq!(
+        out,
+        format!(
+            "applied migration 1 (schema)\nthe schema of {url} is at version {} (a new database)\n",
+            hisp_store::POSTGRES_SCHEMA_VERSION
+        )
+    );
+    let owner: String = db
+        .admin()
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'queue'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, role);
+
+    let again: Value = serde_json::from_slice(
+        &migrate_postgres(&config, Some("pw-from-env"), true)
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(again["database"], url.as_str());
+    assert_eq!(again["from"], hisp_store::POSTGRES_SCHEMA_VERSION);
+    assert_eq!(again["to"], hisp_store::POSTGRES_SCHEMA_VERSION);
+    assert_eq!(again["applied"], serde_json::json!([]));
+    assert_eq!(
+        migrate_postgres(&config, Some("pw-from-env"), false)
+            .ok()
+            .stdout_text(),
+        format!(
+            "the schema of {url} is current: version {}, nothing to apply\n",
+            hisp_store::POSTGRES_SCHEMA_VERSION
+        )
+    );
+
+    // A database a newer hisp migrated is refused with exit 1.
+    db.admin()
+        .execute(
+            "INSERT INTO schema_version VALUES (99, 1, 'from_the_future', 'ab')",
+            &[],
+        )
+        .unwrap();
+    let run = migrate_postgres(&config, Some("pw-from-env"), false);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(&format!(
+            "the database {url} has schema version 99, but this hisp knows versions up to 1"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn store_migrate_with_a_postgres_url_reads_the_password_file_when_the_environment_has_none() {
+    let (db, role) = postgres_with_role("pw-from-file");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db-password"), "pw-from-file\n").unwrap();
+    let url = format!("{}?sslmode=disable", db.url_for(&role));
+    let config = postgres_config(dir.path(), &url, "password_file = \"db-password\"\n");
+    let report: Value =
+        serde_json::from_slice(&migrate_postgres(&config, None, true).ok().stdout).unwrap();
+    assert_eq!(
+        (report["from"].as_i64(), report["to"].as_i64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(report["applied"][0]["name"], "schema");
+    // The environment wins over the file.
+    let run = migrate_postgres(&config, Some("not-the-password"), false);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("password authentication failed"),
         "{}",
         run.stderr
     );

@@ -1,10 +1,12 @@
 //! `hisp store migrate`: the store's schema brought up to date, saying what
 //! that applied. (`hisp serve` and every other command migrate on opening
 //! the store too; this command does it alone, before an upgrade's start or
-//! from a deployment script.)
+//! from a deployment script.) With `[store] url` set it migrates that
+//! PostgreSQL database instead of the SQLite file.
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use hisp_store::MigrationReport;
 use serde_json::json;
@@ -43,9 +45,22 @@ pub fn run(command: &StoreCommand, config: &Config) -> anyhow::Result<ExitCode> 
 }
 
 fn migrate(args: &MigrateArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    if let Some(pool) = store::open_postgres(config)? {
+        let report = pool
+            .migrate()
+            .with_context(|| format!("cannot migrate the PostgreSQL store {}", pool.url()))?;
+        return print_report(args, pool.url().as_str(), &report);
+    }
     let store = store::open(config)?;
     let database = store.path().display().to_string();
-    let report = store.migration();
+    print_report(args, &database, store.migration())
+}
+
+fn print_report(
+    args: &MigrateArgs,
+    database: &str,
+    report: &MigrationReport,
+) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&json!({
             "database": database,
@@ -57,7 +72,7 @@ fn migrate(args: &MigrateArgs, config: &Config) -> anyhow::Result<ExitCode> {
             })).collect::<Vec<_>>(),
         }))?;
     } else {
-        for line in lines(&database, report) {
+        for line in lines(database, report) {
             say(&line)?;
         }
     }

@@ -1,0 +1,30 @@
+//! The PostgreSQL backend's groundwork, for several `hisp serve` instances
+//! sharing one database: the URL that names the database
+//! ([`PostgresUrl`]: no password in it, TLS as its `sslmode` asks), the
+//! connection pool ([`PostgresPool`]), PostgreSQL's failures classified into
+//! the store's backend-neutral [`DatabaseErrorKind`](crate::DatabaseErrorKind),
+//! and the schema (`migrations/postgres/`), migrated by the same runner as
+//! SQLite's.
+//!
+//! The client is the synchronous `postgres` crate: the [`Store`](crate::Store)
+//! trait is synchronous and called on tokio's blocking pool, so an async
+//! client would only be blocked on again. The pool is `r2d2` (with
+//! `r2d2_postgres`), which checks a connection before handing it out and
+//! drops one the server closed; TLS is OpenSSL's (`postgres-openssl`), the
+//! library the rest of hisp already links.
+//!
+//! Serving the [`Store`](crate::Store) trait from PostgreSQL is not built
+//! yet: this module opens, checks and migrates the database.
+
+mod errors;
+mod migrations;
+mod pool;
+mod tls;
+mod url;
+
+#[cfg(test)]
+mod tests;
+
+pub use migrations::SCHEMA_VERSION;
+pub use pool::{default_pool_size, PostgresPool};
+pub use url::{PostgresUrl, SslMode};
