@@ -49,12 +49,15 @@ fn demo_site() -> DemoSite {
     let ports = free_ports(4);
     let site = Site::new("patients.demo.test", "clinic.demo.test", &ports[..3]);
     let portal = loopback(ports[3]);
+    // Whole quoted values are replaced, so a port put in by one replacement
+    // (say 25251) is never taken for the start of another ("127.0.0.1:2525").
+    let quoted = |a: &dyn std::fmt::Display| format!("\"{a}\"");
     let shipped = include_str!("../../../config/demo.toml")
         .replace("../target/hisp-demo", "data")
-        .replace("127.0.0.1:2587", &site.submission.to_string())
-        .replace("127.0.0.1:2525", &site.backbone.to_string())
-        .replace("127.0.0.1:5353", &site.dns.to_string())
-        .replace("127.0.0.1:8080", &portal.to_string());
+        .replace("\"127.0.0.1:2587\"", &quoted(&site.submission))
+        .replace("\"127.0.0.1:2525\"", &quoted(&site.backbone))
+        .replace("\"127.0.0.1:5353\"", &quoted(&site.dns))
+        .replace("\"127.0.0.1:8080\"", &quoted(&portal));
     std::fs::write(site.config(), shipped).unwrap();
     DemoSite { site, portal }
 }
