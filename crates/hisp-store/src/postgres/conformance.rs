@@ -26,6 +26,12 @@ pub(super) struct PostgresDb {
 }
 
 impl PostgresDb {
+    /// A store of the instance named `instance`.
+    pub(super) fn open_as(&self, instance: &str) -> PostgresStore {
+        let url = PostgresUrl::parse(&format!("{}?sslmode=disable", self.url)).unwrap();
+        PostgresStore::open(&url, Some(&self.password), POOL_SIZE, instance).unwrap()
+    }
+
     /// A connection of the test's own, for looking beneath the trait.
     fn peek(&self) -> Client {
         let mut config: ::postgres::Config = self.url.parse().unwrap();
@@ -47,10 +53,8 @@ impl Backend for PostgresDb {
     }
 
     fn open(&self) -> PostgresStore {
-        let url = PostgresUrl::parse(&format!("{}?sslmode=disable", self.url)).unwrap();
         // Each store another instance, as another process would be.
-        let instance = format!("test-{}", rand::random::<u64>());
-        PostgresStore::open(&url, Some(&self.password), POOL_SIZE, &instance).unwrap()
+        self.open_as(&format!("test-{}", rand::random::<u64>()))
     }
 
     fn location(&self) -> String {

@@ -37,6 +37,8 @@ mod url;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
+mod instances;
+#[cfg(test)]
 mod tests;
 
 pub use migrations::SCHEMA_VERSION;
