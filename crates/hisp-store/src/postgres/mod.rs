@@ -1,4 +1,4 @@
-//! The PostgreSQL backend's groundwork, for several `hisp serve` instances
+//! The PostgreSQL backend, for several `hisp serve` instances
 //! sharing one database: the URL that names the database
 //! ([`PostgresUrl`]: no password in it, TLS as its `sslmode` asks), the
 //! connection pool ([`PostgresPool`]), PostgreSQL's failures classified into
