@@ -2,8 +2,13 @@
 //! `postgres::conformance::<part>::<case>`, every case SQLite runs, on a
 //! fresh database of the test process's own server (`hisp-testpg`) each.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ::postgres::error::SqlState;
 use ::postgres::{Client, NoTls};
-use hisp_testpg::TestDatabase;
+use hisp_testpg::{Server, TestDatabase, TEST_ROLE};
 
 use super::{PostgresStore, PostgresUrl};
 use crate::conformance::{Accounts, Backend, Rows};
@@ -22,7 +27,67 @@ const POOL_SIZE: u32 = 4;
 pub(super) struct PostgresDb {
     url: String,
     password: String,
-    _owned: Option<TestDatabase>,
+    _owned: Option<CaseDatabase>,
+}
+
+/// The database of one case: a copy (`CREATE DATABASE ... TEMPLATE`) of one
+/// migrated once per test process, so a case starts with the schema in
+/// place without running the migrations again; dropped with the value.
+struct CaseDatabase {
+    name: String,
+}
+
+impl CaseDatabase {
+    fn new() -> CaseDatabase {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let template = template();
+        let name = format!(
+            "hisp_case_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = Server::shared().admin("postgres");
+        let create = format!("CREATE DATABASE {name} TEMPLATE {template} OWNER {TEST_ROLE}");
+        let mut attempts = 0;
+        // 55006: the migration's connections to the template may take a
+        // moment to end after the pool closed them.
+        while let Err(e) = admin.batch_execute(&create) {
+            attempts += 1;
+            assert!(
+                attempts < 100 && e.code() == Some(&SqlState::OBJECT_IN_USE),
+                "cannot create {name}: {e}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        CaseDatabase { name }
+    }
+}
+
+impl Drop for CaseDatabase {
+    fn drop(&mut self) {
+        // WITH (FORCE) ends the connections a case left open; a failure
+        // only leaves the database to the server's end with the process.
+        let _ = Server::shared().admin("postgres").batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+/// The name of this process's migrated template database.
+fn template() -> &'static str {
+    static TEMPLATE: OnceLock<TestDatabase> = OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let db = TestDatabase::new();
+            let url = PostgresUrl::parse(&format!("{}?sslmode=disable", db.url())).unwrap();
+            super::PostgresPool::open(&url, Some(db.password()), 1)
+                .unwrap()
+                .migrate()
+                .unwrap();
+            db
+        })
+        .name()
 }
 
 impl PostgresDb {
@@ -44,10 +109,15 @@ impl Backend for PostgresDb {
     type Handle = PostgresStore;
 
     fn fresh() -> PostgresDb {
-        let db = TestDatabase::new();
+        let db = CaseDatabase::new();
+        let server = Server::shared();
         PostgresDb {
-            url: db.url(),
-            password: db.password().to_string(),
+            url: format!(
+                "postgres://{TEST_ROLE}@127.0.0.1:{}/{}",
+                server.port(),
+                db.name
+            ),
+            password: server.password().to_string(),
             _owned: Some(db),
         }
     }
