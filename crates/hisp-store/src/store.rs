@@ -245,7 +245,10 @@ pub trait Store: Send + Sync {
     /// Ends every running lease, so the entries a dead worker held are
     /// claimable at once instead of when their leases run out; returns how
     /// many. Only for a serving process that knows no other worker uses the
-    /// store (`hisp serve` on its SQLite file, at start).
+    /// store (`hisp serve` on its SQLite file, at start). A store shared by
+    /// several instances (PostgreSQL) ends only the leases of the instance
+    /// it was opened for, so an instance starting again frees what its last
+    /// run held and never a live instance's work.
     fn release_leases(&self) -> Result<usize, StoreError>;
 
     /// [`claim_due`](Store::claim_due) within `limits`: at most
@@ -305,6 +308,10 @@ pub trait Store: Send + Sync {
     /// the CLI) has committed a change to the store since the last call;
     /// changes made through this store leave it as it is. Cheap enough to
     /// ask several times a second (SQLite's `PRAGMA data_version`).
+    /// PostgreSQL's counts the commits of other stores that made queue work
+    /// due (an entry queued, made due earlier, or given back), which is
+    /// what a queue engine waits for; another instance's claims and
+    /// finished attempts do not move it.
     fn outside_changes(&self) -> Result<i64, StoreError>;
 
     /// The version of the directory and trust material: domains, addresses,

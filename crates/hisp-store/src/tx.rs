@@ -431,7 +431,8 @@ pub(crate) trait Tx {
 
     /// The id and stored hash of the newest audit event, if there is one.
     /// Appenders are serialised from here to the end of the transaction
-    /// (SQLite: its write lock, taken when the transaction began), so the
+    /// (SQLite: its write lock, taken when the transaction began;
+    /// PostgreSQL: a transaction-level advisory lock taken here), so the
     /// newest event stays the newest until this one is inserted.
     fn last_audit_event(&mut self) -> Result<Option<LastAuditEvent>, StoreError>;
 

@@ -10,8 +10,10 @@
 /// store may move it too (never the other way round).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DirectoryVersion {
-    /// Changes of those tables made through this store.
+    /// Changes of those tables made through this store (SQLite; 0 for
+    /// PostgreSQL, whose counter holds every store's).
     pub local: u64,
-    /// The other connections' commits (SQLite's `PRAGMA data_version`).
+    /// The other connections' commits (SQLite's `PRAGMA data_version`);
+    /// PostgreSQL's counter of changes to those tables by any store.
     pub outside: i64,
 }

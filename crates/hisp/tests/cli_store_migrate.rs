@@ -332,7 +332,8 @@ fn store_migrate_with_a_postgres_url_migrates_it_then_says_it_is_current_passwor
     assert_eq!(
         out,
         format!(
-            "applied migration 1 (schema)\nthe schema of {url} is at version {} (a new database)\n",
+            "applied migration 1 (schema)\napplied migration 2 (change_signals)\n\
+             the schema of {url} is at version {} (a new database)\n",
             hisp_store::POSTGRES_SCHEMA_VERSION
         )
     );
@@ -377,7 +378,8 @@ fn store_migrate_with_a_postgres_url_migrates_it_then_says_it_is_current_passwor
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.contains(&format!(
-            "the database {url} has schema version 99, but this hisp knows versions up to 1"
+            "the database {url} has schema version 99, but this hisp knows versions up to {}",
+            hisp_store::POSTGRES_SCHEMA_VERSION
         )),
         "{}",
         run.stderr
@@ -395,7 +397,7 @@ fn store_migrate_with_a_postgres_url_reads_the_password_file_when_the_environmen
         serde_json::from_slice(&migrate_postgres(&config, None, true).ok().stdout).unwrap();
     assert_eq!(
         (report["from"].as_i64(), report["to"].as_i64()),
-        (Some(0), Some(1))
+        (Some(0), Some(hisp_store::POSTGRES_SCHEMA_VERSION))
     );
     assert_eq!(report["applied"][0]["name"], "schema");
     // The environment wins over the file.

@@ -21,15 +21,23 @@ use crate::migration::{self, Migration, MigrationReport, Recorded, SchemaHistory
 /// file with the next number, listed here. No PostgreSQL migration runs code:
 /// what SQLite's version 5 computes in Rust, PostgreSQL's version 1 starts
 /// with (an empty audit chain).
-const MIGRATIONS: &[Migration<Infallible>] = &[Migration {
-    version: 1,
-    name: "schema",
-    sql: include_str!("../../migrations/postgres/V1__schema.sql"),
-    then: None,
-}];
+const MIGRATIONS: &[Migration<Infallible>] = &[
+    Migration {
+        version: 1,
+        name: "schema",
+        sql: include_str!("../../migrations/postgres/V1__schema.sql"),
+        then: None,
+    },
+    Migration {
+        version: 2,
+        name: "change_signals",
+        sql: include_str!("../../migrations/postgres/V2__change_signals.sql"),
+        then: None,
+    },
+];
 
 /// The newest PostgreSQL schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The key of the advisory lock held while migrating: "hisp-mig" in ASCII.
 const MIGRATION_LOCK: i64 = 0x6869_7370_2d6d_6967;

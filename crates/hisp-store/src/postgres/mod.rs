@@ -1,4 +1,4 @@
-//! The PostgreSQL backend's groundwork, for several `hisp serve` instances
+//! The PostgreSQL backend, for several `hisp serve` instances
 //! sharing one database: the URL that names the database
 //! ([`PostgresUrl`]: no password in it, TLS as its `sslmode` asks), the
 //! connection pool ([`PostgresPool`]), PostgreSQL's failures classified into
@@ -13,18 +13,35 @@
 //! drops one the server closed; TLS is OpenSSL's (`postgres-openssl`), the
 //! library the rest of hisp already links.
 //!
-//! Serving the [`Store`](crate::Store) trait from PostgreSQL is not built
-//! yet: this module opens, checks and migrates the database.
+//! [`PostgresStore`] serves the [`Store`](crate::Store) trait from it
+//! (`store.rs`): the composite operations are the same `crate::ops` as
+//! SQLite's, over PostgreSQL's statements (`tx.rs`), and the reads are its
+//! own (`directory.rs`, `accounts.rs`, `queue.rs`, `mailbox.rs`,
+//! `audit.rs`); `changes.rs` sees other stores' changes.
 
+mod accounts;
+mod audit;
+mod changes;
+mod directory;
 mod errors;
+mod mailbox;
 mod migrations;
 mod pool;
+mod queue;
+mod rows;
+mod store;
 mod tls;
+mod tx;
 mod url;
 
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod instances;
 #[cfg(test)]
 mod tests;
 
 pub use migrations::SCHEMA_VERSION;
 pub use pool::{default_pool_size, PostgresPool};
+pub use store::PostgresStore;
 pub use url::{PostgresUrl, SslMode};

@@ -41,6 +41,10 @@ pub fn default_pool_size() -> u32 {
 pub struct PostgresPool {
     pool: r2d2::Pool<Manager>,
     url: PostgresUrl,
+    /// How every connection is made (password and tag included), for the
+    /// store's connection of its own outside the pool.
+    config: ::postgres::Config,
+    tls: MakeTlsConnector,
 }
 
 impl std::fmt::Debug for PostgresPool {
@@ -63,6 +67,19 @@ impl PostgresPool {
         password: Option<&str>,
         size: u32,
     ) -> Result<PostgresPool, StoreError> {
+        PostgresPool::open_tagged(url, password, size, None)
+    }
+
+    /// [`open`](Self::open), every connection's session carrying
+    /// `hisp.store = tag` (a run-time parameter set at connection start),
+    /// which the schema's triggers read to tell one store's changes from
+    /// another's. `tag` is made of ASCII letters, digits and `-`.
+    pub(crate) fn open_tagged(
+        url: &PostgresUrl,
+        password: Option<&str>,
+        size: u32,
+        tag: Option<&str>,
+    ) -> Result<PostgresPool, StoreError> {
         if size == 0 {
             return Err(StoreError::Invalid {
                 what: "pool size",
@@ -80,6 +97,14 @@ impl PostgresPool {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        if let Some(tag) = tag {
+            debug_assert!(tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+            let options = match config.get_options() {
+                Some(o) if !o.is_empty() => format!("{o} -c hisp.store={tag}"),
+                _ => format!("-c hisp.store={tag}"),
+            };
+            config.options(&options);
+        }
         let tls = tls::connector(url)?;
         drop(
             config
@@ -90,10 +115,12 @@ impl PostgresPool {
             .max_size(size)
             .min_idle(Some(0))
             .connection_timeout(CHECKOUT_TIMEOUT)
-            .build_unchecked(PostgresConnectionManager::new(config, tls));
+            .build_unchecked(PostgresConnectionManager::new(config.clone(), tls.clone()));
         Ok(PostgresPool {
             pool,
             url: url.clone(),
+            config,
+            tls,
         })
     }
 
@@ -118,6 +145,14 @@ impl PostgresPool {
     /// The schema version of the database (0 before the first migration).
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         migrations::version(&mut *self.connection()?)
+    }
+
+    /// A new connection outside the pool, made as the pool's are (the
+    /// store's listener for other stores' notifications).
+    pub(crate) fn dedicated(&self) -> Result<::postgres::Client, StoreError> {
+        self.config
+            .connect(self.tls.clone())
+            .map_err(StoreError::postgres("connecting to the database"))
     }
 
     /// A connection from the pool; [`DatabaseErrorKind::ConnectionLost`]

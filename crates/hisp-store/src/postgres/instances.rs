@@ -1,0 +1,243 @@
+//! What several instances on one PostgreSQL database add to the conformance
+//! suite (issue 14): leases owned by an instance, and the serialisation
+//! each operation asks for when writers from many connections run at once
+//! (the audit chain, filing a copy once, filing one recipient, queueing
+//! under a mark), and which other instances' changes wake this one.
+
+use std::sync::Barrier;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::conformance::PostgresDb;
+use crate::conformance::{addr, domain, Backend};
+use crate::{
+    AuditCheck, AuditKind, Expectation, Filing, Folder, MessageDirection, MessageId, Store,
+    StoreError, TrackingState,
+};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn t(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
+}
+
+fn message(n: u32) -> Vec<u8> {
+    format!(
+        "From: alice@a.example\r\nTo: bob@b.example\r\nMessage-ID: <{n}@a.example>\r\n\
+         Subject: test {n}\r\n\r\nhello\r\n"
+    )
+    .into_bytes()
+}
+
+fn send(store: &dyn Store, n: u32) -> crate::MessageRecordId {
+    store
+        .enqueue(
+            MessageDirection::Outbound,
+            Some(&addr("alice@a.example")),
+            &[addr("x@c.example")],
+            &message(n),
+            t(0),
+        )
+        .unwrap()
+}
+
+fn with_bob(store: &dyn Store) {
+    store.add_domain(&domain("b.example"), &[]).unwrap();
+    store.add_address(&addr("bob@b.example"), &[]).unwrap();
+}
+
+/// Runs `f` in `n` threads at once, each with a store of its own (another
+/// instance), started together; returns their answers.
+fn at_once<T: Send>(
+    db: &PostgresDb,
+    n: usize,
+    f: impl Fn(&dyn Store, usize) -> T + Sync,
+) -> Vec<T> {
+    let stores: Vec<_> = (0..n).map(|_| db.open()).collect();
+    let start = Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let (f, start) = (&f, &start);
+                s.spawn(move || {
+                    start.wait();
+                    f(store, i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn an_instance_releases_only_its_own_leases_and_a_live_instances_stay_issue_14() {
+    let db = PostgresDb::fresh();
+    let (a, b) = (db.open_as("mx1"), db.open_as("mx2"));
+    send(&a, 1);
+    send(&a, 2);
+    let held_by_a = a.claim_due(t(0), LEASE, 1).unwrap().remove(0);
+    let held_by_b = b.claim_due(t(0), LEASE, 1).unwrap().remove(0);
+    assert_eq!(a.release_leases().unwrap(), 1, "only mx1's own lease");
+    let again = b.claim_due(t(1), LEASE, 10).unwrap();
+    assert_eq!(again.len(), 1, "mx1's entry is claimable, mx2's is not");
+    assert_eq!(again[0].id, held_by_a.id);
+    b.complete(&held_by_b).unwrap();
+}
+
+#[test]
+fn an_instance_started_again_under_its_name_releases_what_its_last_run_held_issue_14() {
+    let db = PostgresDb::fresh();
+    let first = db.open_as("mx1");
+    send(&first, 1);
+    assert_eq!(first.claim_due(t(0), LEASE, 1).unwrap().len(), 1);
+    drop(first); // dies holding the lease
+    let other = db.open_as("mx2");
+    assert!(other.claim_due(t(1), LEASE, 1).unwrap().is_empty());
+    assert_eq!(other.release_leases().unwrap(), 0);
+    let again = db.open_as("mx1");
+    assert_eq!(again.release_leases().unwrap(), 1);
+    assert_eq!(other.claim_due(t(1), LEASE, 1).unwrap().len(), 1);
+}
+
+#[test]
+fn instances_appending_to_the_audit_log_at_once_keep_one_chain_issue_11() {
+    let db = PostgresDb::fresh();
+    let written = at_once(&db, 4, |store, i| {
+        for n in 0..25 {
+            let id = MessageId::parse(&format!("{i}.{n}@a.example")).unwrap();
+            store
+                .audit(AuditKind::Sealed, Some(&id), None, "sealed")
+                .unwrap();
+        }
+    });
+    assert_eq!(written.len(), 4);
+    assert_eq!(
+        db.open().verify_audit_chain().unwrap(),
+        AuditCheck::Intact { events: 100 }
+    );
+}
+
+#[test]
+fn a_copy_delivered_once_from_several_instances_at_once_is_filed_once_issue_14() {
+    let db = PostgresDb::fresh();
+    with_bob(&db.open());
+    let filed = at_once(&db, 4, |store, _| {
+        store
+            .deliver_to_mailbox_once(&addr("Bob@b.example"), &message(1), Folder::Inbox, t(0))
+            .unwrap()
+    });
+    assert_eq!(filed.iter().filter(|f| f.is_some()).count(), 1, "{filed:?}");
+    let inbox = db
+        .open()
+        .mailbox(&addr("bob@b.example"), Folder::Inbox)
+        .unwrap();
+    assert_eq!(inbox.len(), 1);
+}
+
+#[test]
+fn one_recipient_filed_by_two_instances_at_once_is_filed_once_issue_14() {
+    let db = PostgresDb::fresh();
+    let store = db.open();
+    with_bob(&store);
+    store
+        .enqueue(
+            MessageDirection::Inbound,
+            Some(&addr("alice@a.example")),
+            &[addr("bob@b.example")],
+            &message(1),
+            t(0),
+        )
+        .unwrap();
+    let recipient = store
+        .tracking(&MessageId::parse("1@a.example").unwrap())
+        .unwrap()[0]
+        .id;
+    let filings = at_once(&db, 2, |s, _| {
+        s.file_inbound(
+            recipient,
+            &addr("bob@b.example"),
+            &message(1),
+            t(1),
+            &[],
+            &[],
+        )
+        .unwrap()
+    });
+    let filed = filings
+        .iter()
+        .filter(|f| matches!(f, Filing::Filed(_)))
+        .count();
+    let done = filings
+        .iter()
+        .filter(|f| matches!(f, Filing::AlreadyDone(TrackingState::Delivered)))
+        .count();
+    assert_eq!((filed, done), (1, 1), "{filings:?}");
+    let inbox = store
+        .mailbox(&addr("bob@b.example"), Folder::Inbox)
+        .unwrap();
+    assert_eq!(inbox.len(), 1);
+}
+
+#[test]
+fn a_mark_queued_from_several_instances_at_once_is_queued_once_issue_14() {
+    let db = PostgresDb::fresh();
+    let queued = at_once(&db, 4, |store, _| {
+        store.enqueue_once(
+            "demo-welcome",
+            MessageDirection::Outbound,
+            Some(&addr("alice@a.example")),
+            &[addr("x@c.example")],
+            &message(1),
+            t(0),
+            Expectation::default(),
+        )
+    });
+    let queued: Vec<_> = queued.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        queued.iter().filter(|q| q.is_some()).count(),
+        1,
+        "{queued:?}"
+    );
+    assert_eq!(db.open().queue(None).unwrap().len(), 1);
+}
+
+#[test]
+fn work_made_due_by_another_instance_wakes_this_one_and_its_claims_and_rollbacks_do_not() {
+    let db = PostgresDb::fresh();
+    let (server, other) = (db.open(), db.open());
+    let mut seen = server.outside_changes().unwrap();
+    let mut moved = |what: &str, expected: bool| {
+        let now = server.outside_changes().unwrap();
+        assert_eq!(now != seen, expected, "{what}");
+        seen = now;
+    };
+    send(&other, 1);
+    moved("another instance queued", true);
+    let item = other.claim_due(t(0), LEASE, 1).unwrap().remove(0);
+    moved("another instance claimed", false);
+    other.retry_later(&item, t(300), "451 4.4.1 later").unwrap();
+    moved("another instance deferred", false);
+    let refused = other.enqueue(
+        MessageDirection::Outbound,
+        Some(&addr("alice@a.example")),
+        &[addr("x@c.example"), addr("X@c.example")],
+        &message(2),
+        t(0),
+    );
+    assert!(
+        matches!(refused, Err(StoreError::Duplicate { .. })),
+        "{refused:?}"
+    );
+    moved("another instance's enqueue rolled back", false);
+    other.retry_now(crate::RetrySelection::All, t(1)).unwrap();
+    moved("another instance made an entry due earlier", true);
+    let item = other.claim_due(t(1), LEASE, 1).unwrap().remove(0);
+    moved("another instance claimed", false);
+    other.release(&item).unwrap();
+    moved("another instance gave an entry back", true);
+    send(&server, 3);
+    moved("this instance queued", false);
+}
