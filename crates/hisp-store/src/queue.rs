@@ -61,8 +61,9 @@ pub struct QueueItem {
     pub expect: Expectation,
     /// The recipients with their tracking state.
     pub recipients: Vec<RecipientRecord>,
-    /// The message as received.
-    pub bytes: Vec<u8>,
+    /// The message as received, shared: the worker hands it to sealing,
+    /// opening and the Sent copy without copying it.
+    pub bytes: std::sync::Arc<Vec<u8>>,
     /// When it was received.
     pub received_at: OffsetDateTime,
     /// How many times it has been claimed, this claim included.

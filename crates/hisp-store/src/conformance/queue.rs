@@ -122,7 +122,7 @@ pub(crate) fn a_committed_message_survives_closing_the_store<B: Backend>(db: &B)
     let items = db.open().claim_due(t(1), LEASE, 10).unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].message, id);
-    assert_eq!(items[0].bytes, MESSAGE);
+    assert_eq!(items[0].bytes.as_slice(), MESSAGE);
     assert_eq!(items[0].envelope_from, Some(addr("alice@a.example")));
 }
 
@@ -388,5 +388,5 @@ pub(crate) fn an_enqueued_message_survives_kill_9<B: Backend>(db: &B) {
     let store = db.open();
     let items = store.claim_due(t(100), LEASE, 10).unwrap();
     assert_eq!(items.len(), 5);
-    assert!(items.iter().all(|i| i.bytes == MESSAGE));
+    assert!(items.iter().all(|i| i.bytes.as_slice() == MESSAGE));
 }

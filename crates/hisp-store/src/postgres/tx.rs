@@ -352,7 +352,7 @@ impl Tx for PgTx<'_> {
             envelope_from: address_opt(&r, 4)?,
             expect: parsed(&r, 11, "expectation", Expectation::from_name)?,
             recipients: Vec::new(),
-            bytes: col(&r, 5)?,
+            bytes: std::sync::Arc::new(col(&r, 5)?),
             received_at: time_at(&r, 6)?,
             attempts: count_at(&r, 7)?,
             last_error: col(&r, 8)?,

@@ -249,7 +249,7 @@ impl Tx for &Transaction<'_> {
                     envelope_from: address_opt(r, 4)?,
                     expect: parsed(r, 11, "expectation", Expectation::from_name)?,
                     recipients: Vec::new(),
-                    bytes: r.get(5)?,
+                    bytes: std::sync::Arc::new(r.get(5)?),
                     received_at: time_at(r, 6)?,
                     attempts: count_at(r, 7)?,
                     last_error: r.get(8)?,
