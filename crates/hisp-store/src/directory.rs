@@ -44,6 +44,37 @@ impl fmt::Display for Owner {
     }
 }
 
+/// Applicability Statement 1.3 §4.1: an address's certificate carries the
+/// address as an rfc822Name, a domain's carries the domain as a dNSName.
+pub(crate) fn check_binding(
+    owner: &Owner,
+    c: &crate::cert::NewCertificate,
+) -> Result<(), crate::error::StoreError> {
+    let (bound, names) = match owner {
+        Owner::Address(a) => (c.info.binds_address(&a.to_string()), &c.info.emails),
+        Owner::Domain(d) => (c.info.binds_domain(d.as_str()), &c.info.dns_names),
+    };
+    if bound {
+        return Ok(());
+    }
+    let kind = match owner {
+        Owner::Address(_) => "rfc822Name",
+        Owner::Domain(_) => "dNSName",
+    };
+    Err(crate::error::StoreError::Invalid {
+        what: "certificate",
+        value: format!("{} (serial {})", c.info.subject, c.info.serial),
+        reason: format!(
+            "it is not bound to the {owner}: its subjectAltName {kind} entries are {}",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ),
+    })
+}
+
 /// The row id of a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CertificateId(pub i64);

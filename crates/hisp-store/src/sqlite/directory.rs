@@ -1,6 +1,7 @@
 //! Domains, addresses and their certificates in SQLite.
 
 use super::cached::Cached;
+use crate::directory::check_binding;
 use rusqlite::{OptionalExtension, Row, Transaction};
 
 use super::rows::{
@@ -236,34 +237,6 @@ pub(crate) fn add_certificate(
             entity: Entity::Certificate,
             name: certificate.info.fingerprint.to_string(),
         })
-}
-
-/// Applicability Statement 1.3 §4.1: an address's certificate carries the
-/// address as an rfc822Name, a domain's carries the domain as a dNSName.
-fn check_binding(owner: &Owner, c: &NewCertificate) -> Result<(), StoreError> {
-    let (bound, names) = match owner {
-        Owner::Address(a) => (c.info.binds_address(&a.to_string()), &c.info.emails),
-        Owner::Domain(d) => (c.info.binds_domain(d.as_str()), &c.info.dns_names),
-    };
-    if bound {
-        return Ok(());
-    }
-    let kind = match owner {
-        Owner::Address(_) => "rfc822Name",
-        Owner::Domain(_) => "dNSName",
-    };
-    Err(StoreError::Invalid {
-        what: "certificate",
-        value: format!("{} (serial {})", c.info.subject, c.info.serial),
-        reason: format!(
-            "it is not bound to the {owner}: its subjectAltName {kind} entries are {}",
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        ),
-    })
 }
 
 fn insert_certificate(
