@@ -138,6 +138,15 @@ pub enum StoreError {
         /// The queue entry.
         item: i64,
     },
+    /// Another live process runs as the same instance on a database shared
+    /// by several instances.
+    #[error(
+        "another hisp serve is running as instance '{instance}' on this database: give each instance its own [store] instance name"
+    )]
+    InstanceRunning {
+        /// The instance name.
+        instance: String,
+    },
     /// The database was written by a newer hisp.
     #[error(
         "the database {database} has schema version {found}, but this hisp knows versions up to {known}: use a newer hisp"

@@ -4,6 +4,7 @@ mod cli;
 mod cmd;
 mod config;
 mod escape;
+mod host;
 mod input;
 mod kinds;
 mod logging;

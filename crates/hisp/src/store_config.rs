@@ -1,7 +1,6 @@
 //! `[store]`: where the store is. Unset, it is SQLite, `<data_dir>/hisp.db`;
 //! `url` names a PostgreSQL database instead, for several `hisp serve`
-//! instances sharing one (so far `hisp store migrate` migrates it; serving
-//! from it is not built yet).
+//! instances sharing one, each named by `instance`.
 //!
 //! The password is never in the configuration: the URL is refused when it
 //! holds one, and the password comes from the environment
@@ -35,9 +34,24 @@ pub struct StoreConfig {
     /// at least 8).
     #[serde(default, deserialize_with = "pool_size")]
     pub pool_size: Option<u32>,
+    /// This instance's name among those sharing the PostgreSQL database:
+    /// its queue claims carry it, it frees only its own leases at start,
+    /// and a second live process under the same name is refused. Letters,
+    /// digits, `.`, `_` and `-`, at most 63. Unset: the host name.
+    #[serde(default, deserialize_with = "instance")]
+    pub instance: Option<String>,
 }
 
 impl StoreConfig {
+    /// The instance name in force: `instance`, else the host name (else
+    /// `hisp`).
+    pub fn instance(&self) -> String {
+        self.instance
+            .clone()
+            .or_else(|| crate::host::name().filter(|h| instance_name_ok(h)))
+            .unwrap_or_else(|| "hisp".to_string())
+    }
+
     /// The pool size in force.
     pub fn pool_size(&self) -> u32 {
         self.pool_size.unwrap_or_else(hisp_store::default_pool_size)
@@ -105,6 +119,26 @@ fn url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<PostgresUrl>
     })
 }
 
+/// Whether `name` may name an instance.
+fn instance_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn instance<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    if instance_name_ok(&name) {
+        Ok(Some(name))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "instance '{name}' is not a name: 1 to 63 letters, digits, '.', '_' or '-'"
+        )))
+    }
+}
+
 fn pool_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
     match u32::deserialize(deserializer)? {
         0 => Err(serde::de::Error::custom(
@@ -153,6 +187,21 @@ mod tests {
             super::without_the_line(&e, "[store]\npool_size = 0\n"),
             None
         );
+    }
+
+    #[test]
+    fn the_instance_is_the_configured_name_else_the_host_name() {
+        let c = Config::parse("[store]\ninstance = \"mx-2.east\"\n").unwrap();
+        assert_eq!(c.store.instance(), "mx-2.east");
+        let c = Config::parse("").unwrap();
+        let host = crate::host::name().unwrap_or_else(|| "hisp".into());
+        assert_eq!(c.store.instance(), host);
+        for bad in ["", "mx 1", "mx/1", &"x".repeat(64)] {
+            let e = Config::parse(&format!("[store]\ninstance = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("is not a name"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -219,7 +219,7 @@ pool_size is 0: the store needs at least one connection",
   |
 2 | password = \"x\"
   | ^^^^^^^^
-unknown field `password`, expected one of `url`, `password_file`, `pool_size`",
+unknown field `password`, expected one of `url`, `password_file`, `pool_size`, `instance`",
     ),
 ];
 
@@ -449,11 +449,12 @@ fn serve_refuses_notices_without_a_portal_url_or_with_a_bad_smart_host() {
     }
 }
 
-/// Serving from PostgreSQL is not built yet: `hisp serve` with `[store] url`
-/// says so and exits 1 before it sets anything up (no SQLite file is made
-/// in its place).
+/// With `[store] url` every command works on that PostgreSQL database; one
+/// that cannot be reached stops `hisp serve` and the other commands with
+/// exit 1 naming the database and the cause, before anything is set up (no
+/// SQLite file is made in its place).
 #[test]
-fn serve_with_a_postgres_store_url_says_serving_from_postgresql_is_not_built_yet() {
+fn serve_with_an_unreachable_postgres_store_exits_1_naming_it_and_makes_no_sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(
         &dir,
@@ -465,12 +466,15 @@ fn serve_with_a_postgres_store_url_says_serving_from_postgresql_is_not_built_yet
         args.extend(command);
         let run = hisp(args, b"");
         assert_eq!(run.code, 1, "{}", run.stderr);
-        assert_eq!(
-            run.stderr,
-            "hisp: [store] url is set (postgres://hisp@127.0.0.1:1/hisp), but serving from \
-             PostgreSQL is not built yet, and no command but `hisp store migrate` uses it: \
-             remove [store] url to use the SQLite store <data_dir>/hisp.db\n"
+        assert!(
+            run.stderr.starts_with(
+                "hisp: cannot open the PostgreSQL store postgres://hisp@127.0.0.1:1/hisp: \
+                 database error while connecting to the database: "
+            ),
+            "{}",
+            run.stderr
         );
+        assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
     }
     assert!(!dir.path().join("data").exists(), "nothing was set up");
 }

@@ -241,3 +241,24 @@ fn work_made_due_by_another_instance_wakes_this_one_and_its_claims_and_rollbacks
     send(&server, 3);
     moved("this instance queued", false);
 }
+
+#[test]
+fn a_second_live_process_under_a_held_instance_name_is_refused_until_the_first_ends_issue_14() {
+    let db = PostgresDb::fresh();
+    let first = db.open_as("mx1");
+    let held = first.hold_instance().unwrap();
+    assert_eq!(held.instance(), "mx1");
+    let twin = db.open_as("mx1");
+    let e = twin.hold_instance().unwrap_err();
+    assert!(
+        matches!(&e, StoreError::InstanceRunning { instance } if instance == "mx1"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("[store] instance"), "{e}");
+    // Another name is free, and the name is free again once its holder ends.
+    let other = db.open_as("mx2").hold_instance().unwrap();
+    drop(held);
+    let again = twin.hold_instance().unwrap();
+    assert_eq!(again.instance(), "mx1");
+    drop(other);
+}

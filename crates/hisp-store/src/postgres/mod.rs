@@ -24,6 +24,7 @@ mod audit;
 mod changes;
 mod directory;
 mod errors;
+mod instance_lock;
 mod mailbox;
 mod migrations;
 mod pool;
@@ -41,6 +42,7 @@ mod instances;
 #[cfg(test)]
 mod tests;
 
+pub use instance_lock::InstanceLock;
 pub use migrations::SCHEMA_VERSION;
 pub use pool::{default_pool_size, PostgresPool};
 pub use store::PostgresStore;

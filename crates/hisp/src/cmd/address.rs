@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use hisp_ca::{issue, Binding, CertificateAuthority, IssueOptions};
-use hisp_store::{CertificateRecord, DirectAddress, NewCertificate, Owner, Store};
+use hisp_store::{CertificateRecord, DirectAddress, NewCertificate, Owner};
 use serde_json::{json, Value};
 
 use super::domain::require_local;
@@ -19,7 +19,7 @@ use crate::store;
 pub fn add(args: &AddressAddArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let store = store::open(config)?;
     let address = &args.address;
-    require_local(&store, address.domain())?;
+    require_local(&*store, address.domain())?;
     // Refuse a duplicate before a key is generated for nothing.
     if let Ok(existing) = store.address(address) {
         bail!("address {} already exists", existing.address);

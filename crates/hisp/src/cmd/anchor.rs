@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use hisp_store::{AnchorRecord, NewAnchor, Store};
+use hisp_store::{AnchorRecord, NewAnchor};
 use serde_json::{json, Value};
 
 use super::domain::require_local;
@@ -16,7 +16,7 @@ use crate::store;
 /// Adds every certificate in the file as an anchor of the domain, all or none.
 pub fn add(args: &AnchorAddArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let store = store::open(config)?;
-    require_local(&store, &args.domain)?;
+    require_local(&*store, &args.domain)?;
     let file = args.file.display();
     let anchors = read_certs(&args.file, "anchor file")?
         .iter()
@@ -44,7 +44,7 @@ pub fn add(args: &AnchorAddArgs, config: &Config) -> anyhow::Result<ExitCode> {
 pub fn list(args: &AnchorListArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let store = store::open(config)?;
     if let Some(d) = &args.domain {
-        require_local(&store, d)?;
+        require_local(&*store, d)?;
     }
     let anchors = store.anchors(args.domain.as_ref())?;
     if args.json {
@@ -81,7 +81,7 @@ pub fn list(args: &AnchorListArgs, config: &Config) -> anyhow::Result<ExitCode> 
 /// Removes one anchor of a domain.
 pub fn remove(args: &AnchorRemoveArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let store = store::open(config)?;
-    require_local(&store, &args.domain)?;
+    require_local(&*store, &args.domain)?;
     let a = store.remove_anchor(&args.domain, &args.anchor)?;
     tracing::info!(domain = %a.domain, fingerprint = %a.info.fingerprint, "removed anchor");
     say(&format!(

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use hisp_store::{AuditCheck, AuditEvent, AuditFilter, DirectAddress, Store};
+use hisp_store::{AuditCheck, AuditEvent, AuditFilter, DirectAddress};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

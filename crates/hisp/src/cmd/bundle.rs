@@ -18,7 +18,7 @@ use crate::store;
 pub fn add(args: &BundleAddArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let source = source(&args.source, true)?;
     let store = store::open(config)?;
-    require_local(&store, &args.domain)?;
+    require_local(&*store, &args.domain)?;
     let b = store.add_bundle(&NewBundle {
         domain: args.domain.clone(),
         source,
@@ -37,7 +37,7 @@ pub fn add(args: &BundleAddArgs, config: &Config) -> anyhow::Result<ExitCode> {
 pub fn list(args: &BundleListArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let store = store::open(config)?;
     if let Some(d) = &args.domain {
-        require_local(&store, d)?;
+        require_local(&*store, d)?;
     }
     let bundles = store.bundles(args.domain.as_ref())?;
     if args.json {
@@ -75,7 +75,7 @@ pub fn list(args: &BundleListArgs, config: &Config) -> anyhow::Result<ExitCode> 
 pub fn remove(args: &BundleRemoveArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let source = source(&args.source, false)?;
     let store = store::open(config)?;
-    require_local(&store, &args.domain)?;
+    require_local(&*store, &args.domain)?;
     store.remove_bundle(&args.domain, &source)?;
     tracing::info!(domain = %args.domain, source = %source, "removed bundle");
     say(&format!("removed bundle {source} from {}", args.domain))?;
@@ -135,11 +135,11 @@ fn bundle_json(b: &BundleRecord) -> Value {
 pub fn refresh(args: &BundleRefreshArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let store = store::open(config)?;
     if let Some(d) = &args.domain {
-        require_local(&store, d)?;
+        require_local(&*store, d)?;
     }
     let fetcher = hisp_trust::HttpFetcher::new(std::time::Duration::from_secs(30), 32 << 20);
     let outcomes = hisp_gateway::refresh_bundles(
-        &store,
+        &*store,
         &fetcher,
         args.domain.as_ref(),
         time::OffsetDateTime::now_utc(),

@@ -34,8 +34,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use hisp_ca::{issue, Binding, CaOptions, CertificateAuthority, IssueOptions};
 use hisp_store::{
-    DirectAddress, Direction, Domain, Grant, NewAnchor, NewCertificate, SqliteStore, Store,
-    UserName,
+    DirectAddress, Direction, Domain, Grant, NewAnchor, NewCertificate, Store, UserName,
 };
 
 use super::demo_portal;
@@ -65,7 +64,7 @@ pub fn demo(mut config: Config, config_path: Option<&Path>) -> anyhow::Result<Ex
     };
     complete_config(&mut config);
     let store = crate::store::open(&config)?;
-    let account_password = provision(&store, &data_dir)?;
+    let account_password = provision(&*store, &data_dir)?;
     let mut text = match &account_password {
         Some(password) => format!(
             "hisp demo: created {PATIENTS} and {CLINIC}, their CAs (in {}), \
@@ -79,7 +78,7 @@ pub fn demo(mut config: Config, config_path: Option<&Path>) -> anyhow::Result<Ex
             data_dir.display()
         ),
     };
-    let accounts = demo_portal::accounts(&store)?;
+    let accounts = demo_portal::accounts(&*store)?;
     text.push_str(&portal_text(&config, config_path, &accounts));
     if account_password.is_some() || accounts.iter().any(|a| a.new_password.is_some()) {
         text.push_str("hisp demo: (each password is shown once: only its hash is stored)\n");
@@ -160,7 +159,7 @@ fn complete_config(config: &mut Config) {
 
 /// Makes whatever part of the demo set-up is missing; the new account's
 /// password when the account was made now.
-fn provision(store: &SqliteStore, data_dir: &Path) -> anyhow::Result<Option<String>> {
+fn provision(store: &dyn Store, data_dir: &Path) -> anyhow::Result<Option<String>> {
     let patients = Domain::parse(PATIENTS)?;
     let clinic = Domain::parse(CLINIC)?;
     let others: Vec<String> = store

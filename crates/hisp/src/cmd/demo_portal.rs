@@ -19,7 +19,7 @@ use anyhow::Context;
 use hisp_gateway::compose::Draft;
 use hisp_gateway::server::OnStart;
 use hisp_gateway::PortalSender;
-use hisp_store::{DirectAddress, NotifySettings, PortalUser, SqliteStore, Store};
+use hisp_store::{DirectAddress, NotifySettings, PortalUser, Store};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
@@ -67,7 +67,7 @@ pub struct DemoAccount {
 /// missing, each with a generated password, as `hisp portal-user add
 /// --generate` does (notices on, no e-mail address yet). An account already
 /// there is left as it is.
-pub fn accounts(store: &SqliteStore) -> anyhow::Result<Vec<DemoAccount>> {
+pub fn accounts(store: &dyn Store) -> anyhow::Result<Vec<DemoAccount>> {
     let mut accounts = Vec::new();
     for address in [PATIENT, PROVIDER] {
         let address = DirectAddress::parse(address)?;

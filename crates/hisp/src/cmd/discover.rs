@@ -94,7 +94,7 @@ fn anchors(args: &DiscoverArgs, config: &Config) -> anyhow::Result<Vec<X509>> {
 /// each outgoing bundle, read from the store afresh. Without a store there
 /// are none, and every certificate is reported untrusted.
 fn outgoing_anchors(config: &Config) -> anyhow::Result<Vec<X509>> {
-    use hisp_store::{Flow, Store};
+    use hisp_store::Flow;
     if config.data_dir.is_none() {
         return Ok(Vec::new());
     }
@@ -108,7 +108,7 @@ fn outgoing_anchors(config: &Config) -> anyhow::Result<Vec<X509>> {
             );
         }
         anchors.extend(crate::cmd::bundle::bundle_anchors(
-            &store,
+            &*store,
             &domain.domain,
             Flow::Outgoing,
         )?);

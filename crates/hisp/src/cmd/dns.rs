@@ -44,7 +44,7 @@ pub(crate) fn records(
 /// Prints zone-file lines that BIND 9 loads unchanged.
 pub fn export(args: &DnsExportArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let mail_ip = args.mail_ip.or(config.dns_responder.mail_ip);
-    let records = records(&crate::store::open(config)?, mail_ip)?;
+    let records = records(&*crate::store::open(config)?, mail_ip)?;
     crate::input::write_stdout(records.zone_lines().as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -58,7 +58,7 @@ pub fn serve(args: &DnsServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
         ),
     };
     let mail_ip = args.mail_ip.or(config.dns_responder.mail_ip);
-    let records = records(&crate::store::open(config)?, mail_ip)?;
+    let records = records(&*crate::store::open(config)?, mail_ip)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use hisp_ca::Binding;
-use hisp_store::{Domain, Owner, SqliteStore, Store};
+use hisp_store::{Domain, Owner, Store};
 use serde_json::{json, Value};
 
 use super::address::{certificate_json, certificate_line, certificates_from};
@@ -102,7 +102,7 @@ pub fn remove(args: &DomainArgs, config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 /// Fails with advice unless `domain` is local.
-pub(crate) fn require_local(store: &SqliteStore, domain: &Domain) -> anyhow::Result<()> {
+pub(crate) fn require_local(store: &dyn Store, domain: &Domain) -> anyhow::Result<()> {
     match store.domain(domain) {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => anyhow::bail!(

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use hisp_store::{Folder, MailboxEntry, Store, StoreError};
+use hisp_store::{Folder, MailboxEntry, StoreError};
 use serde_json::{json, Value};
 
 use super::{print_json, print_message, print_table, rfc3339, say};

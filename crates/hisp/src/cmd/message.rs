@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use hisp_store::{Expectation, RecipientRecord, Store, TrackFilter, TrackedMessage, TrackingState};
+use hisp_store::{Expectation, RecipientRecord, TrackFilter, TrackedMessage, TrackingState};
 use serde_json::{json, Map, Value};
 
 use super::{print_json, print_table, rfc3339};

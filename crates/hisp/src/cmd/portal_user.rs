@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use hisp_store::{DirectAddress, EmailAddress, NotifySettings, PortalUser, SqliteStore, Store};
+use hisp_store::{DirectAddress, EmailAddress, NotifySettings, PortalUser, Store};
 use serde_json::{json, Value};
 
 use super::user::{generate_password, password_from_stdin};
@@ -115,7 +115,7 @@ fn show_generated(args: &PasswordArgs, password: &str) -> anyhow::Result<()> {
 }
 
 /// Fails with advice unless `address` is a local address.
-fn require_local(store: &SqliteStore, address: &DirectAddress) -> anyhow::Result<()> {
+fn require_local(store: &dyn Store, address: &DirectAddress) -> anyhow::Result<()> {
     match store.address(address) {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => bail!(
@@ -128,7 +128,7 @@ fn require_local(store: &SqliteStore, address: &DirectAddress) -> anyhow::Result
 
 fn add(args: &PortalUserAddArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let store = store::open(config)?;
-    require_local(&store, &args.address)?;
+    require_local(&*store, &args.address)?;
     if store.portal_user(&args.address).is_ok() {
         bail!("portal user {} already exists", args.address);
     }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use hisp_store::{QuarantineRecord, Store};
+use hisp_store::QuarantineRecord;
 use serde_json::{json, Value};
 
 use super::{print_json, print_table, rfc3339};

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use hisp_store::{QueueEntry, QueueItemId, RecipientRecord, RetrySelection, Store, TrackingState};
+use hisp_store::{QueueEntry, QueueItemId, RecipientRecord, RetrySelection, TrackingState};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 

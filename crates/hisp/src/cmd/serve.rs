@@ -63,7 +63,7 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
 /// one connection to the database and opens no other.
 pub fn serve_store(
     config: &Config,
-    store: Option<hisp_store::SqliteStore>,
+    store: Option<crate::store::OpenStore>,
 ) -> anyhow::Result<ExitCode> {
     serve_store_then(config, store, None)
 }
@@ -71,7 +71,7 @@ pub fn serve_store(
 /// [`serve_store`], running `on_start` as [`OnStart`] says.
 pub fn serve_store_then(
     config: &Config,
-    store: Option<hisp_store::SqliteStore>,
+    store: Option<crate::store::OpenStore>,
     on_start: Option<OnStart>,
 ) -> anyhow::Result<ExitCode> {
     let timeout = config.tracking.mdn_timeout_secs;
@@ -102,7 +102,16 @@ pub fn serve_store_then(
             warn!(domain = %d.domain, "[smtp] seal_local_mail is on but the local domain has no [[route]] and mx_routing is off: mail to it waits in the queue");
         }
     }
-    let store: Arc<dyn Store> = Arc::new(store);
+    // On a shared database the instance name is this process's while it
+    // runs, so that its start frees only its own leases (issue 14).
+    let _instance = match &store {
+        crate::store::OpenStore::Postgres(s) => Some(
+            s.hold_instance()
+                .with_context(|| format!("cannot start as instance '{}'", s.instance()))?,
+        ),
+        crate::store::OpenStore::Sqlite(_) => None,
+    };
+    let store: Arc<dyn Store> = store.shared();
     let hostname = hostname_of(config);
     let mut tls = Tls {
         server: server_tls(config)?,
@@ -134,7 +143,7 @@ pub fn serve_store_then(
 fn hostname_of(config: &Config) -> String {
     match &config.smtp.hostname {
         Some(h) => h.clone(),
-        None => system_hostname().unwrap_or_else(|| "localhost".to_string()),
+        None => crate::host::name().unwrap_or_else(|| "localhost".to_string()),
     }
 }
 
@@ -277,17 +286,4 @@ async fn wait_for_stop() -> &'static str {
         _ = term.recv() => "SIGTERM",
         _ = tokio::signal::ctrl_c() => "interrupted",
     }
-}
-
-/// The system's host name, the default name in the greeting and in EHLO.
-fn system_hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the pointer and length describe `buf`, which outlives the call.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0)?;
-    let name = std::str::from_utf8(&buf[..end]).ok()?;
-    (!name.is_empty()).then(|| name.to_string())
 }

@@ -52,8 +52,7 @@ fn migrate(args: &MigrateArgs, config: &Config) -> anyhow::Result<ExitCode> {
         return print_report(args, pool.url().as_str(), &report);
     }
     let store = store::open(config)?;
-    let database = store.path().display().to_string();
-    print_report(args, &database, store.migration())
+    print_report(args, &store.database(), store.migration())
 }
 
 fn print_report(

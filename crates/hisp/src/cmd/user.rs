@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use hisp_store::{Account, Store, MIN_PASSWORD_LEN};
+use hisp_store::{Account, MIN_PASSWORD_LEN};
 use serde_json::{json, Value};
 
 use super::{print_json, print_table, rfc3339, say};

@@ -68,6 +68,8 @@ pub struct Settings {
 /// One HISP's directory, addresses and configuration.
 pub struct Site {
     dir: tempfile::TempDir,
+    /// Whole lines every `hisp.toml` of the site ends with (its `[store]`).
+    store: String,
     pub domain: &'static str,
     pub peer_domain: &'static str,
     pub submission: SocketAddr,
@@ -79,11 +81,26 @@ impl Site {
     pub fn new(domain: &'static str, peer_domain: &'static str, ports: &[u16]) -> Site {
         Site {
             dir: tempfile::tempdir().unwrap(),
+            store: String::new(),
             domain,
             peer_domain,
             submission: loopback(ports[0]),
             backbone: loopback(ports[1]),
             dns: loopback(ports[2]),
+        }
+    }
+
+    /// [`Site::new`], its store the one `store` (whole lines, a `[store]`
+    /// table) names.
+    pub fn on_store(
+        domain: &'static str,
+        peer_domain: &'static str,
+        ports: &[u16],
+        store: &str,
+    ) -> Site {
+        Site {
+            store: store.to_string(),
+            ..Site::new(domain, peer_domain, ports)
         }
     }
 
@@ -150,6 +167,7 @@ impl Site {
                 self.peer_domain, settings.route_to
             ));
         }
+        text.push_str(&self.store);
         std::fs::write(self.config(), text).unwrap();
     }
 
@@ -206,9 +224,19 @@ pub fn two_sites_with(
     certs: Certs,
     a_settings: impl FnOnce(&Site, &Site) -> Settings,
 ) -> (Site, Site) {
+    two_sites_on(certs, a_settings, "")
+}
+
+/// [`two_sites_with`], B's store the one `b_store` (a `[store]` table)
+/// names.
+pub fn two_sites_on(
+    certs: Certs,
+    a_settings: impl FnOnce(&Site, &Site) -> Settings,
+    b_store: &str,
+) -> (Site, Site) {
     let ports = free_ports(6);
     let a = Site::new("a.example", "b.example", &ports[..3]);
-    let b = Site::new("b.example", "a.example", &ports[3..]);
+    let b = Site::on_store("b.example", "a.example", &ports[3..], b_store);
     b.write_config(peers(&b, &a));
     a.write_config(a_settings(&a, &b));
     // Each CA must exist before the other site takes it as an anchor: make
