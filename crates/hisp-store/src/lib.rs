@@ -68,7 +68,8 @@ pub use postgres::{
 };
 pub use quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 pub use queue::{
-    ClaimLimits, Lease, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
+    ClaimLimits, Held, Lease, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState,
+    RetrySelection,
 };
 pub use retry::{retry, RetryPolicy};
 pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};

@@ -44,6 +44,16 @@ pub struct Lease {
     pub until: OffsetDateTime,
 }
 
+/// What shows that a worker still holds a claimed entry: the entry and its
+/// claim's token (see [`QueueItem::held`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The queue entry.
+    pub id: QueueItemId,
+    /// The claim's token.
+    pub token: String,
+}
+
 /// A claimed message: everything a worker needs to process it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueItem {
@@ -75,6 +85,15 @@ pub struct QueueItem {
 }
 
 impl QueueItem {
+    /// This claim, for the moves only its holder may make
+    /// ([`Store::track_steps_held`](crate::Store::track_steps_held)).
+    pub fn held(&self) -> Held {
+        Held {
+            id: self.id,
+            token: self.lease.token.clone(),
+        }
+    }
+
     /// Where an attempt at this entry goes: the distinct domains of the
     /// recipients still queued of an outbound message, in order. Inbound
     /// entries go nowhere on the network and have none. A claim with

@@ -19,7 +19,7 @@ use crate::message::{Envelope, MessageDirection, MessageId, MessageRecordId};
 use crate::portal_user::{NotifySettings, PortalUser};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 use crate::queue::{
-    ClaimLimits, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
+    ClaimLimits, Held, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
 };
 use crate::tracking::{
     DeliveryStatus, RecipientId, RecipientRecord, TrackFilter, TrackedMessage, TrackingState,
@@ -379,6 +379,31 @@ pub trait Store: Send + Sync {
         steps: &[TrackingState],
         at: OffsetDateTime,
         reason: Option<&str>,
+    ) -> Result<RecipientRecord, StoreError>;
+
+    /// [`track_steps`](Store::track_steps) by the worker holding `held`'s
+    /// queue entry (the entry whose attempt, or whose report, made the
+    /// moves): [`StoreError::LeaseLost`] and nothing moved when it no longer
+    /// holds it (its lease ran out and another worker claimed the entry),
+    /// so only the holder's outcome is written (issue 14).
+    fn track_steps_held(
+        &self,
+        held: &Held,
+        recipient: RecipientId,
+        steps: &[TrackingState],
+        at: OffsetDateTime,
+        reason: Option<&str>,
+    ) -> Result<RecipientRecord, StoreError>;
+
+    /// [`track_failed`](Store::track_failed) by the worker holding `held`'s
+    /// entry, as [`track_steps_held`](Store::track_steps_held) checks it.
+    fn track_failed_held(
+        &self,
+        held: &Held,
+        recipient: RecipientId,
+        at: OffsetDateTime,
+        reason: &str,
+        status: Option<DeliveryStatus>,
     ) -> Result<RecipientRecord, StoreError>;
 
     /// Records the time of `step` for a recipient that went past it

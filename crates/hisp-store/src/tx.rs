@@ -235,6 +235,10 @@ pub(crate) trait Tx {
     /// Ends a lease if the entry is pending under `token`; whether it did.
     fn clear_lease(&mut self, id: QueueItemId, token: &str) -> Result<bool, StoreError>;
 
+    /// Whether the entry is pending under `token`, keeping it so until the
+    /// transaction ends (no claim may take it meanwhile).
+    fn holds_lease(&mut self, id: QueueItemId, token: &str) -> Result<bool, StoreError>;
+
     /// Ends a lease with `state` if the entry is pending under `token`,
     /// setting the next attempt and the error when given; whether it did.
     fn finish_entry(

@@ -26,7 +26,8 @@ use std::time::Duration;
 use hisp_smime::SealOptions;
 use hisp_smtp::{ClientConfig, ReuseSettings, SessionCache, Shutdown};
 use hisp_store::{
-    DeliveryStatus, Expectation, MessageDirection, QueueItem, RecipientId, TrackingState,
+    DeliveryStatus, Expectation, MessageDirection, QueueItem, RecipientId, StoreError,
+    TrackingState,
 };
 use time::OffsetDateTime;
 use tracing::{info, info_span, warn, Instrument};
@@ -305,8 +306,12 @@ impl Worker {
         }
         .instrument(span.clone())
         .await;
-        if let Err(e) = done {
-            span.in_scope(|| warn!(error = %e, "processing failed; the claim will lapse and the message be tried again"));
+        match done {
+            Ok(()) => {}
+            Err(GatewayError::Store(e @ StoreError::LeaseLost { .. })) => span.in_scope(
+                || warn!(error = %e, "the entry was taken over by another worker; its outcome is that worker's"),
+            ),
+            Err(e) => span.in_scope(|| warn!(error = %e, "processing failed; the claim will lapse and the message be tried again")),
         }
     }
 
@@ -383,34 +388,44 @@ impl Worker {
         }
     }
 
-    /// Moves one recipient's tracking state.
     /// Fails a recipient, keeping the RFC 3463 status its refusal carried.
+    /// Only while `item` is in hand (issue 14): a worker whose lease ran out
+    /// and whose entry another worker claimed gets `LeaseLost`, and its
+    /// outcome is not written.
     async fn track_failed(
         &self,
+        item: &QueueItem,
         recipient: RecipientId,
         now: OffsetDateTime,
         reason: String,
         status: Option<DeliveryStatus>,
     ) -> Result<(), GatewayError> {
+        let held = item.held();
         self.ctx
             .store
             .call_retrying("failing a recipient", move |s| {
-                s.track_failed(recipient, now, &reason, status).map(|_| ())
+                s.track_failed_held(&held, recipient, now, &reason, status)
+                    .map(|_| ())
             })
             .await
     }
 
+    /// Moves one recipient of `item`, only while `item` is in hand (as
+    /// [`Worker::track_failed`]).
     async fn track(
         &self,
+        item: &QueueItem,
         recipient: RecipientId,
         next: TrackingState,
         now: OffsetDateTime,
         reason: Option<String>,
     ) -> Result<(), GatewayError> {
+        let held = item.held();
         self.ctx
             .store
             .call_retrying("tracking a recipient", move |s| {
-                s.track(recipient, next, now, reason.as_deref()).map(|_| ())
+                s.track_steps_held(&held, recipient, &[next], now, reason.as_deref())
+                    .map(|_| ())
             })
             .await
     }

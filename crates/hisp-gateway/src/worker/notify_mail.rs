@@ -87,7 +87,7 @@ pub(super) async fn attempt(
                         warn!(rcpt = %rcpt, %reply, smart_host, "portal notice refused");
                         let why = format!("notice refused by {smart_host}: {reply}");
                         worker
-                            .track(r.id, TrackingState::Failed, now, Some(why))
+                            .track(item, r.id, TrackingState::Failed, now, Some(why))
                             .await?;
                     }
                 }
@@ -102,7 +102,7 @@ pub(super) async fn attempt(
             for r in &pending {
                 let why = format!("notice not taken by {smart_host}: {e}");
                 worker
-                    .track(r.id, TrackingState::Failed, now, Some(why))
+                    .track(item, r.id, TrackingState::Failed, now, Some(why))
                     .await?;
             }
         }

@@ -109,7 +109,8 @@ async fn receive_for(
             let from = DirectAddress::parse(&from).ok();
             match report_kind(&message) {
                 Some(ReportKind::Mdn | ReportKind::Dsn) => {
-                    report::track(worker, record, &message, from.as_ref(), now).await?;
+                    report::track(worker, &item.held(), record, &message, from.as_ref(), now)
+                        .await?;
                     consumed(worker, recipients, now).await?;
                 }
                 // Never answer a report with an MDN (RFC 8098 §2.1; RFC 3464 §2),

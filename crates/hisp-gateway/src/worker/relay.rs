@@ -40,7 +40,7 @@ pub(super) async fn attempt(
         for r in pending {
             let why = "an outbound message needs a sender".to_string();
             worker
-                .track(r.id, TrackingState::Failed, now, Some(why))
+                .track(item, r.id, TrackingState::Failed, now, Some(why))
                 .await?;
         }
         return Ok(Attempt::Finished);
@@ -72,7 +72,7 @@ pub(super) async fn attempt(
             info!(rcpt = %r.address, reason = %found.reason, "no longer a Direct address");
             let why = format!("not a Direct address: {}", found.reason);
             worker
-                .track(r.id, TrackingState::Failed, now, Some(why))
+                .track(item, r.id, TrackingState::Failed, now, Some(why))
                 .await?;
         }
     }
@@ -116,7 +116,9 @@ async fn relay_to(
     let fail_all = |why: String, status: Option<DeliveryStatus>| async move {
         for r in &dest.recipients {
             if let Some(id) = ids.get(r) {
-                worker.track_failed(*id, now, why.clone(), status).await?;
+                worker
+                    .track_failed(item, *id, now, why.clone(), status)
+                    .await?;
             }
         }
         Ok::<_, GatewayError>(())
@@ -181,14 +183,20 @@ async fn relay_to(
                     RecipientOutcome::Delivered(reply) => {
                         info!(rcpt = %rcpt, %reply, "relayed");
                         worker
-                            .track(id, TrackingState::Relayed, now, Some(reply.to_string()))
+                            .track(
+                                item,
+                                id,
+                                TrackingState::Relayed,
+                                now,
+                                Some(reply.to_string()),
+                            )
                             .await?;
                     }
                     RecipientOutcome::Temporary(reply) => again.push(format!("{rcpt}: {reply}")),
                     RecipientOutcome::Permanent(reply) => {
                         info!(rcpt = %rcpt, %reply, "refused by the destination");
                         worker
-                            .track_failed(id, now, reply.to_string(), reply_status(&reply))
+                            .track_failed(item, id, now, reply.to_string(), reply_status(&reply))
                             .await?;
                     }
                 }

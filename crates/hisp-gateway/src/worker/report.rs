@@ -21,7 +21,7 @@
 
 use hisp_mdn::{parse_report, DispositionType, DsnAction, Mdn, Report};
 use hisp_store::{
-    AuditKind, DirectAddress, Expectation, MessageId, MessageRecordId, RecipientId,
+    AuditKind, DirectAddress, Expectation, Held, MessageId, MessageRecordId, RecipientId,
     RecipientRecord, Store, StoreError, TrackingState,
 };
 use time::OffsetDateTime;
@@ -44,6 +44,7 @@ enum Said {
 /// message `record` from `signer_address` (the From its signer is bound to).
 pub(super) async fn track(
     worker: &Worker,
+    held: &Held,
     record: MessageRecordId,
     inner: &[u8],
     from: Option<&DirectAddress>,
@@ -163,6 +164,7 @@ pub(super) async fn track(
             continue;
         }
         let claim = Claim {
+            held,
             record,
             original: &original,
             recipient: &recipient,
@@ -273,6 +275,8 @@ fn overtaken(recipient: &RecipientRecord, said: &Said) -> bool {
 
 /// One report's word about one tracked recipient.
 struct Claim<'a> {
+    /// The report's own queue entry, in this worker's hand.
+    held: &'a Held,
     record: MessageRecordId,
     original: &'a MessageId,
     recipient: &'a RecipientRecord,
@@ -313,6 +317,7 @@ const DECIDE_ATTEMPTS: usize = 3;
 /// report is decided again on the fresh record.
 async fn apply(worker: &Worker, claim: Claim<'_>, now: OffsetDateTime) -> Result<(), GatewayError> {
     let Claim {
+        held,
         record,
         original,
         recipient,
@@ -327,6 +332,7 @@ async fn apply(worker: &Worker, claim: Claim<'_>, now: OffsetDateTime) -> Result
         Said::Nothing(_) => None,
     };
     let report = StoredReport {
+        held: held.clone(),
         record,
         recipient: recipient.id,
         address: recipient.address.clone(),
@@ -364,6 +370,9 @@ async fn apply(worker: &Worker, claim: Claim<'_>, now: OffsetDateTime) -> Result
 
 /// A report about one recipient, as [`track_in_store`] applies it.
 struct StoredReport {
+    /// The report's queue entry: the moves are made only while it is in
+    /// the worker's hand.
+    held: Held,
     record: MessageRecordId,
     recipient: RecipientId,
     address: DirectAddress,
@@ -393,7 +402,13 @@ fn track_in_store(
                 .note_overtaken_step(report.recipient, TrackingState::Processed, now)
                 .map(|_| "processed, after dispatched".to_string()),
             Decision::Steps(steps) => s
-                .track_steps(report.recipient, steps, now, report.note.as_deref())
+                .track_steps_held(
+                    &report.held,
+                    report.recipient,
+                    steps,
+                    now,
+                    report.note.as_deref(),
+                )
                 .map(|_| {
                     let names: Vec<&str> = steps.iter().map(|s| s.as_str()).collect();
                     names.join(" -> ")
@@ -603,7 +618,12 @@ mod tests {
         store
             .track_steps(stale.id, &[Dispatched, Delivered], now, None)
             .unwrap();
+        let held = store
+            .claim_due(now, std::time::Duration::from_secs(60), 1)
+            .unwrap()[0]
+            .held();
         let report = |said: Said| StoredReport {
+            held: held.clone(),
             record,
             recipient: stale.id,
             address: bob.clone(),

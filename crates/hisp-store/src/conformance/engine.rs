@@ -160,6 +160,54 @@ pub(crate) fn a_renewed_lease_keeps_the_entry_from_other_claims_and_a_lost_one_i
     assert!(matches!(e, StoreError::LeaseLost { .. }), "{e}");
 }
 
+pub(crate) fn a_tracking_move_by_a_worker_whose_entry_was_taken_over_is_refused_and_moves_nothing_issue_14<
+    B: Backend,
+>(
+    db: &B,
+) {
+    let store = db.open();
+    send(&store, 1, &["x@b.example", "y@b.example"], t(0));
+    let first = store.claim_due(t(0), LEASE, 1).unwrap().remove(0);
+    let (x, y) = (first.recipients[0].id, first.recipients[1].id);
+    // Still in hand: the move is made.
+    let moved = store
+        .track_steps_held(
+            &first.held(),
+            x,
+            &[TrackingState::Relayed],
+            t(1),
+            Some("250 ok"),
+        )
+        .unwrap();
+    assert_eq!(moved.state, TrackingState::Relayed);
+    // The lease runs out and another worker claims the entry: the first
+    // worker's moves are refused, and nothing of them is written.
+    let second = store.claim_due(t(61), LEASE, 1).unwrap().remove(0);
+    let e = store
+        .track_steps_held(&first.held(), y, &[TrackingState::Relayed], t(62), None)
+        .unwrap_err();
+    assert!(
+        matches!(e, StoreError::LeaseLost { item } if item == first.id.0),
+        "{e}"
+    );
+    let e = store
+        .track_failed_held(&first.held(), y, t(62), "refused", None)
+        .unwrap_err();
+    assert!(matches!(e, StoreError::LeaseLost { .. }), "{e}");
+    assert_eq!(store.recipient(y).unwrap().state, TrackingState::Queued);
+    // The holder's moves go through.
+    let failed = store
+        .track_failed_held(&second.held(), y, t(63), "550 no such user", None)
+        .unwrap();
+    assert_eq!(failed.state, TrackingState::Failed);
+    // A finished entry is in no one's hand.
+    store.complete(&second).unwrap();
+    let e = store
+        .track_steps_held(&second.held(), x, &[TrackingState::Processed], t(64), None)
+        .unwrap_err();
+    assert!(matches!(e, StoreError::LeaseLost { .. }), "{e}");
+}
+
 pub(crate) fn a_released_entry_is_due_again_at_once_and_audited<B: Backend>(db: &B) {
     let store = db.open();
     send(&store, 1, &["x@b.example"], t(0));

@@ -241,6 +241,7 @@ macro_rules! suite {
                 an_entry_counts_against_every_destination_of_its_recipients_still_queued,
                 inbound_entries_have_no_destination_and_no_cap,
                 a_renewed_lease_keeps_the_entry_from_other_claims_and_a_lost_one_is_refused,
+                a_tracking_move_by_a_worker_whose_entry_was_taken_over_is_refused_and_moves_nothing_issue_14,
                 a_released_entry_is_due_again_at_once_and_audited,
                 retry_now_makes_pending_entries_due_and_refuses_finished_or_unknown_ones,
                 the_bell_rings_after_a_commit_that_queued_and_not_otherwise,

@@ -14,6 +14,7 @@ use crate::audit::AuditKind;
 use crate::error::{Entity, StoreError};
 use crate::mailbox::{Folder, MailboxEntryId};
 use crate::message::{MessageId, MessageRecordId};
+use crate::queue::Held;
 use crate::tracking::{DeliveryStatus, RecipientId, RecipientRecord, TrackingState};
 use crate::tx::Tx;
 use hisp_address::DirectAddress;
@@ -63,6 +64,16 @@ pub(crate) fn track<T: Tx + ?Sized>(
         &detail,
     )?;
     recipient(tx, id)
+}
+
+/// LeaseLost unless the caller still holds `held`'s entry, which then stays
+/// its until the transaction ends.
+pub(crate) fn in_hand<T: Tx + ?Sized>(tx: &mut T, held: &Held) -> Result<(), StoreError> {
+    if tx.holds_lease(held.id, &held.token)? {
+        Ok(())
+    } else {
+        Err(StoreError::LeaseLost { item: held.id.0 })
+    }
 }
 
 /// Makes the moves `steps` in order; the record after the last

@@ -45,7 +45,7 @@ use crate::password;
 use crate::portal_user::{NotifySettings, PortalUser};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 use crate::queue::{
-    ClaimLimits, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
+    ClaimLimits, Held, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
 };
 use crate::store::Store;
 use crate::tracking::{
@@ -495,6 +495,34 @@ impl Store for PostgresStore {
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError> {
         self.write(|tx| ops::tracking::track_steps(tx, recipient, steps, at, reason))
+    }
+
+    fn track_steps_held(
+        &self,
+        held: &Held,
+        recipient: RecipientId,
+        steps: &[TrackingState],
+        at: OffsetDateTime,
+        reason: Option<&str>,
+    ) -> Result<RecipientRecord, StoreError> {
+        self.write(|tx| {
+            ops::tracking::in_hand(tx, held)?;
+            ops::tracking::track_steps(tx, recipient, steps, at, reason)
+        })
+    }
+
+    fn track_failed_held(
+        &self,
+        held: &Held,
+        recipient: RecipientId,
+        at: OffsetDateTime,
+        reason: &str,
+        status: Option<DeliveryStatus>,
+    ) -> Result<RecipientRecord, StoreError> {
+        self.write(|tx| {
+            ops::tracking::in_hand(tx, held)?;
+            ops::tracking::track_failed(tx, recipient, at, reason, status)
+        })
     }
 
     fn note_overtaken_step(

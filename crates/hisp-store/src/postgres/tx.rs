@@ -378,6 +378,21 @@ impl Tx for PgTx<'_> {
         Ok(changed > 0)
     }
 
+    fn holds_lease(&mut self, id: QueueItemId, token: &str) -> Result<bool, StoreError> {
+        // The row lock keeps a claim (which skips locked rows) from taking
+        // the entry until this transaction ends.
+        let rows = self
+            .tx
+            .query(
+                "SELECT 1 FROM queue
+                 WHERE id = $1 AND lease_token = $2 AND state = 'pending'
+                 FOR UPDATE",
+                &[&id.0, &token],
+            )
+            .map_err(StoreError::postgres("checking a lease"))?;
+        Ok(!rows.is_empty())
+    }
+
     fn clear_lease(&mut self, id: QueueItemId, token: &str) -> Result<bool, StoreError> {
         let changed = self.exec(
             "UPDATE queue SET lease_owner = NULL, lease_token = NULL, lease_until = NULL,

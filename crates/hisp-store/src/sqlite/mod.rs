@@ -53,7 +53,7 @@ use crate::password;
 use crate::portal_user::{NotifySettings, PortalUser};
 use crate::quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};
 use crate::queue::{
-    ClaimLimits, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
+    ClaimLimits, Held, QueueBell, QueueEntry, QueueItem, QueueItemId, QueueState, RetrySelection,
 };
 use crate::store::Store;
 use crate::tracking::{
@@ -616,6 +616,36 @@ impl Store for SqliteStore {
     ) -> Result<RecipientRecord, StoreError> {
         self.write_relaxed(|tx| {
             ops::tracking::track_steps(&mut { tx }, recipient, steps, at, reason)
+        })
+    }
+
+    fn track_steps_held(
+        &self,
+        held: &Held,
+        recipient: RecipientId,
+        steps: &[TrackingState],
+        at: OffsetDateTime,
+        reason: Option<&str>,
+    ) -> Result<RecipientRecord, StoreError> {
+        self.write_relaxed(|tx| {
+            let mut tx = tx;
+            ops::tracking::in_hand(&mut tx, held)?;
+            ops::tracking::track_steps(&mut tx, recipient, steps, at, reason)
+        })
+    }
+
+    fn track_failed_held(
+        &self,
+        held: &Held,
+        recipient: RecipientId,
+        at: OffsetDateTime,
+        reason: &str,
+        status: Option<DeliveryStatus>,
+    ) -> Result<RecipientRecord, StoreError> {
+        self.write_relaxed(|tx| {
+            let mut tx = tx;
+            ops::tracking::in_hand(&mut tx, held)?;
+            ops::tracking::track_failed(&mut tx, recipient, at, reason, status)
         })
     }
 

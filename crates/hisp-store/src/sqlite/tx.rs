@@ -279,6 +279,20 @@ impl Tx for &Transaction<'_> {
         Ok(changed > 0)
     }
 
+    fn holds_lease(&mut self, id: QueueItemId, token: &str) -> Result<bool, StoreError> {
+        // The write transaction holds SQLite's one write lock, so no claim
+        // can take the entry before it ends.
+        let found = self
+            .row(
+                "SELECT count(*) FROM queue
+                 WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
+                (id.0, token),
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(StoreError::sqlite("checking a lease"))?;
+        Ok(found > 0)
+    }
+
     fn clear_lease(&mut self, id: QueueItemId, token: &str) -> Result<bool, StoreError> {
         let changed = self
             .exec(
