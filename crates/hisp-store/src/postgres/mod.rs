@@ -41,6 +41,7 @@ mod instances;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use audit::verify_chain;
 pub use migrations::SCHEMA_VERSION;
 pub use pool::{default_pool_size, PostgresPool};
 pub use store::PostgresStore;
