@@ -471,3 +471,121 @@ fn store_copy_and_check_refuse_bad_arguments_with_a_message_and_no_panic() {
         run.stderr
     );
 }
+
+/// A data directory holding one address with `message` queued outbound
+/// and filed in its Inbox.
+fn store_with(dir: &Path, message: &[u8]) {
+    let store = SqliteStore::open_in(dir).unwrap();
+    store
+        .add_domain(&hisp_store::Domain::parse("a.example").unwrap(), &[])
+        .unwrap();
+    let alice = hisp_store::DirectAddress::parse("alice@a.example").unwrap();
+    store.add_address(&alice, &[]).unwrap();
+    let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    store
+        .enqueue(
+            MessageDirection::Outbound,
+            Some(&alice),
+            &[hisp_store::DirectAddress::parse("doc@b.example").unwrap()],
+            message,
+            at,
+        )
+        .unwrap();
+    store
+        .deliver_to_mailbox(&alice, message, Folder::Inbox, at)
+        .unwrap();
+}
+
+/// A message of `len` bytes: 76-column lines, each piece of 64 KiB unlike
+/// the others (its number in it).
+fn message_of(len: usize) -> Vec<u8> {
+    let mut m =
+        b"From: alice@a.example\r\nTo: doc@b.example\r\nMessage-ID: <big@a.example>\r\n\r\n"
+            .to_vec();
+    let line = [b'x'; 74];
+    let mut n = 0u64;
+    while m.len() < len {
+        if m.len() % 65_536 < 76 {
+            n += 1;
+            m.extend_from_slice(format!("{n:016x}\r\n").as_bytes());
+        }
+        m.extend_from_slice(&line);
+        m.extend_from_slice(b"\r\n");
+    }
+    m.truncate(len);
+    m
+}
+
+/// Runs `hisp store copy` under GNU time (Debian's `time`) and returns its
+/// peak resident set in bytes. Measured by a small parent: a child forked
+/// from the test process itself would report the test process's own peak
+/// (Linux keeps the larger resident set across `execve`).
+fn copy_peak_rss(data: &Path, db: &TestDatabase) -> u64 {
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "/usr/bin/time is missing: install Debian's time package (tests/run.sh does)"
+    );
+    let from = format!("sqlite:{}", data.display());
+    let to = format!("{}?sslmode=disable", db.url());
+    let out = Command::new(time)
+        .args(["-f", "%M"])
+        .arg(env!("CARGO_BIN_EXE_hisp"))
+        .args(["store", "copy", "--from", &from, "--to", &to])
+        .env_remove("HISP_CONFIG")
+        .env("HISP_STORE_PASSWORD", db.password())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // time's line (KiB) is the last line of stderr.
+    let kib: u64 = stderr.lines().last().unwrap().trim().parse().unwrap();
+    kib * 1024
+}
+
+#[test]
+fn store_copy_moves_25_mib_messages_without_holding_one_whole_in_memory() {
+    const BIG: usize = 25 * 1024 * 1024;
+    let small = tempfile::tempdir().unwrap();
+    store_with(small.path(), &message_of(4 * 1024));
+    let big = tempfile::tempdir().unwrap();
+    store_with(big.path(), &message_of(BIG));
+
+    let (small_db, big_db) = (TestDatabase::new(), TestDatabase::new());
+    let baseline = copy_peak_rss(small.path(), &small_db);
+    let peak = copy_peak_rss(big.path(), &big_db);
+    // Two 25 MiB values (the queued message and its mailbox copy) went
+    // through; holding even one of them whole would add 25 MiB.
+    eprintln!("peak resident set: {peak} bytes for 2 x 25 MiB, {baseline} for 4 KiB");
+    assert!(
+        peak < baseline + 12 * 1024 * 1024,
+        "peak resident set {peak} bytes copying 2 x 25 MiB against {baseline} for 4 KiB"
+    );
+    let bodies: Vec<i32> = big_db
+        .admin()
+        .query(
+            "SELECT octet_length(body) FROM messages UNION ALL SELECT octet_length(body) FROM mailbox",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(bodies, [BIG as i32, BIG as i32]);
+    let check = hisp_cmd([
+        "store",
+        "check",
+        "--from",
+        &format!("sqlite:{}", big.path().display()),
+        "--to",
+        &format!("{}?sslmode=disable", big_db.url()),
+    ])
+    .env("HISP_STORE_PASSWORD", big_db.password())
+    .output()
+    .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
