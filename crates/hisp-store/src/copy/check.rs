@@ -159,8 +159,11 @@ impl TableHash {
     /// Adds one row; message bytes are read from their reader in pieces.
     pub(crate) fn row(&mut self, table: &Table, cells: &mut [Cell<'_>]) -> Result<(), CopyError> {
         let h = &mut self.0;
-        for (cell, column) in cells.iter_mut().zip(table.columns) {
-            match cell {
+        // By index: an error reads the row's key from `cells` too.
+        #[allow(clippy::needless_range_loop)]
+        for i in 0..cells.len() {
+            let column = &table.columns[i];
+            match &mut cells[i] {
                 Cell::Null => h.update(&[0]),
                 Cell::Int(n) => {
                     h.update(&[1]);
