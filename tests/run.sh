@@ -22,6 +22,8 @@ packages+=(tidy chromium chromium-driver)
 # postgresql: the server binaries (initdb, postgres) of the store's PostgreSQL
 # tests, which start their own throwaway server (crates/hisp-testpg).
 packages+=(postgresql)
+# time (GNU time): the peak memory of `hisp store copy` moving 25 MiB messages.
+packages+=(time)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing test dependencies: ${packages[*]}"
     apt-get update -q

@@ -25,6 +25,7 @@ mod bundle;
 mod cert;
 #[cfg(test)]
 mod conformance;
+mod copy;
 mod directory;
 mod error;
 mod expect;
@@ -51,6 +52,10 @@ pub use anchor::{AnchorId, AnchorRecord, AnchorSelector, Direction, Flow, NewAnc
 pub use audit::{AuditCheck, AuditEvent, AuditFilter, AuditHash, AuditKind};
 pub use bundle::{BundleFetch, BundleId, BundleRecord, BundleSource, NewBundle, MIN_REFRESH_SECS};
 pub use cert::{CertInfo, CertUsage, Fingerprint, NewCertificate, PrivateKeyPem, Serial};
+pub use copy::{
+    check_sqlite_against_postgres, copy_sqlite_to_postgres, sqlite_file, CheckReport, CopyError,
+    CopyReport, TableCheck, TableCount,
+};
 pub use directory::{AddressRecord, CertificateId, CertificateRecord, DomainRecord, Owner};
 pub use error::{DatabaseErrorKind, Entity, StoreError};
 pub use expect::Expectation;

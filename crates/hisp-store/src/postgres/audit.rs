@@ -29,7 +29,7 @@ fn text(t: Option<&str>) -> HashValue<'_> {
 
 /// Walks the whole chain, oldest first, and stops at the first event whose
 /// stored hash is not the hash of the event before it and its own columns.
-pub(super) fn verify_chain(tx: &mut Transaction<'_>) -> Result<AuditCheck, StoreError> {
+pub(crate) fn verify_chain(tx: &mut Transaction<'_>) -> Result<AuditCheck, StoreError> {
     let mut prev = GENESIS;
     let mut intact = 0u64;
     let mut after = i64::MIN;

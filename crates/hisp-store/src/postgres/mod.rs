@@ -42,6 +42,7 @@ mod instances;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use audit::verify_chain;
 pub use instance_lock::InstanceLock;
 pub use migrations::SCHEMA_VERSION;
 pub use pool::{default_pool_size, PostgresPool};

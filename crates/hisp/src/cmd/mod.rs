@@ -23,6 +23,7 @@ pub mod user;
 pub mod audit;
 pub mod portal_user;
 pub mod store;
+pub mod store_copy;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

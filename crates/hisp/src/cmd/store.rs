@@ -1,5 +1,6 @@
 //! `hisp store migrate`: the store's schema brought up to date, saying what
-//! that applied. (`hisp serve` and every other command migrate on opening
+//! that applied; `hisp store copy` and `hisp store check` (`store_copy.rs`):
+//! an SQLite installation moved to PostgreSQL, and the two compared. (`hisp serve` and every other command migrate on opening
 //! the store too; this command does it alone, before an upgrade's start or
 //! from a deployment script.) With `[store] url` set it migrates that
 //! PostgreSQL database instead of the SQLite file.
@@ -20,13 +21,28 @@ use crate::store;
 #[command(after_help = "\
 Examples:
   hisp --config /etc/hisp/hisp.toml store migrate
-  hisp --config hisp.toml store migrate --json")]
+  hisp --config hisp.toml store migrate --json
+  hisp store copy --from sqlite:/var/lib/hisp --to postgres://hisp@db.example:5432/hisp
+  hisp store check --from sqlite:/var/lib/hisp --to postgres://hisp@db.example:5432/hisp")]
 pub enum StoreCommand {
     /// Bring the store's schema up to date: apply the migrations it lacks,
     /// each named, or say that it is current. Exit 0 then; 1 with the reason
     /// when the store cannot be migrated (a database written by a newer
     /// hisp, a schema history that does not fit this hisp's migrations).
     Migrate(MigrateArgs),
+    /// Copy a whole SQLite installation (every table, every row, ids kept)
+    /// into an empty PostgreSQL database, migrated first, in one
+    /// transaction; print the rows copied per table. Stop `hisp serve` on
+    /// the source first. Exit 0 when copied; 1 with the reason when not
+    /// (the destination has rows, a store cannot be reached), nothing then
+    /// written. The password: --password-file, else HISP_STORE_PASSWORD,
+    /// else [store] password_file.
+    Copy(crate::cmd::store_copy::CopyArgs),
+    /// Compare an SQLite store with a PostgreSQL database table by table
+    /// (row counts and a hash over the rows) and verify the destination's
+    /// audit chain. Exit 0 when every table matches and the chain is
+    /// intact; 1 naming the tables that differ.
+    Check(crate::cmd::store_copy::CopyArgs),
 }
 
 /// `hisp store migrate`
@@ -41,6 +57,8 @@ pub struct MigrateArgs {
 pub fn run(command: &StoreCommand, config: &Config) -> anyhow::Result<ExitCode> {
     match command {
         StoreCommand::Migrate(args) => migrate(args, config),
+        StoreCommand::Copy(args) => crate::cmd::store_copy::copy(args, config),
+        StoreCommand::Check(args) => crate::cmd::store_copy::check(args, config),
     }
 }
 
