@@ -483,7 +483,7 @@ fn three_instances_on_one_postgresql_file_2000_messages_and_their_mdns_exactly_o
     // Some have arrived, not all, and the victim has entries in hand: kill it.
     let held_at_kill = poll(
         Duration::from_secs(120),
-        Duration::from_millis(20),
+        Duration::from_millis(50),
         || {
             let filed: i64 = db
                 .admin()
@@ -575,10 +575,18 @@ fn three_instances_on_one_postgresql_file_2000_messages_and_their_mdns_exactly_o
         all.extend(serves.iter().map(Serve::log));
         all.join("\n----\n")
     };
-    let doc = poll(
+    let restarted_after = killed_at.elapsed();
+    poll(
         Duration::from_secs(400),
-        Duration::from_secs(2),
-        || Some(b.mailbox("doc@b.example")).filter(|e| e.len() >= 2 * HALF),
+        Duration::from_secs(1),
+        || {
+            let filed: i64 = db
+                .admin()
+                .query_one("SELECT count(*) FROM mailbox WHERE folder = 'inbox'", &[])
+                .unwrap()
+                .get(0);
+            (filed >= 2 * HALF as i64).then_some(())
+        },
         || {
             format!(
                 "doc@b.example's inbox is short; B's queue {:?}",
@@ -586,9 +594,11 @@ fn three_instances_on_one_postgresql_file_2000_messages_and_their_mdns_exactly_o
             )
         },
     );
+    let doc = b.mailbox("doc@b.example");
+    let filed_at_b = started.elapsed();
     let pat = poll(
         Duration::from_secs(400),
-        Duration::from_secs(2),
+        Duration::from_secs(3),
         || Some(a.mailbox("pat@a.example")).filter(|e| e.len() >= 2 * HALF),
         || {
             format!(
@@ -597,6 +607,7 @@ fn three_instances_on_one_postgresql_file_2000_messages_and_their_mdns_exactly_o
             )
         },
     );
+    let filed_at_a = started.elapsed();
     // Every sent message's tracking reaches delivered at its sender, and
     // then both queues drain.
     for (site, from, ids) in [(&a, "pat@a.example", &a_ids), (&b, "doc@b.example", &b_ids)] {
@@ -639,6 +650,7 @@ fn three_instances_on_one_postgresql_file_2000_messages_and_their_mdns_exactly_o
         },
     );
     let elapsed = started.elapsed();
+    let kill_at = killed_at - started;
 
     // Exactly once, by Message-ID.
     let (at_b, at_a) = (by_message_id(&doc), by_message_id(&pat));
@@ -649,38 +661,50 @@ fn three_instances_on_one_postgresql_file_2000_messages_and_their_mdns_exactly_o
     assert_eq!(at_b.keys().cloned().collect::<Vec<_>>(), bracketed(&a_ids));
     assert_eq!(at_a.keys().cloned().collect::<Vec<_>>(), bracketed(&b_ids));
 
-    // MDNs: the receiver queues one processed MDN per message it files
-    // (`mdn-sent`), and one more only when the sender sent the message
-    // again after the receiver had filed it (a `duplicate` event: the
-    // answer goes again so that the sender's tracking completes); the
-    // sender tracks exactly one processed MDN per message
-    // (`mdn-received` about the original).
+    // MDNs. Submission asks for final delivery (the accounts' default), so
+    // the receiver answers each message it files with a processed and a
+    // dispatched MDN, queued in the filing's transaction (`mdn-sent`), and
+    // answers again only when the sender sent the message again after it
+    // had been filed (a `duplicate` event: the answers go again so that the
+    // sender's tracking completes). The sender tracks each of the two MDNs
+    // once (`mdn-received` about the original, "MDN about ADDRESS: ...");
+    // a copy of an MDN that comes again is `mdn-ignored`.
     let (audit_a, audit_b) = (audit(&a), audit(&b));
     let mut printed = Vec::new();
     for (receiver, sender, ids, name) in [
         (&audit_b, &audit_a, &a_ids, "A -> B"),
         (&audit_a, &audit_b, &b_ids, "B -> A"),
     ] {
-        let sent = events_per_message(receiver, "mdn-sent", "processed MDN");
+        let processed = events_per_message(receiver, "mdn-sent", "processed MDN");
+        let dispatched = events_per_message(receiver, "mdn-sent", "dispatched MDN");
         let duplicates = events_per_message(receiver, "duplicate", "");
-        let tracked = events_per_message(sender, "mdn-received", "processed about");
+        let tracked = events_per_message(sender, "mdn-received", "MDN about");
         let ignored = events_per_message(sender, "mdn-ignored", "");
+        let mut wrong = Vec::new();
         for id in bracketed(ids) {
             let again = duplicates.get(&id).copied().unwrap_or(0);
-            assert_eq!(
-                sent.get(&id).copied().unwrap_or(0),
-                1 + again,
-                "{name}: processed MDNs queued for {id} ({again} duplicate deliveries)"
-            );
-            assert_eq!(
-                tracked.get(&id).copied(),
-                Some(1),
-                "{name}: processed MDNs tracked for {id}"
-            );
+            let counts =
+                [&processed, &dispatched, &tracked].map(|m| m.get(&id).copied().unwrap_or(0));
+            if counts != [1 + again, 1 + again, 2] {
+                let events: Vec<String> = receiver
+                    .iter()
+                    .chain(sender.iter())
+                    .filter(|e| e["message_id"] == id.as_str())
+                    .map(|e| format!("{} {}", e["kind"], e["detail"]))
+                    .collect();
+                wrong.push(format!("{id}: queued processed/dispatched, tracked {counts:?} with {again} duplicates: {events:#?}"));
+            }
         }
+        assert!(
+            wrong.is_empty(),
+            "{name}: {} messages with MDNs not sent or tracked once; the first: {:?}",
+            wrong.len(),
+            wrong.iter().take(3).collect::<Vec<_>>()
+        );
         printed.push(format!(
-            "{name}: {} processed MDNs queued by the receiver for {} messages ({} re-sent for duplicate deliveries), {} tracked by the sender, {} ignored there as already tracked",
-            sent.values().sum::<usize>(),
+            "{name}: the receiver queued {} processed and {} dispatched MDNs for {} messages ({} duplicate deliveries answered again); the sender tracked {} and ignored {} copies",
+            processed.values().sum::<usize>(),
+            dispatched.values().sum::<usize>(),
             ids.len(),
             duplicates.values().sum::<usize>(),
             tracked.values().sum::<usize>(),
@@ -698,7 +722,8 @@ fn three_instances_on_one_postgresql_file_2000_messages_and_their_mdns_exactly_o
         .collect();
     let killed_log = std::fs::read_to_string(b.path("b3.log")).unwrap_or_default();
     println!(
-        "three instances, {} messages each way, in {elapsed:?}\n\
+        "three instances, {} messages each way, in {elapsed:?} (kill at {kill_at:?}, \
+         restart {restarted_after:?} after it; all filed at B at {filed_at_b:?}, at A at {filed_at_a:?})\n\
          filed: doc@b.example {} (distinct {}), pat@a.example {} (distinct {})\n\
          {}\n\
          B's queue at the end: {:?}; A's: {:?}\n\
@@ -904,7 +929,7 @@ fn pause_one_of_two(lease: u64, pause: Duration, hold: Duration, count: usize) -
     // Both instances have entries in hand; stop b1 then.
     let held = poll(
         Duration::from_secs(60),
-        Duration::from_millis(20),
+        Duration::from_millis(50),
         || {
             let (one, two) = (held_by(&db, "b1"), held_by(&db, "b2"));
             (!one.is_empty() && !two.is_empty()).then_some(one)
