@@ -1006,9 +1006,11 @@ fn pause_one_of_two(lease: u64, pause: Duration, hold: Duration, count: usize) -
 #[test]
 fn an_instance_stopped_for_less_than_a_lease_keeps_its_items_and_nothing_is_delivered_twice_issue_14(
 ) {
-    // Lease 12 s, renewed every 4 s: stopped 6 s, b1's last renewal is at
-    // most 4 s old, so its leases still have 2 s to run when it goes on.
-    let seen = pause_one_of_two(12, Duration::from_secs(6), Duration::from_secs(2), 40);
+    // Lease 15 s, renewed every 5 s: stopped 6 s, b1's last renewal is at
+    // most 5 s old (and the next one late by less than 4 s on a busy
+    // machine), so its leases still run when it goes on; less than
+    // two-thirds of the lease, as docs/operations.md promises.
+    let seen = pause_one_of_two(15, Duration::from_secs(6), Duration::from_secs(2), 40);
     assert!(!seen.held.is_empty());
     assert!(seen.others_work > 0, "b2 kept working while b1 was stopped");
     for (id, (state, attempts, owner)) in &seen.before_continue {
@@ -1035,11 +1037,12 @@ fn an_instance_stopped_for_less_than_a_lease_keeps_its_items_and_nothing_is_deli
 
 #[test]
 fn a_lease_that_ran_out_is_taken_over_by_another_instance_issue_14() {
-    // Lease 6 s: stopped 12 s, b1's leases run out and b2 takes the
-    // entries and delivers them; b1, continued, finishes the deliveries it
-    // had begun, so the sink sees those messages twice (the receiving HISP
-    // files a message once by recipient and Message-ID).
-    let seen = pause_one_of_two(6, Duration::from_secs(12), Duration::from_secs(2), 40);
+    // Lease 6 s: stopped 14 s, b1's leases run out within 6 s and b2 takes
+    // the entries and delivers them; b1, continued, finishes the deliveries
+    // it had begun, so the sink sees those messages twice (the receiving
+    // HISP files a message once by recipient and Message-ID). The assertions
+    // of the test above fail on this run.
+    let seen = pause_one_of_two(6, Duration::from_secs(14), Duration::from_secs(2), 40);
     assert!(!seen.held.is_empty());
     let taken: Vec<_> = seen
         .before_continue
