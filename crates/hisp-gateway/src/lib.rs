@@ -56,5 +56,6 @@ pub use server::{
 pub use smtp_policy::GatewayPolicy;
 pub use store_calls::StoreHandle;
 pub use worker::{
-    default_concurrency, RetrySchedule, Worker, WorkerSettings, DEFAULT_PER_DESTINATION,
+    default_concurrency, RetrySchedule, Worker, WorkerSettings, DEFAULT_LEASE,
+    DEFAULT_PER_DESTINATION,
 };

@@ -152,6 +152,14 @@ impl WorkerSettings {
         }
     }
 
+    /// How often a lease is renewed while its message is in hand: every
+    /// third of [`lease`](Self::lease), at least every second. A paused
+    /// process (SIGSTOP, a long GC, a slow disk) keeps its messages while it
+    /// is paused for less than the lease minus this.
+    pub fn lease_renewal(&self) -> Duration {
+        (self.lease / 3).max(Duration::from_secs(1))
+    }
+
     /// The delay before the attempt after attempt number `attempts` (1 for
     /// the first), by the [retry schedule](Self::retry).
     pub fn backoff(&self, attempts: u32) -> Duration {
@@ -180,8 +188,8 @@ pub fn default_concurrency() -> usize {
     (4 * cores).max(8)
 }
 
-/// Default for [`WorkerSettings::lease`].
-const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+/// Default for [`WorkerSettings::lease`] (`[queue] lease_secs`).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 
 /// Default for [`WorkerSettings::attempt_timeout`].
 const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -320,7 +328,7 @@ impl Worker {
     /// logged; the attempt goes on, and its outcome is refused by the store.
     async fn keep_lease(&self, item: &QueueItem) -> std::convert::Infallible {
         let lease = self.settings.lease;
-        let every = (lease / 3).max(Duration::from_secs(1));
+        let every = self.settings.lease_renewal();
         loop {
             tokio::time::sleep(every).await;
             let held = item.clone();
