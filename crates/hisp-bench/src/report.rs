@@ -22,6 +22,16 @@ pub struct Resources {
     pub cpu_ms_per_message: f64,
 }
 
+/// The database server's resources over the measured part of the run
+/// (`--store postgres`: the server and all its processes).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ServerResources {
+    /// CPU seconds (user + system) over the measured part.
+    pub cpu_secs: f64,
+    /// CPU milliseconds per message (both HISPs' databases together).
+    pub cpu_ms_per_message: f64,
+}
+
 /// Submit-to-mailbox latencies, milliseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Latency {
@@ -118,6 +128,10 @@ pub struct Figures {
     pub sender: Resources,
     /// The receiving instance.
     pub receiver: Resources,
+    /// The store both ran on: `sqlite`, or `postgres` and the server's version.
+    pub store: String,
+    /// The PostgreSQL server (`--store postgres`), serving both HISPs.
+    pub database_server: Option<ServerResources>,
     /// The cryptographic bound of the same work.
     pub bound: Bound,
     /// The openssl command-line pipeline (the message alone).
@@ -141,6 +155,7 @@ impl Figures {
     pub fn table(&self) -> String {
         let mut rows: Vec<(String, String)> = vec![
             ("mode".into(), self.mode.into()),
+            ("store".into(), self.store.clone()),
             (
                 "load".into(),
                 format!(
@@ -198,6 +213,15 @@ impl Figures {
                 format!(
                     "{:.2} ms ({:.2} s in all)",
                     r.cpu_ms_per_message, r.cpu_secs
+                ),
+            ));
+        }
+        if let Some(db) = &self.database_server {
+            rows.push((
+                "PostgreSQL CPU per message".into(),
+                format!(
+                    "{:.2} ms ({:.2} s in all, both databases)",
+                    db.cpu_ms_per_message, db.cpu_secs
                 ),
             ));
         }
