@@ -38,6 +38,15 @@ pub struct Server {
     port: u16,
 }
 
+/// A reading of the server's CPU time, seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerCpu {
+    /// Every process of the server, ended ones included.
+    pub total: f64,
+    /// Of that, the backends serving the benchmark's own reads.
+    pub bench: f64,
+}
+
 /// One HISP's database on the server: what its `[store]` section names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Database {
@@ -91,9 +100,13 @@ impl Database {
 }
 
 impl Server {
-    /// `initdb` into `dir/data` and `postgres` on a free port of 127.0.0.1;
-    /// returns once it accepts connections.
-    pub fn start(dir: &Path) -> anyhow::Result<Server> {
+    /// `initdb` into `dir/data` and `postgres` on a free port of 127.0.0.1,
+    /// with `settings` (`NAME=VALUE`, each a `-c` of `postgres`) after the
+    /// benchmark's own; returns once it accepts connections.
+    pub fn start(dir: &Path, settings: &[String]) -> anyhow::Result<Server> {
+        if let Some(bad) = settings.iter().find(|s| !s.contains('=')) {
+            bail!("--postgres-setting {bad:?}: give NAME=VALUE");
+        }
         let bin = binaries()?;
         let run_as = run_as()?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -134,7 +147,7 @@ impl Server {
         // another.
         for _ in 0..3 {
             let port = free_port()?;
-            match launch(&bin, run_as, dir, &data, port) {
+            match launch(&bin, run_as, dir, &data, port, settings) {
                 Ok(child) => {
                     return Ok(Server {
                         child,
@@ -183,11 +196,25 @@ impl Server {
     /// CPU seconds (user + system) of the server so far: the postmaster,
     /// its live processes (the backends serving hisp's connections, the
     /// writers) and those that ended (proc(5): cutime and cstime of the
-    /// postmaster, which reaps them).
-    pub fn cpu_secs(&self) -> anyhow::Result<f64> {
+    /// postmaster, which reaps them); apart, the backends serving the
+    /// benchmark's own reads (`application_name` `hisp-bench`), which are
+    /// not hisp's work.
+    pub fn cpu_secs(&self) -> anyhow::Result<ServerCpu> {
+        let bench: Vec<u32> = self
+            .admin("postgres")?
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'hisp-bench'",
+                &[],
+            )?
+            .iter()
+            .filter_map(|r| u32::try_from(r.get::<_, i32>(0)).ok())
+            .collect();
         let pid = self.pid();
         let (own, reaped) = stat_times(pid)?;
-        let mut total = own + reaped;
+        let mut cpu = ServerCpu {
+            total: own + reaped,
+            bench: 0.0,
+        };
         for entry in std::fs::read_dir("/proc")?.flatten() {
             let Some(child) = entry
                 .file_name()
@@ -198,10 +225,14 @@ impl Server {
             };
             // A process may end between listing and reading: skip it.
             if parent_of(child) == Some(pid) {
-                total += stat_times(child).map_or(0.0, |(own, _)| own);
+                let secs = stat_times(child).map_or(0.0, |(own, _)| own);
+                cpu.total += secs;
+                if bench.contains(&child) {
+                    cpu.bench += secs;
+                }
             }
         }
-        Ok(total)
+        Ok(cpu)
     }
 
     /// Fast shutdown (SIGINT: open sessions are ended), waiting up to 30 s,
@@ -257,6 +288,7 @@ fn launch(
     dir: &Path,
     data: &Path,
     port: u16,
+    settings: &[String],
 ) -> anyhow::Result<Child> {
     let log = File::create(dir.join("server.log"))?;
     let mut cmd = command(&bin.join("postgres"), run_as, dir);
@@ -265,6 +297,7 @@ fn launch(
         .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
         .arg(dir)
         .args(["-c", "ssl=off", "-c", "max_connections=100"])
+        .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

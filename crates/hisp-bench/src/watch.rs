@@ -38,7 +38,7 @@ impl StoreAt {
         Ok(match self {
             StoreAt::Sqlite(path) => Reader::Sqlite(open_read_only(path)?),
             StoreAt::Postgres(db) => Reader::Postgres {
-                client: db.connect()?,
+                client: Box::new(db.connect()?),
                 poll: None,
             },
         })
@@ -53,10 +53,11 @@ pub enum Reader {
     Sqlite(Connection),
     /// PostgreSQL.
     Postgres {
-        /// The connection.
-        client: postgres::Client,
-        /// The mailbox poll, prepared once: it runs every few milliseconds.
-        poll: Option<postgres::Statement>,
+        /// The connection (boxed: it is several times an SQLite one).
+        client: Box<postgres::Client>,
+        /// The mailbox poll's two statements (new rows, skipped rows),
+        /// prepared once: they run every few milliseconds.
+        poll: Option<(postgres::Statement, postgres::Statement)>,
     },
 }
 
@@ -108,22 +109,42 @@ impl Reader {
                 Ok(rows)
             }
             Reader::Postgres { client, poll } => {
-                let statement = match poll {
-                    Some(s) => s.clone(),
+                // Two range scans of the primary key, not one `OR` (which
+                // the planner may answer with a scan of the whole table).
+                let (after, skipped) = match poll {
+                    Some(p) => p.clone(),
                     None => poll
-                        .insert(client.prepare(
-                            "SELECT id, message_id, address_key = $2 AND folder = 'inbox' \
-                             FROM mailbox WHERE id > $1 OR id = ANY($3) ORDER BY id",
-                        )?)
+                        .insert((
+                            client.prepare(
+                                "SELECT id, message_id, address_key = $2 AND folder = 'inbox' \
+                                 FROM mailbox WHERE id > $1 ORDER BY id",
+                            )?,
+                            client.prepare(
+                                "SELECT id, message_id, address_key = $2 AND folder = 'inbox' \
+                                 FROM mailbox WHERE id = ANY($1)",
+                            )?,
+                        ))
                         .clone(),
                 };
                 let key = address.to_lowercase();
-                let gaps = gaps.to_vec();
-                Ok(client
-                    .query(&statement, &[&last, &key, &gaps])?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect())
+                let mut rows: Vec<(i64, Option<String>, bool)> = Vec::new();
+                if !gaps.is_empty() {
+                    let gaps = gaps.to_vec();
+                    rows.extend(
+                        client
+                            .query(&skipped, &[&gaps, &key])?
+                            .iter()
+                            .map(|r| (r.get(0), r.get(1), r.get(2))),
+                    );
+                }
+                rows.extend(
+                    client
+                        .query(&after, &[&last, &key])?
+                        .iter()
+                        .map(|r| (r.get(0), r.get(1), r.get(2))),
+                );
+                rows.sort_by_key(|r| r.0);
+                Ok(rows)
             }
         }
     }
