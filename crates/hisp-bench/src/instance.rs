@@ -29,6 +29,8 @@ impl Instance {
             .arg(site.config())
             .arg("serve")
             .current_dir(&site.dir)
+            // The password is the file's: a variable of the caller's would win.
+            .env_remove("HISP_STORE_PASSWORD")
             .stdin(Stdio::null())
             .stdout(File::create(site.dir.join("serve.out"))?)
             .stderr(File::create(&log)?)

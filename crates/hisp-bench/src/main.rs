@@ -2,7 +2,9 @@
 //!
 //! It sets up two HISPs on loopback with the `hisp` command line (sender
 //! a.example and receiver b.example, each with its own data directory and
-//! SQLite store, each trusting the other's CA, each discovering the other
+//! SQLite store, or with `--store postgres` its own database on one
+//! PostgreSQL server started for the run, each trusting the other's CA,
+//! each discovering the other
 //! through the other's built-in DNS responder, routes to each other's
 //! backbone), runs them as `hisp serve` processes, submits messages over
 //! SMTP with AUTH, and measures until every message is in the receiving
@@ -18,6 +20,7 @@ mod bound;
 mod instance;
 mod message;
 mod openssl_cli;
+mod pg;
 mod report;
 mod site;
 mod submit;
@@ -28,13 +31,13 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 use crate::instance::{Instance, Sample};
-use crate::report::{Figures, Latency, Machine, Resources};
+use crate::report::{Figures, Latency, Machine, Resources, ServerResources};
 use crate::site::Site;
 use crate::submit::Load;
-use crate::watch::{MailboxWatch, Tracking};
+use crate::watch::{MailboxWatch, Reader, Tracking};
 
 /// Two `hisp serve` instances on loopback, measured end to end.
 #[derive(Debug, Parser)]
@@ -85,9 +88,32 @@ struct Args {
     /// Keep the sites' directories (stores, logs) and print where they are.
     #[arg(long)]
     keep: bool,
+    /// The store of both HISPs: `sqlite` (each its file under its data
+    /// directory) or `postgres` (each its own database on one PostgreSQL
+    /// server started on loopback for the run, stopped and removed after).
+    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
+    store: StoreKind,
+    /// A setting of the PostgreSQL server (`-c NAME=VALUE` of `postgres`),
+    /// for instance `shared_preload_libraries=pg_stat_statements` to see
+    /// where its time goes (with --keep). Repeatable; only with --store postgres.
+    #[arg(
+        long = "postgres-setting",
+        value_name = "NAME=VALUE",
+        requires = "store"
+    )]
+    postgres_settings: Vec<String>,
     /// Internal: run as a bound worker on the spec in this file.
     #[arg(long, hide = true)]
     bound_worker: Option<PathBuf>,
+}
+
+/// Which store the two HISPs run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreKind {
+    /// SQLite, one file under each data directory.
+    Sqlite,
+    /// PostgreSQL, one database each on one server.
+    Postgres,
 }
 
 /// The settings after --quick and the defaults.
@@ -167,8 +193,22 @@ fn run(args: &Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let sender = Site::new(dir.join("sender"), "a.example", message::SENDER)?;
-    let receiver = Site::new(dir.join("receiver"), "b.example", message::RECIPIENT)?;
+    let mut sender = Site::new(dir.join("sender"), "a.example", message::SENDER)?;
+    let mut receiver = Site::new(dir.join("receiver"), "b.example", message::RECIPIENT)?;
+    // Declared after the directory, so dropped (stopped) before it is removed.
+    let mut database_server = match args.store {
+        StoreKind::Sqlite => None,
+        StoreKind::Postgres => {
+            let server = pg::Server::start(&dir.join("postgres"), &args.postgres_settings)?;
+            sender.use_postgres(server.create_database("hisp_sender")?)?;
+            receiver.use_postgres(server.create_database("hisp_receiver")?)?;
+            Some(server)
+        }
+    };
+    let store = match &database_server {
+        None => "sqlite".to_string(),
+        Some(server) => format!("postgres {}", server.version()?),
+    };
     set_up(&hisp, &sender, &receiver, plan.size)?;
 
     let patience = Duration::from_secs(30);
@@ -177,7 +217,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let tracking_db = watch::open_read_only(&sender.database())?;
+    let mut tracking_db = sender.store.open()?;
 
     // A first message outside the measurement: discovery answers cached,
     // libraries loaded, the same state as a HISP that has been running.
@@ -188,13 +228,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
         messages: 1,
         rate: None,
     };
-    let warm_watch = MailboxWatch::start(&receiver.database(), message::RECIPIENT, plan.poll)?;
+    let warm_watch = MailboxWatch::start(&receiver.store, message::RECIPIENT, plan.poll)?;
     let sessions = runtime.block_on(submit::connect_all(sender.submission, 1))?;
     let (_, sessions) = runtime.block_on(submit::submit(sessions, &warm, Instant::now()))?;
     runtime.block_on(submit::quit_all(sessions));
     let deadline = Instant::now() + plan.timeout;
     wait_done(
-        &tracking_db,
+        &mut tracking_db,
         &warm,
         &warm_watch,
         1,
@@ -215,9 +255,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let mut sessions =
         runtime.block_on(submit::connect_all(sender.submission, plan.connections))?;
     let before = (sending.sample()?, receiving.sample()?);
+    let server_before = database_server
+        .as_ref()
+        .map(pg::Server::cpu_secs)
+        .transpose()?;
     sending.reset_peak()?;
     receiving.reset_peak()?;
-    let watcher = MailboxWatch::start(&receiver.database(), message::RECIPIENT, plan.poll)?;
+    let watcher = MailboxWatch::start(&receiver.store, message::RECIPIENT, plan.poll)?;
     let deadline = Instant::now() + plan.timeout;
     let start = Instant::now();
     let (taken, submitted_at) = if plan.single {
@@ -232,7 +276,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             taken.extend(t);
             sessions = s;
             wait_done(
-                &tracking_db,
+                &mut tracking_db,
                 &load,
                 &watcher,
                 i + 1,
@@ -250,7 +294,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     };
     runtime.block_on(submit::quit_all(sessions));
     let all_delivered = wait_done(
-        &tracking_db,
+        &mut tracking_db,
         &load,
         &watcher,
         plan.messages,
@@ -259,13 +303,19 @@ fn run(args: &Args) -> anyhow::Result<()> {
         &receiving,
     )?;
     let after = (sending.sample()?, receiving.sample()?);
+    let server_after = database_server
+        .as_ref()
+        .map(pg::Server::cpu_secs)
+        .transpose()?;
     let filed = watcher.stop()?;
-    let final_tracking = watch::tracking(&tracking_db, &prefix(&load))?;
+    let final_tracking = tracking_db.tracking(&prefix(&load))?;
 
     // Exactly once: the watcher saw each message once, and the database
     // holds one Inbox copy of each, and nothing else of this run.
-    let receiver_db = watch::open_read_only(&receiver.database())?;
-    let counts = watch::inbox_counts(&receiver_db, message::RECIPIENT, &prefix(&load))?;
+    let counts = receiver
+        .store
+        .open()?
+        .inbox_counts(message::RECIPIENT, &prefix(&load))?;
     let mut latencies = Vec::with_capacity(taken.len());
     let mut last_filed = start;
     let mut exactly_once = counts.len() == plan.messages && taken.len() == plan.messages;
@@ -279,6 +329,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     sending.stop()?;
     receiving.stop()?;
+    drop(tracking_db);
+    if let Some(server) = &mut database_server {
+        server.stop()?;
+    }
 
     // The bound and the openssl pipeline, with the instances stopped so
     // that they have the machine to themselves.
@@ -327,6 +381,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
         latency: Latency::of(latencies, plan.poll.as_secs_f64() * 1000.0),
         sender: resources(before.0, after.0),
         receiver: resources(before.1, after.1),
+        store,
+        database_server: server_before.zip(server_after).map(|(b, a)| {
+            let bench = (a.bench - b.bench).max(0.0);
+            let cpu = (a.total - b.total - bench).max(0.0);
+            ServerResources {
+                cpu_secs: cpu,
+                cpu_ms_per_message: cpu * 1000.0 / plan.messages as f64,
+                benchmark_reads_cpu_secs: bench,
+            }
+        }),
         ratio_to_bound: messages_per_sec / bound.messages_per_sec,
         ratio_to_openssl_cli: messages_per_sec / openssl.messages_per_sec,
         bound,
@@ -377,7 +441,7 @@ fn prefix(load: &Load) -> String {
 /// last of that happened (as seen). Fails on a failed recipient or at
 /// `deadline`, with both logs' ends.
 fn wait_done(
-    tracking_db: &rusqlite::Connection,
+    tracking_db: &mut Reader,
     load: &Load,
     watcher: &MailboxWatch,
     count: usize,
@@ -387,9 +451,16 @@ fn wait_done(
 ) -> anyhow::Result<Instant> {
     let prefix = prefix(load);
     let mut tracking = Tracking::default();
+    let mut looked = None::<Instant>;
     loop {
         let filed = watcher.with(|f| f.seen.keys().filter(|k| k.starts_with(&prefix)).count());
-        tracking = watch::tracking(tracking_db, &prefix).unwrap_or(tracking);
+        // The tracking query reads every message of the run: until all are
+        // filed it is only looked at now and then (for a failure), so that
+        // the benchmark's own reads take little of the machine it measures.
+        if filed >= count || looked.is_none_or(|at| at.elapsed() >= TRACKING_EVERY) {
+            tracking = tracking_db.tracking(&prefix).unwrap_or(tracking);
+            looked = Some(Instant::now());
+        }
         if filed >= count && tracking.delivered >= count as u64 {
             return Ok(Instant::now());
         }
@@ -412,6 +483,9 @@ fn wait_done(
     }
 }
 
+/// How often [`wait_done`] reads the sender's tracking before every message is filed.
+const TRACKING_EVERY: Duration = Duration::from_millis(250);
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -432,7 +506,8 @@ fn locate_hisp(given: Option<&Path>) -> anyhow::Result<PathBuf> {
         if !path.is_file() {
             bail!("--hisp {}: no such file", path.display());
         }
-        return Ok(path.to_path_buf());
+        // Absolute: the sites' commands run in their own directories.
+        return std::fs::canonicalize(path).with_context(|| format!("--hisp {}", path.display()));
     }
     let exe = std::env::current_exe()?;
     let dir = exe.parent().context("this executable's directory")?;

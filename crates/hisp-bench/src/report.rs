@@ -22,6 +22,20 @@ pub struct Resources {
     pub cpu_ms_per_message: f64,
 }
 
+/// The database server's resources over the measured part of the run
+/// (`--store postgres`: the server and all its processes).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ServerResources {
+    /// CPU seconds (user + system) over the measured part, serving the
+    /// two HISPs (the benchmark's own reads left out).
+    pub cpu_secs: f64,
+    /// CPU milliseconds per message (both HISPs' databases together).
+    pub cpu_ms_per_message: f64,
+    /// CPU seconds of the backends serving the benchmark's own reads (the
+    /// mailbox watcher, the tracking poll), left out of the above.
+    pub benchmark_reads_cpu_secs: f64,
+}
+
 /// Submit-to-mailbox latencies, milliseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Latency {
@@ -118,6 +132,10 @@ pub struct Figures {
     pub sender: Resources,
     /// The receiving instance.
     pub receiver: Resources,
+    /// The store both ran on: `sqlite`, or `postgres` and the server's version.
+    pub store: String,
+    /// The PostgreSQL server (`--store postgres`), serving both HISPs.
+    pub database_server: Option<ServerResources>,
     /// The cryptographic bound of the same work.
     pub bound: Bound,
     /// The openssl command-line pipeline (the message alone).
@@ -141,6 +159,7 @@ impl Figures {
     pub fn table(&self) -> String {
         let mut rows: Vec<(String, String)> = vec![
             ("mode".into(), self.mode.into()),
+            ("store".into(), self.store.clone()),
             (
                 "load".into(),
                 format!(
@@ -198,6 +217,15 @@ impl Figures {
                 format!(
                     "{:.2} ms ({:.2} s in all)",
                     r.cpu_ms_per_message, r.cpu_secs
+                ),
+            ));
+        }
+        if let Some(db) = &self.database_server {
+            rows.push((
+                "PostgreSQL CPU per message".into(),
+                format!(
+                    "{:.2} ms ({:.2} s in all, both databases; +{:.2} s serving the benchmark's reads)",
+                    db.cpu_ms_per_message, db.cpu_secs, db.benchmark_reads_cpu_secs
                 ),
             ));
         }

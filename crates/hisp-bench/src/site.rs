@@ -8,6 +8,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{bail, Context};
 
+use crate::pg;
+use crate::watch::StoreAt;
+
+/// The file, in a site's directory, holding its PostgreSQL password.
+const PASSWORD_FILE: &str = "store-password";
+
 /// A HISP's domain, its one address, where it listens and where it lives.
 pub struct Site {
     /// The site's directory: `hisp.toml`, `data/` (store, CA), `certs/`.
@@ -22,6 +28,9 @@ pub struct Site {
     pub backbone: SocketAddr,
     /// The built-in DNS responder (UDP and TCP).
     pub dns: SocketAddr,
+    /// Its store: SQLite under the data directory, or a PostgreSQL database
+    /// ([`Site::use_postgres`]).
+    pub store: StoreAt,
 }
 
 impl Site {
@@ -31,6 +40,7 @@ impl Site {
         let ports = free_ports(3);
         let at = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
         Ok(Site {
+            store: StoreAt::Sqlite(dir.join("data/hisp.db")),
             dir,
             domain,
             address,
@@ -45,9 +55,12 @@ impl Site {
         self.dir.join("hisp.toml")
     }
 
-    /// The SQLite store `hisp serve` keeps under the data directory.
-    pub fn database(&self) -> PathBuf {
-        self.dir.join("data/hisp.db")
+    /// Puts the site's store in `db`: its password goes into the site's
+    /// `store-password` file (0600), which [`Site::write_config`] names.
+    pub fn use_postgres(&mut self, db: pg::Database) -> anyhow::Result<()> {
+        db.write_password_file(&self.dir.join(PASSWORD_FILE))?;
+        self.store = StoreAt::Postgres(db);
+        Ok(())
     }
 
     /// The site's CA certificate (made by `hisp cert ca`).
@@ -77,7 +90,7 @@ impl Site {
              [smtp]\nsubmission_listen = \"{}\"\nbackbone_listen = \"{}\"\nhostname = \"hisp.{}\"\n{size}\
              [discovery]\nnameservers = [\"{}\"]\n\
              [dns_responder]\nlisten = \"{}\"\nmail_ip = \"127.0.0.1\"\n\
-             [[route]]\ndomain = \"{}\"\nto = \"{}\"\n",
+             [[route]]\ndomain = \"{}\"\nto = \"{}\"\n{}",
             self.submission,
             self.backbone,
             self.domain,
@@ -85,8 +98,24 @@ impl Site {
             self.dns,
             peer.domain,
             peer.backbone,
+            self.store_section(),
         );
         std::fs::write(self.config(), text).context("writing hisp.toml")
+    }
+
+    /// The `[store]` section: none for SQLite (the default, under
+    /// `data_dir`); for PostgreSQL the database's URL, the password file
+    /// (relative to the config's directory) and the site's domain as the
+    /// instance's name.
+    fn store_section(&self) -> String {
+        match &self.store {
+            StoreAt::Sqlite(_) => String::new(),
+            StoreAt::Postgres(db) => format!(
+                "[store]\nurl = \"{}\"\npassword_file = \"{PASSWORD_FILE}\"\ninstance = \"{}\"\n",
+                db.url(),
+                self.domain
+            ),
+        }
     }
 
     /// Makes the site's CA (`hisp cert ca`).
@@ -149,7 +178,9 @@ impl Site {
         cmd.arg("--config")
             .arg(self.config())
             .args(args)
-            .current_dir(&self.dir);
+            .current_dir(&self.dir)
+            // The password is the file's: a variable of the caller's would win.
+            .env_remove("HISP_STORE_PASSWORD");
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -198,4 +229,65 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         }
     }
     held.into_iter().map(|(port, _, _)| port).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn sites(dir: &Path) -> (Site, Site) {
+        let a = Site::new(dir.join("sender"), "a.example", "sender@a.example").unwrap();
+        let b = Site::new(dir.join("receiver"), "b.example", "provider@b.example").unwrap();
+        (a, b)
+    }
+
+    fn config(site: &Site) -> (String, toml::Table) {
+        let text = std::fs::read_to_string(site.config()).unwrap();
+        let table = text.parse::<toml::Table>().expect("hisp.toml is TOML");
+        (text, table)
+    }
+
+    #[test]
+    fn an_sqlite_site_has_no_store_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = sites(dir.path());
+        a.write_config(&b, None).unwrap();
+        let (_, table) = config(&a);
+        assert!(table.get("store").is_none(), "{table:#?}");
+        assert_eq!(table["data_dir"].as_str(), Some("data"));
+    }
+
+    #[test]
+    fn a_postgres_site_names_url_password_file_and_instance_and_never_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, mut b) = sites(dir.path());
+        let db = pg::Database {
+            name: "hisp_receiver".into(),
+            password: "fedcba9876543210".into(),
+            port: 40000,
+        };
+        b.use_postgres(db.clone()).unwrap();
+        b.write_config(&a, Some(40 << 20)).unwrap();
+        let (text, table) = config(&b);
+        let store = table["store"].as_table().expect("a [store] section");
+        assert_eq!(store["url"].as_str(), Some(db.url().as_str()));
+        assert_eq!(store["password_file"].as_str(), Some("store-password"));
+        assert_eq!(store["instance"].as_str(), Some("b.example"));
+        assert!(!text.contains(&db.password), "{text}");
+        // The rest of the site is as with SQLite.
+        assert_eq!(
+            table["smtp"]["max_message_size"].as_integer(),
+            Some(40 << 20)
+        );
+        assert_eq!(table["route"][0]["domain"].as_str(), Some("a.example"));
+        let file = b.dir.join("store-password");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap().lines().next(),
+            Some(db.password.as_str())
+        );
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }

@@ -84,3 +84,45 @@ fn single_mode_sends_one_message_on_idle_instances_and_prints_the_table() {
         assert!(value > 0.0, "{ratio} = {value}");
     }
 }
+
+#[test]
+fn postgres_mode_runs_both_hisps_on_their_own_databases_and_says_so() {
+    let (ok, stdout, stderr) = bench(&[
+        "--quick",
+        "--store",
+        "postgres",
+        "--messages",
+        "6",
+        "--connections",
+        "3",
+        "--json",
+    ]);
+    assert!(
+        ok,
+        "hisp-bench --store postgres failed:\n{stderr}\n{stdout}"
+    );
+    let v: Value = serde_json::from_str(&stdout).expect("JSON figures");
+    let store = v["store"].as_str().unwrap_or_default();
+    assert!(store.starts_with("postgres "), "store = {store:?}");
+    assert_eq!(v["filed_exactly_once"], true, "{v:#}");
+    assert_eq!(
+        v["delivered"], 6,
+        "every message's processed and dispatched MDNs came back"
+    );
+    positive(&v, &["messages_per_sec"]);
+    positive(&v, &["database_server", "cpu_ms_per_message"]);
+    for side in ["sender", "receiver"] {
+        positive(&v, &[side, "cpu_ms_per_message"]);
+    }
+}
+
+#[test]
+fn sqlite_stays_the_default_store() {
+    let (ok, stdout, stderr) =
+        bench(&["--quick", "--messages", "2", "--connections", "1", "--json"]);
+    assert!(ok, "hisp-bench failed:\n{stderr}\n{stdout}");
+    let v: Value = serde_json::from_str(&stdout).expect("JSON figures");
+    assert_eq!(v["store"], "sqlite");
+    assert_eq!(v["database_server"], Value::Null);
+    assert_eq!(v["filed_exactly_once"], true, "{v:#}");
+}
