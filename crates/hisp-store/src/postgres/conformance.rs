@@ -98,7 +98,7 @@ impl PostgresDb {
     }
 
     /// A connection of the test's own, for looking beneath the trait.
-    fn peek(&self) -> Client {
+    pub(super) fn peek(&self) -> Client {
         let mut config: ::postgres::Config = self.url.parse().unwrap();
         config.password(&self.password);
         config.connect(NoTls).unwrap()

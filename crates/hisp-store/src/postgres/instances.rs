@@ -262,3 +262,49 @@ fn a_second_live_process_under_a_held_instance_name_is_refused_until_the_first_e
     assert_eq!(again.instance(), "mx1");
     drop(other);
 }
+
+/// What the server says `synchronous_commit` is inside a transaction of
+/// `store`'s, run by `write` (the promise) or `write_relaxed` (a step).
+fn synchronous_commit_in(store: &super::PostgresStore, relaxed: bool) -> String {
+    let show = |tx: &mut super::tx::PgTx<'_>| {
+        let row = tx.tx.query_one("SHOW synchronous_commit", &[]).unwrap();
+        Ok(row.get::<_, String>(0))
+    };
+    if relaxed {
+        store.write_relaxed(show).unwrap()
+    } else {
+        store.write(show).unwrap()
+    }
+}
+
+#[test]
+fn queue_steps_commit_without_waiting_for_the_flush_and_a_promise_waits_for_it() {
+    let db = PostgresDb::fresh();
+    // The test server commits without flushing by default (its speed):
+    // this database is made durable as a production one is.
+    let mut peek = db.peek();
+    let name: String = peek
+        .query_one("SELECT current_database()", &[])
+        .unwrap()
+        .get(0);
+    peek.batch_execute(&format!(
+        "ALTER DATABASE {name} SET synchronous_commit = on"
+    ))
+    .unwrap();
+    let store = db.open_as("mx1");
+    assert_eq!(synchronous_commit_in(&store, true), "off");
+    // SET LOCAL ends with its transaction: a connection back in the pool
+    // commits durably again.
+    assert_eq!(synchronous_commit_in(&store, false), "on");
+    assert_eq!(synchronous_commit_in(&store, true), "off");
+    assert_eq!(synchronous_commit_in(&store, false), "on");
+    // The steps still commit: a claim made in a relaxed transaction holds.
+    send(&store, 1);
+    let claimed = store.claim_due(t(0), LEASE, 1).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(db
+        .open_as("mx2")
+        .claim_due(t(1), LEASE, 1)
+        .unwrap()
+        .is_empty());
+}

@@ -134,17 +134,47 @@ impl PostgresStore {
     /// Runs `f` in a write transaction (READ COMMITTED) and commits; rings
     /// the bells after a commit that queued something. An error rolls
     /// everything back.
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
+        f: impl FnOnce(&mut PgTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_as(false, f)
+    }
+
+    /// [`write`](Self::write) for a step of the queue's own work after the
+    /// promise (claims, tracking, filing, the audit of those steps), as
+    /// SQLite commits them at `synchronous=NORMAL`: with
+    /// `synchronous_commit` off, the commit returns before its WAL record
+    /// is flushed. Only a crash of the database server can undo it (never
+    /// one of hisp), and then only with every later commit, the step being
+    /// taken again (a claim lapses; a message is relayed or filed again,
+    /// and filed once by Message-ID and From). It no longer holds the audit
+    /// chain's lock through a flush, so such commits do not queue one
+    /// behind another's fsync. What a reply promises (an SMTP 250, a portal
+    /// submission, an administrator's command) stays with [`write`].
+    pub(super) fn write_relaxed<T>(
+        &self,
+        f: impl FnOnce(&mut PgTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_as(true, f)
+    }
+
+    fn write_as<T>(
+        &self,
+        relaxed: bool,
         f: impl FnOnce(&mut PgTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let (value, queued) = {
             let mut conn = self.pool.connection()?;
-            let tx = conn
+            let mut tx = conn
                 .build_transaction()
                 .isolation_level(IsolationLevel::ReadCommitted)
                 .start()
                 .map_err(StoreError::postgres("starting a transaction"))?;
+            if relaxed {
+                tx.batch_execute("SET LOCAL synchronous_commit TO off")
+                    .map_err(StoreError::postgres("relaxing a commit"))?;
+            }
             let mut tx = PgTx::write(tx, &self.instance);
             let value = f(&mut tx)?;
             let queued = tx.queued;
@@ -383,11 +413,11 @@ impl Store for PostgresStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<QueueItem>, StoreError> {
-        self.write(|tx| ops::queue::claim_due(tx, now, lease, limit))
+        self.write_relaxed(|tx| ops::queue::claim_due(tx, now, lease, limit))
     }
 
     fn release_leases(&self) -> Result<usize, StoreError> {
-        self.write(|tx| queue::release_leases(&mut tx.tx, &self.instance))
+        self.write_relaxed(|tx| queue::release_leases(&mut tx.tx, &self.instance))
     }
 
     fn claim_due_within(
@@ -397,7 +427,7 @@ impl Store for PostgresStore {
         limits: &ClaimLimits,
     ) -> Result<Vec<QueueItem>, StoreError> {
         let mut limits = limits.clone();
-        self.write(|tx| ops::queue::claim_due_within(tx, now, lease, &mut limits))
+        self.write_relaxed(|tx| ops::queue::claim_due_within(tx, now, lease, &mut limits))
     }
 
     fn renew_lease(
@@ -406,11 +436,11 @@ impl Store for PostgresStore {
         now: OffsetDateTime,
         lease: Duration,
     ) -> Result<OffsetDateTime, StoreError> {
-        self.write(|tx| ops::queue::renew_lease(tx, item, now, lease))
+        self.write_relaxed(|tx| ops::queue::renew_lease(tx, item, now, lease))
     }
 
     fn release(&self, item: &QueueItem) -> Result<(), StoreError> {
-        self.write(|tx| ops::queue::release(tx, item))
+        self.write_relaxed(|tx| ops::queue::release(tx, item))
     }
 
     fn retry_now(
@@ -447,7 +477,7 @@ impl Store for PostgresStore {
     }
 
     fn complete(&self, item: &QueueItem) -> Result<(), StoreError> {
-        self.write(|tx| ops::queue::complete(tx, item))
+        self.write_relaxed(|tx| ops::queue::complete(tx, item))
     }
 
     fn retry_later(
@@ -456,11 +486,11 @@ impl Store for PostgresStore {
         next_attempt_at: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.write(|tx| ops::queue::retry_later(tx, item, next_attempt_at, error))
+        self.write_relaxed(|tx| ops::queue::retry_later(tx, item, next_attempt_at, error))
     }
 
     fn fail(&self, item: &QueueItem, reason: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.write(|tx| ops::queue::fail(tx, item, reason, at))
+        self.write_relaxed(|tx| ops::queue::fail(tx, item, reason, at))
     }
 
     fn queue(&self, state: Option<QueueState>) -> Result<Vec<QueueEntry>, StoreError> {
@@ -474,7 +504,7 @@ impl Store for PostgresStore {
         at: OffsetDateTime,
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| ops::tracking::track(tx, recipient, next, at, reason))
+        self.write_relaxed(|tx| ops::tracking::track(tx, recipient, next, at, reason))
     }
 
     fn track_failed(
@@ -484,7 +514,7 @@ impl Store for PostgresStore {
         reason: &str,
         status: Option<DeliveryStatus>,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| ops::tracking::track_failed(tx, recipient, at, reason, status))
+        self.write_relaxed(|tx| ops::tracking::track_failed(tx, recipient, at, reason, status))
     }
 
     fn track_steps(
@@ -494,7 +524,7 @@ impl Store for PostgresStore {
         at: OffsetDateTime,
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| ops::tracking::track_steps(tx, recipient, steps, at, reason))
+        self.write_relaxed(|tx| ops::tracking::track_steps(tx, recipient, steps, at, reason))
     }
 
     fn track_steps_held(
@@ -505,7 +535,7 @@ impl Store for PostgresStore {
         at: OffsetDateTime,
         reason: Option<&str>,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             ops::tracking::in_hand(tx, held)?;
             ops::tracking::track_steps(tx, recipient, steps, at, reason)
         })
@@ -519,7 +549,7 @@ impl Store for PostgresStore {
         reason: &str,
         status: Option<DeliveryStatus>,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             ops::tracking::in_hand(tx, held)?;
             ops::tracking::track_failed(tx, recipient, at, reason, status)
         })
@@ -531,7 +561,7 @@ impl Store for PostgresStore {
         step: TrackingState,
         at: OffsetDateTime,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| ops::tracking::note_overtaken_step(tx, recipient, step, at))
+        self.write_relaxed(|tx| ops::tracking::note_overtaken_step(tx, recipient, step, at))
     }
 
     fn tracking(&self, message_id: &MessageId) -> Result<Vec<RecipientRecord>, StoreError> {
@@ -557,7 +587,7 @@ impl Store for PostgresStore {
         recipients: &[RecipientId],
         at: OffsetDateTime,
     ) -> Result<Option<MailboxEntryId>, StoreError> {
-        self.write(|tx| ops::tracking::notify_sender(tx, sender, notice, recipients, at))
+        self.write_relaxed(|tx| ops::tracking::notify_sender(tx, sender, notice, recipients, at))
     }
 
     fn tracked_messages(&self, filter: TrackFilter) -> Result<Vec<TrackedMessage>, StoreError> {
@@ -585,7 +615,7 @@ impl Store for PostgresStore {
         folder: Folder,
         received_at: OffsetDateTime,
     ) -> Result<Option<MailboxEntryId>, StoreError> {
-        self.write(|tx| ops::mailbox::deliver_once(tx, address, bytes, folder, received_at))
+        self.write_relaxed(|tx| ops::mailbox::deliver_once(tx, address, bytes, folder, received_at))
     }
 
     fn file_inbound_notifying(
@@ -598,7 +628,7 @@ impl Store for PostgresStore {
         if_missing: &[Answer],
         notice: Option<&NewMailNotice<'_>>,
     ) -> Result<Filing, StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             ops::filing::file_inbound(
                 tx, recipient, address, bytes, at, if_filed, if_missing, notice,
             )
@@ -611,7 +641,7 @@ impl Store for PostgresStore {
         at: OffsetDateTime,
         reply: &str,
     ) -> Result<RecipientRecord, StoreError> {
-        self.write(|tx| ops::filing::portal_notice_sent(tx, recipient, at, reply))
+        self.write_relaxed(|tx| ops::filing::portal_notice_sent(tx, recipient, at, reply))
     }
 
     fn mailbox(
@@ -627,7 +657,7 @@ impl Store for PostgresStore {
     }
 
     fn mark_read(&self, id: MailboxEntryId) -> Result<(), StoreError> {
-        self.write(|tx| ops::mailbox::mark_read(tx, id))
+        self.write_relaxed(|tx| ops::mailbox::mark_read(tx, id))
     }
 
     fn move_to(&self, id: MailboxEntryId, folder: Folder) -> Result<MailboxEntry, StoreError> {
@@ -651,7 +681,7 @@ impl Store for PostgresStore {
         detail: &str,
         envelope: &Envelope,
     ) -> Result<QuarantineId, StoreError> {
-        self.write(|tx| ops::quarantine::add_queued(tx, message, reason, detail, envelope))
+        self.write_relaxed(|tx| ops::quarantine::add_queued(tx, message, reason, detail, envelope))
     }
 
     fn quarantine_inbound(
@@ -663,7 +693,7 @@ impl Store for PostgresStore {
         recipients: &[RecipientId],
         at: OffsetDateTime,
     ) -> Result<Option<QuarantineId>, StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             ops::filing::quarantine_inbound(tx, message, reason, detail, envelope, recipients, at)
         })
     }
@@ -683,7 +713,7 @@ impl Store for PostgresStore {
         message: Option<MessageRecordId>,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.write(|tx| ops::audit::audit(tx, kind, message_id, message, detail))
+        self.write_relaxed(|tx| ops::audit::audit(tx, kind, message_id, message, detail))
     }
 
     fn audit_events(&self, message_id: &MessageId) -> Result<Vec<AuditEvent>, StoreError> {
@@ -807,7 +837,7 @@ impl Store for PostgresStore {
         id: MailboxEntryId,
         view: &MailboxView,
     ) -> Result<MailboxMessage, StoreError> {
-        self.write(|tx| ops::mailbox::open(tx, owner, id, view))
+        self.write_relaxed(|tx| ops::mailbox::open(tx, owner, id, view))
     }
 
     fn mark_read_in_view(
@@ -816,7 +846,7 @@ impl Store for PostgresStore {
         id: MailboxEntryId,
         view: &MailboxView,
     ) -> Result<MailboxEntry, StoreError> {
-        self.write(|tx| ops::mailbox::mark_read_in_view(tx, owner, id, view))
+        self.write_relaxed(|tx| ops::mailbox::mark_read_in_view(tx, owner, id, view))
     }
 
     fn disregard(
