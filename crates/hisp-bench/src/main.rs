@@ -197,6 +197,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let mut receiver = Site::new(dir.join("receiver"), "b.example", message::RECIPIENT)?;
     // Declared after the directory, so dropped (stopped) before it is removed.
     let mut database_server = match args.store {
+        StoreKind::Sqlite if !args.postgres_settings.is_empty() => {
+            anyhow::bail!("--postgres-setting is only for --store postgres")
+        }
         StoreKind::Sqlite => None,
         StoreKind::Postgres => {
             let server = pg::Server::start(&dir.join("postgres"), &args.postgres_settings)?;

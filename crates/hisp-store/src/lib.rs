@@ -68,7 +68,7 @@ pub use migration::{AppliedMigration, MigrationReport};
 pub use password::MIN_PASSWORD_LEN;
 pub use portal_user::{EmailAddress, NotifySettings, PortalUser, PortalUserId};
 pub use postgres::{
-    default_pool_size, InstanceLock, PostgresPool, PostgresStore, PostgresUrl, SslMode,
+    default_pool_size, InstanceLock, Kept, PostgresPool, PostgresStore, PostgresUrl, SslMode,
     SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION,
 };
 pub use quarantine::{QuarantineId, QuarantineReason, QuarantineRecord, QuarantinedMessage};

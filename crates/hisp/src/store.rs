@@ -64,7 +64,7 @@ pub fn open(config: &Config) -> anyhow::Result<OpenStore> {
             url,
             password.as_deref(),
             config.store.pool_size(),
-            &config.store.instance(),
+            &config.store.instance()?,
         )
         .with_context(|| format!("cannot open the PostgreSQL store {url}"))?;
         return Ok(OpenStore::Postgres(Box::new(store)));
@@ -72,9 +72,8 @@ pub fn open(config: &Config) -> anyhow::Result<OpenStore> {
     open_sqlite(config).map(|s| OpenStore::Sqlite(Box::new(s)))
 }
 
-/// The SQLite store in `data_dir`, whatever `[store] url` says (`hisp
-/// demo`, whose installation is its data directory).
-pub fn open_sqlite(config: &Config) -> anyhow::Result<SqliteStore> {
+/// The SQLite store in `data_dir`.
+fn open_sqlite(config: &Config) -> anyhow::Result<SqliteStore> {
     let Some(dir) = &config.data_dir else {
         bail!(
             "no data_dir configured: this command uses the store <data_dir>/{DB_FILE}; \

@@ -43,13 +43,21 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// The instance name in force: `instance`, else the host name (else
-    /// `hisp`).
-    pub fn instance(&self) -> String {
-        self.instance
-            .clone()
-            .or_else(|| crate::host::name().filter(|h| instance_name_ok(h)))
-            .unwrap_or_else(|| "hisp".to_string())
+    /// The instance name in force: `instance`, else the host name; an
+    /// error saying to set `instance` when the host name cannot name one
+    /// (never a name nobody chose).
+    pub fn instance(&self) -> anyhow::Result<String> {
+        if let Some(name) = &self.instance {
+            return Ok(name.clone());
+        }
+        match crate::host::name() {
+            Some(host) if instance_name_ok(&host) => Ok(host),
+            Some(host) => anyhow::bail!(
+                "the host name '{host}' cannot name this instance (1 to 63 letters, digits, '.', \
+                 '_' or '-'): set [store] instance"
+            ),
+            None => anyhow::bail!("the host name is unknown: set [store] instance"),
+        }
     }
 
     /// The pool size in force.
@@ -192,10 +200,12 @@ mod tests {
     #[test]
     fn the_instance_is_the_configured_name_else_the_host_name() {
         let c = Config::parse("[store]\ninstance = \"mx-2.east\"\n").unwrap();
-        assert_eq!(c.store.instance(), "mx-2.east");
+        assert_eq!(c.store.instance().unwrap(), "mx-2.east");
         let c = Config::parse("").unwrap();
-        let host = crate::host::name().unwrap_or_else(|| "hisp".into());
-        assert_eq!(c.store.instance(), host);
+        match crate::host::name().filter(|h| super::instance_name_ok(h)) {
+            Some(host) => assert_eq!(c.store.instance().unwrap(), host),
+            None => assert!(c.store.instance().is_err()),
+        }
         for bad in ["", "mx 1", "mx/1", &"x".repeat(64)] {
             let e = Config::parse(&format!("[store]\ninstance = \"{bad}\"\n"))
                 .unwrap_err()

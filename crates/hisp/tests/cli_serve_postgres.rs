@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use common::{hisp, s};
 use serde_json::Value;
-use serve::{eventually, first_in_inbox, free_ports, peers, two_sites_on, Certs, Serve, Swaks};
+use serve::{
+    eventually, first_in_inbox, free_ports, loopback, peers, two_sites_on, Certs, Serve, Site,
+    Swaks,
+};
 
 /// A fresh database and the `[store]` table naming it, its password in a
 /// file beside the configuration.
@@ -37,7 +40,7 @@ fn a_message_and_its_mdns_pass_through_a_hisp_serving_from_postgresql_issue_14()
         !b.path("data/hisp.db").exists(),
         "B's provisioning went to PostgreSQL, not to an SQLite file"
     );
-    let serve_b = Serve::start(&b, "b");
+    let mut serve_b = Serve::start(&b, "b");
     let serve_a = Serve::start(&a, "a");
 
     let out = Swaks::to(a.submission, "pat@a.example", "doc@b.example")
@@ -92,14 +95,13 @@ fn a_message_and_its_mdns_pass_through_a_hisp_serving_from_postgresql_issue_14()
     assert!(rows >= 2, "doc's inbox and Sent: {rows}");
     let verify = b.run(&["audit", "verify"], b"");
     assert_eq!(verify.code, 0, "{}", verify.stderr);
+    // A clean stop lets the instance name go and exits 0.
+    assert_eq!(serve_b.terminate(), Some(0), "{}", serve_b.log());
 }
 
-#[test]
-fn a_second_serve_under_a_running_instance_name_is_refused_and_the_first_keeps_serving_issue_14() {
-    let keys = tempfile::tempdir().unwrap();
-    let (_db, store) = postgres_store(&keys, "b1");
-    let (_a, b) = two_sites_on(Certs::Issued, peers, &store);
-    let serve_b = Serve::start(&b, "b");
+/// Writes `twin.toml` beside B's configuration: the same one (so the same
+/// instance name) with listeners on other free ports; returns them.
+fn write_twin(b: &Site) -> [std::net::SocketAddr; 3] {
     // The twin: the same configuration (so the same instance) on other ports.
     let ports = free_ports(3);
     let twin = std::fs::read_to_string(b.config())
@@ -117,6 +119,16 @@ fn a_second_serve_under_a_running_instance_name_is_refused_and_the_first_keeps_s
             &format!("\"127.0.0.1:{}\"", ports[2]),
         );
     std::fs::write(b.path("twin.toml"), twin).unwrap();
+    [0, 1, 2].map(|i| loopback(ports[i]))
+}
+
+#[test]
+fn a_second_serve_under_a_running_instance_name_is_refused_and_the_first_keeps_serving_issue_14() {
+    let keys = tempfile::tempdir().unwrap();
+    let (_db, store) = postgres_store(&keys, "b1");
+    let (_a, b) = two_sites_on(Certs::Issued, peers, &store);
+    let serve_b = Serve::start(&b, "b");
+    write_twin(&b);
     let run = hisp(["--config", &s(&b.path("twin.toml")), "serve"], b"");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -130,4 +142,80 @@ fn a_second_serve_under_a_running_instance_name_is_refused_and_the_first_keeps_s
     // The first still answers.
     let out = Swaks::at(b.submission).args(["--quit-after", "EHLO"]).run();
     assert!(out.success, "{}\n{}", out.text, serve_b.log());
+}
+
+#[test]
+fn a_serve_whose_instance_name_was_taken_after_its_connection_dropped_stops_with_exit_1_issue_14() {
+    let keys = tempfile::tempdir().unwrap();
+    let (db, store) = postgres_store(&keys, "b1");
+    let (_a, b) = two_sites_on(Certs::Issued, peers, &store);
+    let mut first = Serve::start(&b, "b");
+    // The connection holding the name ends (as when the database restarts
+    // or an idle connection is dropped on the way), and another process
+    // takes the name before the first checks it (here the test's own
+    // session, waiting for the lock as the connection is cut). A process
+    // that took the name may have freed the first one's leases: it stops.
+    let mut other = db.admin();
+    let name = other
+        .query_one("SELECT current_database()", &[])
+        .unwrap()
+        .get::<_, String>(0);
+    let ended: bool = other
+        .query_one(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks
+             WHERE locktype = 'advisory' AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+            &[&name],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ended);
+    other
+        .execute(
+            "SELECT pg_advisory_lock(hashtextextended('hisp-instance:b1', 0))",
+            &[],
+        )
+        .unwrap();
+    let code = first.exit_within(Duration::from_secs(30));
+    assert_eq!(code, Some(Some(1)), "{}", first.log());
+    let log = first.log();
+    assert!(
+        log.contains("another hisp serve is running as instance 'b1'")
+            && log.contains("may have freed this one's leases"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_serve_whose_instance_connection_dropped_takes_its_name_again_and_keeps_serving_issue_14() {
+    let keys = tempfile::tempdir().unwrap();
+    let (db, store) = postgres_store(&keys, "b1");
+    let (_a, b) = two_sites_on(Certs::Issued, peers, &store);
+    let serve = Serve::start(&b, "b");
+    let ended: bool = db
+        .admin()
+        .query_one(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks
+             WHERE locktype = 'advisory' AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ended);
+    eventually(
+        Duration::from_secs(30),
+        || serve.log().contains("the name is held again").then_some(()),
+        || serve.log(),
+    );
+    // Held again: a twin is refused.
+    write_twin(&b);
+    let run = hisp(["--config", &s(&b.path("twin.toml")), "serve"], b"");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("another hisp serve is running as instance 'b1'"),
+        "{}",
+        run.stderr
+    );
 }

@@ -6,7 +6,7 @@
 
 use hisp_mdn::{report_kind, requested, DispositionType, FinalDelivery, ReportKind};
 use hisp_store::{
-    Answer, AuditKind, DirectAddress, Domain, Envelope, Filing, Flow, Owner, QueueItem,
+    Answer, AuditKind, DirectAddress, Domain, Envelope, Filing, Flow, Held, Owner, QueueItem,
     RecipientRecord, TrackingState,
 };
 use time::OffsetDateTime;
@@ -111,7 +111,7 @@ async fn receive_for(
                 Some(ReportKind::Mdn | ReportKind::Dsn) => {
                     report::track(worker, &item.held(), record, &message, from.as_ref(), now)
                         .await?;
-                    consumed(worker, recipients, now).await?;
+                    consumed(worker, item.held(), recipients, now).await?;
                 }
                 // Never answer a report with an MDN (RFC 8098 §2.1; RFC 3464 §2),
                 // and tell no portal user of one: it is not a secure message
@@ -152,8 +152,10 @@ async fn receive_for(
 
 /// A report for our own outbound mail went to tracking: the inbound copy is
 /// done, and no mailbox holds it.
+/// Only while the report's entry is in hand (see `Worker::track`).
 async fn consumed(
     worker: &Worker,
+    held: Held,
     recipients: &[RecipientRecord],
     now: OffsetDateTime,
 ) -> Result<(), GatewayError> {
@@ -163,9 +165,10 @@ async fn consumed(
         .store
         .call(move |s| {
             for r in &list {
-                s.track(
+                s.track_steps_held(
+                    &held,
                     r.id,
-                    TrackingState::Delivered,
+                    &[TrackingState::Delivered],
                     now,
                     Some("a delivery report, consumed by tracking"),
                 )?;

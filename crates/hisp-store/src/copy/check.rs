@@ -27,7 +27,7 @@ use crate::sqlite;
 
 /// Rows fetched per round trip from a table holding message bytes (each
 /// may be tens of MiB) and from any other table.
-const BODY_BATCH: i32 = 4;
+const BODY_BATCH: i32 = 1;
 const ROW_BATCH: i32 = 1000;
 
 /// One table compared.

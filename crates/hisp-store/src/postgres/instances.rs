@@ -308,3 +308,66 @@ fn queue_steps_commit_without_waiting_for_the_flush_and_a_promise_waits_for_it()
         .unwrap()
         .is_empty());
 }
+
+/// Ends the session holding this database's advisory instance lock, as a
+/// server restart or a dropped connection would.
+fn cut_the_instance_connection(db: &PostgresDb) {
+    let ended: bool = db
+        .peek()
+        .query_one(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks
+             WHERE locktype = 'advisory' AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ended);
+}
+
+#[test]
+fn a_lost_instance_connection_is_noticed_and_the_name_taken_again_unless_another_took_it_issue_14()
+{
+    use super::Kept;
+    let db = PostgresDb::fresh();
+    let store = db.open_as("mx1");
+    let mut held = store.hold_instance().unwrap();
+    assert_eq!(held.keep().unwrap(), Kept::Held);
+    cut_the_instance_connection(&db);
+    // Until it is kept again the name is free: a twin could take it.
+    assert_eq!(held.keep().unwrap(), Kept::TakenAgain);
+    assert!(matches!(
+        db.open_as("mx1").hold_instance(),
+        Err(StoreError::InstanceRunning { .. })
+    ));
+    assert_eq!(held.keep().unwrap(), Kept::Held);
+
+    cut_the_instance_connection(&db);
+    let twin = db.open_as("mx1").hold_instance().unwrap();
+    let e = held.keep().unwrap_err();
+    assert!(
+        matches!(&e, StoreError::InstanceRunning { instance } if instance == "mx1"),
+        "{e}"
+    );
+    drop(twin);
+}
+
+#[test]
+fn an_entry_checked_in_hand_is_skipped_by_claims_until_the_check_commits_issue_14() {
+    let db = PostgresDb::fresh();
+    let (a, b) = (db.open_as("mx1"), db.open_as("mx2"));
+    send(&a, 1);
+    let item = a.claim_due(t(0), LEASE, 1).unwrap().remove(0);
+    let held = item.held();
+    // a checks its hold at t(0) while its lease (to t(60)) could lapse at
+    // any later time; b, claiming at t(100) meanwhile, must skip the row.
+    let seen_by_b = a
+        .write(|tx| {
+            assert!(crate::tx::Tx::holds_lease(tx, held.id, &held.token)?);
+            Ok(b.claim_due(t(100), LEASE, 1).unwrap().len())
+        })
+        .unwrap();
+    assert_eq!(seen_by_b, 0, "the row was locked by the check");
+    // Committed, the lapsed lease is b's to take.
+    assert_eq!(b.claim_due(t(100), LEASE, 1).unwrap().len(), 1);
+}

@@ -43,7 +43,7 @@ mod instances;
 mod tests;
 
 pub(crate) use audit::verify_chain;
-pub use instance_lock::InstanceLock;
+pub use instance_lock::{InstanceLock, Kept};
 pub use migrations::SCHEMA_VERSION;
 pub use pool::{default_pool_size, PostgresPool};
 pub use store::PostgresStore;

@@ -25,6 +25,26 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// the server unreachable) before the call fails as a lost connection.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a dedicated connection is idle before TCP keepalives start.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
+/// Makes connections outside the pool (see
+/// [`PostgresPool::dedicated_connector`]).
+#[derive(Clone)]
+pub(crate) struct Connector {
+    config: ::postgres::Config,
+    tls: MakeTlsConnector,
+}
+
+impl Connector {
+    /// A new connection.
+    pub(crate) fn connect(&self) -> Result<::postgres::Client, StoreError> {
+        self.config
+            .connect(self.tls.clone())
+            .map_err(StoreError::postgres("connecting to the database"))
+    }
+}
+
 /// The default `[store] pool_size`: four connections per processor core,
 /// at least 8, like the queue engine's default concurrency, so that its
 /// workers do not wait for one another's connections.
@@ -150,9 +170,21 @@ impl PostgresPool {
     /// A new connection outside the pool, made as the pool's are (the
     /// store's listener for other stores' notifications).
     pub(crate) fn dedicated(&self) -> Result<::postgres::Client, StoreError> {
-        self.config
-            .connect(self.tls.clone())
-            .map_err(StoreError::postgres("connecting to the database"))
+        self.dedicated_connector().connect()
+    }
+
+    /// What makes [`dedicated`](Self::dedicated) connections, kept by a
+    /// holder that must connect again on its own. They send TCP keepalives,
+    /// so a connection that lives idle for the process's life is not
+    /// dropped silently by a firewall, and a dead peer is noticed.
+    pub(crate) fn dedicated_connector(&self) -> Connector {
+        let mut config = self.config.clone();
+        config.keepalives(true);
+        config.keepalives_idle(KEEPALIVE_IDLE);
+        Connector {
+            config,
+            tls: self.tls.clone(),
+        }
     }
 
     /// A connection from the pool; [`DatabaseErrorKind::ConnectionLost`]

@@ -26,7 +26,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -38,8 +38,8 @@ use hisp_gateway::server::{
 use hisp_gateway::{Routes, TrustSettings};
 use hisp_smime::SealOptions;
 use hisp_smtp::{Role, ServerConfig};
-use hisp_store::{Domain, Store};
-use tracing::warn;
+use hisp_store::{Domain, InstanceLock, Kept, Store};
+use tracing::{error, warn};
 
 use super::serve_tls::{client_tls, server_tls, Tls};
 use crate::config::Config;
@@ -104,11 +104,11 @@ pub fn serve_store_then(
     }
     // On a shared database the instance name is this process's while it
     // runs, so that its start frees only its own leases (issue 14).
-    let _instance = match &store {
-        crate::store::OpenStore::Postgres(s) => Some(
+    let instance = match &store {
+        crate::store::OpenStore::Postgres(s) => Some(Arc::new(Mutex::new(
             s.hold_instance()
                 .with_context(|| format!("cannot start as instance '{}'", s.instance()))?,
-        ),
+        ))),
         crate::store::OpenStore::Sqlite(_) => None,
     };
     let store: Arc<dyn Store> = store.shared();
@@ -129,12 +129,27 @@ pub fn serve_store_then(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    // The store and the instance name are let go only after the runtime,
+    // outside it: PostgreSQL's blocking client closes a connection by
+    // blocking, which a thread of the runtime may not do. So the runtime
+    // never holds the last reference.
+    let served = runtime.block_on(async {
         let mut settings = settings(config, &hostname, routes, tls)?;
         settings.worker.notify = notify;
         settings.dns_responder = responder;
-        run(config, store, settings, on_start).await
-    })?;
+        run(
+            config,
+            Arc::clone(&store),
+            settings,
+            on_start,
+            instance.clone(),
+        )
+        .await
+    });
+    drop(runtime);
+    drop(instance);
+    drop(store);
+    served?;
     crate::logging::announce("hisp: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -249,6 +264,7 @@ async fn run(
     store: Arc<dyn Store>,
     settings: ServerSettings,
     on_start: Option<OnStart>,
+    instance: Option<Arc<Mutex<InstanceLock>>>,
 ) -> anyhow::Result<()> {
     let mut builder = ServerBuilder::new(store, settings)
         .announce(|what: &Announcement| crate::logging::announce(&format!("hisp: {what}")));
@@ -260,15 +276,69 @@ async fn run(
     }
     let running = builder.start().await?;
     crate::logging::announce("hisp: serving; SIGTERM or Ctrl-C stops");
+    let mut lost = None;
     running
         .run_until(async {
-            let signal = wait_for_stop().await;
+            let signal = tokio::select! {
+                signal = wait_for_stop() => signal,
+                e = keep_instance(instance) => {
+                    let why = format!("{e}");
+                    lost = Some(e);
+                    error!(error = %why, "the instance name was taken by another process");
+                    "the instance name was lost"
+                }
+            };
             crate::logging::announce(&format!(
                 "hisp: {signal}: stopping (transactions under way may take up to {DRAIN:?})"
             ));
         })
         .await?;
-    Ok(())
+    match lost {
+        Some(e) => Err(anyhow::Error::new(e).context(
+            "stopped: another process runs under this instance name and may have freed this one's \
+             leases",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// How often a running instance checks that it still holds its name.
+const INSTANCE_CHECK: Duration = Duration::from_secs(10);
+
+/// Keeps the instance name of a server on a shared database (none on
+/// SQLite: never returns): every [`INSTANCE_CHECK`] it checks the name is
+/// held, taking it again on a new connection when the old one ended (a
+/// database restart, a dropped idle connection). Returns the error when
+/// another process has taken the name: this one must stop, since that
+/// process freed this one's leases when it started.
+async fn keep_instance(instance: Option<Arc<Mutex<InstanceLock>>>) -> hisp_store::StoreError {
+    let Some(lock) = instance else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(INSTANCE_CHECK).await;
+        let lock = Arc::clone(&lock);
+        // A blocking client: checked (and, if need be, connected again) on
+        // the blocking pool, and never dropped inside the runtime.
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut lock = lock.lock().unwrap_or_else(|p| p.into_inner());
+            (lock.instance().to_string(), lock.keep())
+        })
+        .await;
+        let Ok((name, kept)) = checked else {
+            continue;
+        };
+        match kept {
+            Ok(Kept::Held) => {}
+            Ok(Kept::TakenAgain) => {
+                warn!(instance = %name, "the connection holding the instance name had ended; the name is held again");
+            }
+            Err(e @ hisp_store::StoreError::InstanceRunning { .. }) => return e,
+            Err(e) => {
+                warn!(instance = %name, error = %e, "cannot check the instance name; tried again");
+            }
+        }
+    }
 }
 
 /// Waits for SIGTERM or Ctrl-C (SIGINT) and names which came.

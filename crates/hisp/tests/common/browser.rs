@@ -186,6 +186,19 @@ pub async fn inbox_link(c: &Client) -> String {
     text(c, "nav.folders a[href='/folders/inbox']").await
 }
 
+/// The page's path once it ends with `suffix`, or whatever it is after 10
+/// s (as [`path_becomes`], for a redirect to a place not known before).
+pub async fn path_ending(c: &Client, suffix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = path(c).await;
+        if now.ends_with(suffix) || Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The page's path once it is `expected`, or whatever it is after 10 s: a
 /// click on a form's button returns before the browser has followed the
 /// POST's redirect.

@@ -403,6 +403,21 @@ impl Serve {
         }
     }
 
+    /// Its exit code once it has exited on its own, waiting at most
+    /// `patience`; `None` if it still runs then.
+    pub fn exit_within(&mut self, patience: Duration) -> Option<Option<i32>> {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status.code());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// SIGKILL: no drain, no clean stop.
     pub fn kill_9(&mut self) {
         self.child.kill().expect("SIGKILL to hisp");
