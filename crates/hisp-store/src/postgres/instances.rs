@@ -371,3 +371,42 @@ fn an_entry_checked_in_hand_is_skipped_by_claims_until_the_check_commits_issue_1
     // Committed, the lapsed lease is b's to take.
     assert_eq!(b.claim_due(t(100), LEASE, 1).unwrap().len(), 1);
 }
+
+#[test]
+fn a_message_larger_than_one_statement_goes_in_and_out_in_pieces_unchanged_issue_14() {
+    let db = PostgresDb::fresh();
+    let store = db.open_as("mx1");
+    for (n, size, from) in [
+        (1, super::large::IN_ONE + 1, Some(addr("alice@a.example"))),
+        (2, 3 * super::large::IN_ONE + 7, None),
+    ] {
+        let mut bytes =
+            format!("From: alice@a.example\r\nMessage-ID: <big{n}@a.example>\r\n\r\n").into_bytes();
+        bytes.extend((0..size).map(|i| u8::try_from((i * 7 + n) % 251).unwrap()));
+        let record = store
+            .enqueue(
+                MessageDirection::Outbound,
+                from.as_ref(),
+                &[addr("x@c.example")],
+                &bytes,
+                t(0),
+            )
+            .unwrap();
+        assert_eq!(db.message_bytes(record), bytes, "stored whole");
+        let item = store
+            .claim_due(t(n.try_into().unwrap()), LEASE, 1)
+            .unwrap()
+            .remove(0);
+        assert_eq!(item.message, record);
+        assert_eq!(item.envelope_from, from);
+        assert_eq!(
+            item.message_id.as_ref().map(|m| m.as_str().to_string()),
+            Some(format!("big{n}@a.example"))
+        );
+        assert!(item.bytes.as_slice() == bytes.as_slice(), "read back whole");
+        store.complete(&item).unwrap();
+    }
+    // A small one still goes the one-statement way, and ids follow on.
+    let small = send(&store, 3);
+    assert!(small.0 > 2, "{small:?}");
+}

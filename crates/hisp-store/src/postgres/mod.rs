@@ -25,6 +25,7 @@ mod changes;
 mod directory;
 mod errors;
 mod instance_lock;
+mod large;
 mod mailbox;
 mod migrations;
 mod pool;

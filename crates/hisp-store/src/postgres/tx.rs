@@ -155,6 +155,9 @@ fn recipient_lines(entry: &NewQuarantine<'_>) -> String {
 
 impl Tx for PgTx<'_> {
     fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<MessageRecordId, StoreError> {
+        if m.bytes.len() > super::large::IN_ONE {
+            return super::large::insert(&mut self.tx, m, secs(m.received_at));
+        }
         let row = self.one(
             "INSERT INTO messages (direction, message_id, envelope_from, received_at, size, body)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -335,15 +338,24 @@ impl Tx for PgTx<'_> {
 
     fn queue_item(&mut self, id: QueueItemId) -> Result<QueueItem, StoreError> {
         let r = self.one(
-            "SELECT q.id, q.message, m.direction, m.message_id, m.envelope_from, m.body,
+            "SELECT q.id, q.message, m.direction, m.message_id, m.envelope_from,
+                    CASE WHEN octet_length(m.body) <= $2 THEN m.body END,
                     m.received_at, q.attempts, q.last_error, q.lease_token, q.lease_until,
-                    coalesce(t.expect, 'mail')
+                    coalesce(t.expect, 'mail'), octet_length(m.body)
              FROM queue q JOIN messages m ON m.id = q.message
                   LEFT JOIN message_tracking t ON t.message = m.id
              WHERE q.id = $1",
-            &[&id.0],
+            &[&id.0, &super::large::IN_ONE_I32],
             "reading a claimed message",
         )?;
+        // A large message is read in pieces, never whole in a row as well.
+        let bytes = match col::<Option<Vec<u8>>>(&r, 5)? {
+            Some(bytes) => bytes,
+            None => {
+                let len = usize::try_from(col::<i32>(&r, 12)?).unwrap_or(0);
+                super::large::read(&mut self.tx, col(&r, 1)?, len)?
+            }
+        };
         Ok(QueueItem {
             id: QueueItemId(col(&r, 0)?),
             message: MessageRecordId(col(&r, 1)?),
@@ -352,7 +364,7 @@ impl Tx for PgTx<'_> {
             envelope_from: address_opt(&r, 4)?,
             expect: parsed(&r, 11, "expectation", Expectation::from_name)?,
             recipients: Vec::new(),
-            bytes: std::sync::Arc::new(col(&r, 5)?),
+            bytes: std::sync::Arc::new(bytes),
             received_at: time_at(&r, 6)?,
             attempts: count_at(&r, 7)?,
             last_error: col(&r, 8)?,
